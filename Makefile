@@ -1,0 +1,90 @@
+# hookhost: an AWS Lambda custom runtime in C that runs Lua deployment hooks.
+#
+#   make            build build/hookhost (installs missing Debian packages first)
+#   make test       every test: C unit tests, then the end-to-end suites
+#   make check      the same tests with the binary and unit tests under ASan + UBSan
+#   make demo       the main job: a hook run end to end against local emulators
+#   make lint       clang-format check, banned-call check, luacheck
+#   make deps       install the Debian packages the build and tests need (idempotent)
+#   make clean      remove build/
+#
+# SANITIZER=address,undefined builds into build/san/ instead of build/.
+
+CC       ?= cc
+CI       ?=
+SANITIZER ?=
+
+ifeq ($(SANITIZER),)
+  BUILD := build
+  SANFLAGS :=
+  OPT := -O2
+else
+  BUILD := build/san
+  SANFLAGS := -fsanitize=$(SANITIZER) -fno-omit-frame-pointer -fno-sanitize-recover=all
+  OPT := -O1 -g
+endif
+
+WARN := -Wall -Wextra -Wshadow -Wundef -Wwrite-strings -Wmissing-prototypes \
+        -Wstrict-prototypes -Wpointer-arith -Wcast-qual -Wformat=2 -Wvla \
+        -Wimplicit-fallthrough -Wnull-dereference -Wno-unused-parameter
+ifeq ($(CI),true)
+  WARN += -Werror
+endif
+
+LUA_CFLAGS := -I/usr/include/lua5.4 -I/usr/include/x86_64-linux-gnu
+CPPFLAGS += -D_GNU_SOURCE -Isrc $(LUA_CFLAGS)
+CFLAGS   += -std=c11 $(OPT) -g $(WARN) $(SANFLAGS) -MMD -MP
+LDFLAGS  += $(SANFLAGS)
+
+LUA_A    := $(shell pkg-config --variable=libdir lua5.4 2>/dev/null || echo /usr/lib/x86_64-linux-gnu)
+# Lua and lua-cjson are linked statically (no .so to ship); libcurl, OpenSSL and expat dynamically.
+LDLIBS   += $(LUA_A)/liblua5.4-cjson.a $(LUA_A)/liblua5.4.a -lcurl -lssl -lcrypto -lexpat -lm -ldl
+
+SRCS     := $(wildcard src/*.c)
+OBJS     := $(SRCS:src/%.c=$(BUILD)/obj/%.o)
+LIB_OBJS := $(filter-out $(BUILD)/obj/main.o,$(OBJS))
+TESTS    := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
+VERSION  := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
+
+.SECONDARY:
+.PHONY: all deps test unit e2e check lint demo clean bench dist fuzz valgrind
+all: deps $(BUILD)/hookhost
+
+deps:
+	@scripts/install-deps
+
+$(BUILD)/obj/%.o: src/%.c | $(BUILD)/obj
+	$(CC) $(CPPFLAGS) -DHOOKHOST_VERSION='"$(VERSION)"' $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/tests/%.o: tests/unit/%.c | $(BUILD)/tests
+	$(CC) $(CPPFLAGS) -Itests/unit $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/hookhost: $(OBJS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# Every tests/unit/test_<module>.c links against all of src/ but main.c.
+$(BUILD)/tests/test_%: $(BUILD)/tests/test_%.o $(LIB_OBJS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/obj $(BUILD)/tests:
+	@mkdir -p $@
+
+test: all $(TESTS)
+	@scripts/run-tests --build $(BUILD)
+
+unit: all $(TESTS)
+	@scripts/run-tests --build $(BUILD) --unit-only
+
+check: deps
+	@$(MAKE) --no-print-directory SANITIZER=address,undefined test
+
+demo: all
+	@scripts/demo
+
+lint:
+	@scripts/lint
+
+clean:
+	rm -rf build
+
+-include $(OBJS:.o=.d) $(TESTS:=.d)
