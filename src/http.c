@@ -1,0 +1,581 @@
+/* http.c: see http.h. One curl easy handle per client; curl_easy_reset() between requests clears
+ * every option but keeps the connection cache, DNS cache and TLS session cache, so each request
+ * sets its options from scratch and still reuses the live connection to its host. */
+#include "http.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+struct http_client {
+    CURL *easy;
+    char *ca_bundle; /* NULL: libcurl's default */
+    long connect_timeout_ms;
+    size_t max_body;
+    long connects;
+    char curl_err[CURL_ERROR_SIZE];
+};
+
+/* What the callbacks of one transfer need. */
+struct xfer {
+    struct http_response *resp;
+    size_t header_bytes;
+    size_t header_cap;
+    enum { FIT, BODY_TOO_LARGE, HEADERS_TOO_LARGE } overflow;
+};
+
+static const char *const system_ca_bundles[] = {
+    "/etc/ssl/certs/ca-certificates.crt", /* Debian, Ubuntu */
+    "/etc/pki/tls/certs/ca-bundle.crt",   /* Amazon Linux, Fedora */
+};
+
+static int curl_ready;
+
+/* ======================================================================== time and errors */
+
+int64_t http_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t http_deadline_in(int64_t ms)
+{
+    return http_now_ms() + ms;
+}
+
+int http_retryable(int rc)
+{
+    return rc == HTTP_ERR_TIMEOUT || rc == HTTP_ERR_CONNECTION || rc == HTTP_ERR_DNS;
+}
+
+/* Copy `url` for an error message: scheme, host, port and path only. The query (a presigned URL
+ * holds X-Amz-Signature and X-Amz-Credential there), the fragment and any user:password@ part
+ * are dropped, so a message can be logged as it is. */
+static void url_for_message(const char *url, char *out, size_t outlen)
+{
+    size_t o = 0;
+    if (!outlen)
+        return;
+    if (!url)
+        url = "(no URL)";
+    const char *p = url;
+    const char *scheme_end = strstr(url, "://");
+    if (scheme_end) {
+        const char *auth = scheme_end + 3;
+        size_t authlen = strcspn(auth, "/?#");
+        const char *at = memchr(auth, '@', authlen);
+        for (; p < auth && o + 1 < outlen; p++)
+            out[o++] = *p;
+        if (at)
+            p = at + 1;
+    }
+    for (; *p && *p != '?' && *p != '#' && o + 1 < outlen; p++)
+        out[o++] = (*p == '\r' || *p == '\n') ? ' ' : *p;
+    out[o] = '\0';
+}
+
+/* libcurl's detail text helps (which host, which certificate problem), but the message must never
+ * carry the query string of a presigned URL: when the detail contains the query or anything that
+ * looks like a signature, use the fixed text for the code instead. */
+static const char *safe_detail(const char *curl_err, CURLcode code, const char *url)
+{
+    if (!curl_err[0])
+        return curl_easy_strerror(code);
+    const char *q = url ? strchr(url, '?') : NULL;
+    if (q && q[1] && strstr(curl_err, q + 1))
+        return curl_easy_strerror(code);
+    if (strcasestr(curl_err, "signature") || strcasestr(curl_err, "credential") ||
+        strchr(curl_err, '?'))
+        return curl_easy_strerror(code);
+    return curl_err;
+}
+
+/* Sort a libcurl result into the classes the caller acts on (retry or not, and why). */
+static int classify(CURLcode code)
+{
+    switch (code) {
+    case CURLE_OPERATION_TIMEDOUT:
+        return HTTP_ERR_TIMEOUT;
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_SEND_ERROR:
+    case CURLE_RECV_ERROR:
+    case CURLE_GOT_NOTHING:
+    case CURLE_PARTIAL_FILE:
+    case CURLE_HTTP2:
+    case CURLE_HTTP2_STREAM:
+    case CURLE_HTTP3:
+        return HTTP_ERR_CONNECTION;
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_RESOLVE_PROXY:
+        return HTTP_ERR_DNS;
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CIPHER:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+    case CURLE_SSL_INVALIDCERTSTATUS:
+    case CURLE_SSL_CRL_BADFILE:
+    case CURLE_SSL_ENGINE_INITFAILED:
+    case CURLE_SSL_CLIENTCERT:
+        return HTTP_ERR_TLS;
+    case CURLE_FILESIZE_EXCEEDED:
+        return HTTP_ERR_TOO_LARGE;
+    case CURLE_UNSUPPORTED_PROTOCOL:
+    case CURLE_URL_MALFORMAT:
+        return HTTP_ERR_REQUEST;
+    default:
+        return HTTP_ERR_OTHER;
+    }
+}
+
+/* ======================================================================== the client */
+
+/* The CA bundle to trust: the caller's (which must be readable: a typo must not silently fall
+ * back to another trust store), else the first system bundle present, else libcurl's default. */
+static int pick_ca_bundle(const char *given, char **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    if (given && given[0]) {
+        if (access(given, R_OK) != 0) {
+            fmt_into(err, errlen, "CA bundle %s is not readable: %s", given, strerror(errno));
+            return -1;
+        }
+        *out = xstrdup(given);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof system_ca_bundles / sizeof system_ca_bundles[0]; i++) {
+        if (access(system_ca_bundles[i], R_OK) == 0) {
+            *out = xstrdup(system_ca_bundles[i]);
+            return 0;
+        }
+    }
+    return 0;
+}
+
+struct http_client *http_client_new(const struct http_options *opt, char *err, size_t errlen)
+{
+    static const struct http_options defaults = {NULL, 0, 0};
+    if (!opt)
+        opt = &defaults;
+    if (!curl_ready) {
+        CURLcode rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+        if (rc != CURLE_OK) {
+            fmt_into(err, errlen, "libcurl initialisation failed: %s", curl_easy_strerror(rc));
+            return NULL;
+        }
+        curl_ready = 1;
+    }
+    struct http_client *c = xcalloc(1, sizeof *c);
+    if (pick_ca_bundle(opt->ca_bundle, &c->ca_bundle, err, errlen) < 0) {
+        free(c);
+        return NULL;
+    }
+    c->connect_timeout_ms =
+        opt->connect_timeout_ms > 0 ? opt->connect_timeout_ms : HTTP_DEFAULT_CONNECT_MS;
+    c->max_body = opt->max_body ? opt->max_body : HTTP_DEFAULT_MAX_BODY;
+    c->easy = curl_easy_init();
+    if (!c->easy) {
+        fmt_into(err, errlen, "libcurl could not create a handle");
+        free(c->ca_bundle);
+        free(c);
+        return NULL;
+    }
+    return c;
+}
+
+void http_client_free(struct http_client *c)
+{
+    if (!c)
+        return;
+    curl_easy_cleanup(c->easy);
+    free(c->ca_bundle);
+    free(c);
+}
+
+long http_client_connects(const struct http_client *c)
+{
+    return c->connects;
+}
+
+const char *http_client_ca_bundle(const struct http_client *c)
+{
+    return c->ca_bundle;
+}
+
+/* ======================================================================== responses */
+
+/* Response header strings are allocated here, and only typed const for the caller. */
+static void headers_free(struct http_response *resp)
+{
+    for (size_t i = 0; i < resp->nheaders; i++) {
+        free((char *)(uintptr_t)resp->headers[i].name);
+        free((char *)(uintptr_t)resp->headers[i].value);
+    }
+    free(resp->headers);
+    resp->headers = NULL;
+    resp->nheaders = 0;
+}
+
+void http_response_free(struct http_response *resp)
+{
+    headers_free(resp);
+    buf_free(&resp->body);
+    *resp = (struct http_response)HTTP_RESPONSE_INIT;
+}
+
+const char *http_header_get(const struct http_response *resp, const char *name)
+{
+    struct str want = str_cstr(name);
+    for (size_t i = 0; i < resp->nheaders; i++)
+        if (str_ieq(str_cstr(resp->headers[i].name), want))
+            return resp->headers[i].value;
+    return NULL;
+}
+
+static int is_ows(char ch)
+{
+    return ch == ' ' || ch == '\t';
+}
+
+/* Append a header line's value to the previous header (obsolete line folding). */
+static void fold_into_last(struct http_response *r, const char *p, size_t n)
+{
+    if (!r->nheaders)
+        return;
+    struct http_header *h = &r->headers[r->nheaders - 1];
+    size_t old = strlen(h->value);
+    char *v = xmalloc(old + 1 + n + 1);
+    memcpy(v, h->value, old);
+    v[old] = ' ';
+    memcpy(v + old + 1, p, n);
+    v[old + 1 + n] = '\0';
+    free((char *)(uintptr_t)h->value);
+    h->value = v;
+}
+
+/* libcurl hands over one header line per call, status lines included. A status line starts a new
+ * header block (a 1xx interim response, or a proxy's CONNECT reply, comes before the final one),
+ * so the headers kept are those of the final response only. The byte and line counts bound what
+ * a hostile server can make us hold. */
+static size_t on_header(char *data, size_t size, size_t nitems, void *userdata)
+{
+    struct xfer *x = userdata;
+    struct http_response *r = x->resp;
+    size_t n = size * nitems;
+    x->header_bytes += n;
+    if (x->header_bytes > HTTP_MAX_HEADER_BYTES) {
+        x->overflow = HEADERS_TOO_LARGE;
+        return 0;
+    }
+    size_t len = n;
+    while (len && (data[len - 1] == '\n' || data[len - 1] == '\r'))
+        len--;
+    if (len >= 5 && memcmp(data, "HTTP/", 5) == 0) {
+        headers_free(r);
+        x->header_cap = 0;
+        return n;
+    }
+    if (len == 0)
+        return n;
+    if (is_ows(data[0])) {
+        size_t s = 0;
+        while (s < len && is_ows(data[s]))
+            s++;
+        fold_into_last(r, data + s, len - s);
+        return n;
+    }
+    const char *colon = memchr(data, ':', len);
+    if (!colon || colon == data)
+        return n;
+    if (r->nheaders >= HTTP_MAX_HEADERS) {
+        x->overflow = HEADERS_TOO_LARGE;
+        return 0;
+    }
+    size_t vs = (size_t)(colon - data) + 1, ve = len;
+    while (vs < ve && is_ows(data[vs]))
+        vs++;
+    while (ve > vs && is_ows(data[ve - 1]))
+        ve--;
+    if (r->nheaders == x->header_cap) {
+        x->header_cap = x->header_cap ? x->header_cap * 2 : 16;
+        r->headers = xrealloc(r->headers, x->header_cap * sizeof *r->headers);
+    }
+    r->headers[r->nheaders].name = xstrndup(data, (size_t)(colon - data));
+    r->headers[r->nheaders].value = xstrndup(data + vs, ve - vs);
+    r->nheaders++;
+    return n;
+}
+
+/* The body goes into a bounded buf; passing its max aborts the transfer (returning less than
+ * given makes libcurl stop with CURLE_WRITE_ERROR), which we report as "too large". */
+static size_t on_body(char *data, size_t size, size_t nmemb, void *userdata)
+{
+    struct xfer *x = userdata;
+    size_t n = size * nmemb;
+    if (buf_append(&x->resp->body, data, n) < 0) {
+        x->overflow = BODY_TOO_LARGE;
+        return 0;
+    }
+    return n;
+}
+
+/* ======================================================================== requests */
+
+/* Header names are tokens and values hold no line breaks: otherwise a value taken from a script
+ * could inject headers or a second request. */
+static int header_ok(const struct http_header *h)
+{
+    if (!h->name || !h->name[0] || !h->value)
+        return 0;
+    for (const char *p = h->name; *p; p++)
+        if ((unsigned char)*p <= ' ' || *p == ':' || (unsigned char)*p >= 0x7f)
+            return 0;
+    for (const char *p = h->value; *p; p++)
+        if (*p == '\r' || *p == '\n')
+            return 0;
+    return 1;
+}
+
+static int method_ok(const char *m)
+{
+    size_t n = strlen(m);
+    if (n == 0 || n > 16)
+        return 0;
+    for (; *m; m++)
+        if (*m < 'A' || *m > 'Z')
+            return 0;
+    return 1;
+}
+
+/* The request's header list for libcurl: the caller's headers, plus an empty `Expect:` (no
+ * 100-continue round trip before large bodies) and an empty `Content-Type:` when the caller set
+ * none (libcurl would otherwise add a form-urlencoded one to every body). An empty value is sent
+ * with libcurl's "Name;" syntax, since "Name:" means "remove". */
+static int build_headers(const struct http_request *req, struct curl_slist **out, char *msg,
+                         size_t msglen)
+{
+    struct curl_slist *list = NULL;
+    int has_ctype = 0;
+    int rc = 0;
+    struct buf line = BUF_INIT(HTTP_MAX_HEADER_BYTES);
+    for (size_t i = 0; i < req->nheaders; i++) {
+        const struct http_header *h = &req->headers[i];
+        if (!header_ok(h)) {
+            fmt_into(msg, msglen, "invalid request header %.64s (bad name or a line break)",
+                     h->name ? h->name : "(null)");
+            rc = -1;
+            goto cleanup;
+        }
+        if (strcasecmp(h->name, "Content-Type") == 0)
+            has_ctype = 1;
+        buf_reset(&line);
+        if (buf_printf(&line, h->value[0] ? "%s: %s" : "%s;", h->name, h->value) < 0) {
+            fmt_into(msg, msglen, "request header %.64s is too long", h->name);
+            rc = -1;
+            goto cleanup;
+        }
+        struct curl_slist *next = curl_slist_append(list, line.p);
+        if (!next) {
+            fmt_into(msg, msglen, "out of memory building request headers");
+            rc = -1;
+            goto cleanup;
+        }
+        list = next;
+    }
+    const char *extra[] = {"Expect:", has_ctype ? NULL : "Content-Type:"};
+    for (size_t i = 0; i < 2; i++) {
+        if (!extra[i])
+            continue;
+        struct curl_slist *next = curl_slist_append(list, extra[i]);
+        if (!next) {
+            fmt_into(msg, msglen, "out of memory building request headers");
+            rc = -1;
+            goto cleanup;
+        }
+        list = next;
+    }
+cleanup:
+    buf_free(&line);
+    if (rc < 0) {
+        curl_slist_free_all(list);
+        list = NULL;
+    }
+    *out = list;
+    return rc;
+}
+
+/* Set the options that make every transfer safe: verification on, http(s) only, no redirects,
+ * no signals, HTTP/1.1, the path sent exactly as signed. Any option libcurl refuses fails the
+ * request: running with one of these silently off would be worse than not running. */
+static CURLcode set_fixed_options(struct http_client *c, struct xfer *x)
+{
+    CURL *e = c->easy;
+    CURLcode rc = CURLE_OK;
+#define SET(opt, val)                                                                              \
+    do {                                                                                           \
+        if ((rc = curl_easy_setopt(e, opt, val)) != CURLE_OK)                                      \
+            return rc;                                                                             \
+    } while (0)
+    SET(CURLOPT_ERRORBUFFER, c->curl_err);
+    SET(CURLOPT_NOSIGNAL, 1L);
+    SET(CURLOPT_TCP_NODELAY, 1L);
+    SET(CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+    SET(CURLOPT_PROTOCOLS_STR, "http,https");
+    SET(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+    SET(CURLOPT_FOLLOWLOCATION, 0L);
+    SET(CURLOPT_SSL_VERIFYPEER, 1L);
+    SET(CURLOPT_SSL_VERIFYHOST, 2L);
+    if (c->ca_bundle)
+        SET(CURLOPT_CAINFO, c->ca_bundle);
+    /* SigV4 signs the path as given; libcurl would otherwise squash "/./" and "/../". */
+    SET(CURLOPT_PATH_AS_IS, 1L);
+    SET(CURLOPT_HEADERFUNCTION, on_header);
+    SET(CURLOPT_HEADERDATA, x);
+    SET(CURLOPT_WRITEFUNCTION, on_body);
+    SET(CURLOPT_WRITEDATA, x);
+#undef SET
+    return CURLE_OK;
+}
+
+/* The method and body. GET and HEAD have their own options; anything with a body goes through
+ * POSTFIELDS (which sends bytes as they are, NULs included, with a Content-Length) and a custom
+ * method name when it is not POST. */
+static CURLcode set_method(CURL *e, const char *method, const struct http_request *req)
+{
+    CURLcode rc;
+    if (strcmp(method, "HEAD") == 0)
+        return curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+    if (strcmp(method, "GET") == 0 && req->body_len == 0)
+        return curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+    if (req->body_len > 0 || strcmp(method, "POST") == 0 || strcmp(method, "PUT") == 0 ||
+        strcmp(method, "PATCH") == 0) {
+        const char *body = req->body_len ? req->body : "";
+        if ((rc = curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len)))
+            return rc;
+        if ((rc = curl_easy_setopt(e, CURLOPT_POSTFIELDS, body)))
+            return rc;
+    }
+    if (strcmp(method, "POST") != 0)
+        return curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
+    return CURLE_OK;
+}
+
+/* Time budget: the whole transfer gets the time left before the deadline; connecting gets at most
+ * the client's connect timeout of it, so an unreachable host cannot eat the whole budget of a
+ * call that would be retried. */
+static CURLcode set_timeouts(struct http_client *c, int64_t left)
+{
+    CURLcode rc;
+    long connect_ms = c->connect_timeout_ms;
+    if (left >= 0 && left < connect_ms)
+        connect_ms = (long)left;
+    if ((rc = curl_easy_setopt(c->easy, CURLOPT_CONNECTTIMEOUT_MS, connect_ms)))
+        return rc;
+    return curl_easy_setopt(c->easy, CURLOPT_TIMEOUT_MS, left >= 0 ? (long)left : 0L);
+}
+
+int http_do(struct http_client *c, const struct http_request *req, struct http_response *resp,
+            char *err, size_t errlen)
+{
+    char where[256];
+    char what[CURL_ERROR_SIZE + 64];
+    struct curl_slist *headers = NULL;
+    const char *method = req->method ? req->method : "GET";
+    int rc = 0;
+    CURLcode cc = CURLE_OK;
+
+    http_response_free(resp);
+    url_for_message(req->url, where, sizeof where);
+    what[0] = '\0';
+    size_t max_body = req->max_body && req->max_body < c->max_body ? req->max_body : c->max_body;
+    struct xfer x = {resp, 0, 0, FIT};
+    resp->body = (struct buf)BUF_INIT(max_body);
+
+    if (!req->url || !method_ok(method) || (req->body_len && !req->body)) {
+        rc = HTTP_ERR_REQUEST;
+        fmt_into(what, sizeof what, "invalid request (method, URL or body)");
+        goto cleanup;
+    }
+    int64_t start = http_now_ms(), left = -1;
+    if (req->deadline_ms != HTTP_NO_DEADLINE) {
+        left = req->deadline_ms - start;
+        if (left <= 0) {
+            rc = HTTP_ERR_DEADLINE;
+            fmt_into(what, sizeof what, "deadline passed before the request was sent");
+            goto cleanup;
+        }
+    }
+    if (build_headers(req, &headers, what, sizeof what) < 0) {
+        rc = HTTP_ERR_REQUEST;
+        goto cleanup;
+    }
+
+    curl_easy_reset(c->easy);
+    c->curl_err[0] = '\0';
+    if ((cc = set_fixed_options(c, &x)) || (cc = set_timeouts(c, left)) ||
+        (cc = curl_easy_setopt(c->easy, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)max_body)) ||
+        (cc = curl_easy_setopt(c->easy, CURLOPT_HTTPHEADER, headers)) ||
+        (cc = set_method(c->easy, method, req)) ||
+        (cc = curl_easy_setopt(c->easy, CURLOPT_URL, req->url))) {
+        rc = cc == CURLE_URL_MALFORMAT || cc == CURLE_UNSUPPORTED_PROTOCOL ? HTTP_ERR_REQUEST
+                                                                           : HTTP_ERR_OTHER;
+        fmt_into(what, sizeof what, "libcurl refused an option: %s", curl_easy_strerror(cc));
+        goto cleanup;
+    }
+
+    cc = curl_easy_perform(c->easy);
+    long connects = 0;
+    if (curl_easy_getinfo(c->easy, CURLINFO_NUM_CONNECTS, &connects) == CURLE_OK)
+        c->connects += connects;
+    if (cc == CURLE_OK) {
+        curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &resp->status);
+        resp->new_connections = connects;
+        goto cleanup;
+    }
+
+    if (x.overflow == BODY_TOO_LARGE || cc == CURLE_FILESIZE_EXCEEDED) {
+        rc = HTTP_ERR_TOO_LARGE;
+        fmt_into(what, sizeof what, "response body larger than %zu bytes", max_body);
+    } else if (x.overflow == HEADERS_TOO_LARGE) {
+        rc = HTTP_ERR_TOO_LARGE;
+        fmt_into(what, sizeof what, "response headers larger than %zu bytes or %d lines",
+                 HTTP_MAX_HEADER_BYTES, HTTP_MAX_HEADERS);
+    } else {
+        rc = classify(cc);
+        const char *detail = safe_detail(c->curl_err, cc, req->url);
+        switch (rc) {
+        case HTTP_ERR_TIMEOUT:
+            fmt_into(what, sizeof what, "timed out after %lld ms (%s)",
+                     (long long)(http_now_ms() - start), detail);
+            break;
+        case HTTP_ERR_CONNECTION:
+            fmt_into(what, sizeof what, "connection failed: %s", detail);
+            break;
+        case HTTP_ERR_DNS:
+            fmt_into(what, sizeof what, "DNS lookup failed: %s", detail);
+            break;
+        case HTTP_ERR_TLS:
+            fmt_into(what, sizeof what, "TLS verification failed: %s", detail);
+            break;
+        default:
+            fmt_into(what, sizeof what, "request failed: %s", detail);
+            break;
+        }
+    }
+
+cleanup:
+    curl_slist_free_all(headers);
+    if (rc < 0) {
+        http_response_free(resp);
+        fmt_into(err, errlen, "%s %s: %s", method_ok(method) ? method : "?", where, what);
+    }
+    return rc;
+}

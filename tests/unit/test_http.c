@@ -1,0 +1,479 @@
+/* Tests for http.c against a tiny HTTP/1.1 server forked on 127.0.0.1 by this test.
+ *
+ * The server serves each connection in its own child, keeps connections alive, and records what
+ * it saw (connections, request heads, body sizes) in memory shared with the test. What it answers
+ * depends on the path:
+ *   /echo...     200, the request body back, plus X-Method and a padded X-Mixed-Case header
+ *   /big         a Content-Length of 5000 and that many bytes
+ *   /bigchunked  5000 bytes in chunks, no length announced
+ *   /bigheaders  100 KiB of header lines
+ *   /hang        reads the request, then never answers
+ *   /close       reads the request, then closes the connection without a word
+ * Every server process is in its own process group, killed and reaped at the end; alarm() in
+ * each is the safety net if the test itself dies.
+ */
+#include "http.h"
+#include "testhelp.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define BIG_POST ((size_t)2 << 20)
+
+struct seen {
+    int connections;
+    int requests;
+    size_t last_body_len;
+    char last_head[8192];
+};
+
+static struct seen *seen;
+
+/* ======================================================================== the server */
+
+static int write_all(int fd, const void *p, size_t n)
+{
+    const char *c = p;
+    while (n) {
+        ssize_t w = write(fd, c, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -1;
+        c += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+static int write_str(int fd, const char *s)
+{
+    return write_all(fd, s, strlen(s));
+}
+
+/* The value of header `name` in a request head, copied into out; 0 if found. */
+static int head_value(const char *head, const char *name, char *out, size_t outlen)
+{
+    size_t nl = strlen(name);
+    for (const char *p = strstr(head, "\r\n"); p; p = strstr(p, "\r\n")) {
+        p += 2;
+        if (strncasecmp(p, name, nl) == 0 && p[nl] == ':') {
+            const char *v = p + nl + 1;
+            while (*v == ' ')
+                v++;
+            size_t n = strcspn(v, "\r\n");
+            if (n >= outlen)
+                n = outlen - 1;
+            memcpy(out, v, n);
+            out[n] = '\0';
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* Serve one connection: read requests one after the other (keep-alive) until the client closes. */
+static void serve_connection(int fd)
+{
+    size_t cap = BIG_POST + 65536, len = 0;
+    char *in = malloc(cap);
+    if (!in)
+        _exit(1);
+    for (;;) {
+        char *end;
+        while (!(end = memmem(in, len, "\r\n\r\n", 4))) {
+            if (len == cap)
+                _exit(1);
+            ssize_t r = read(fd, in + len, cap - len);
+            if (r <= 0)
+                _exit(0);
+            len += (size_t)r;
+        }
+        size_t head_len = (size_t)(end - in) + 4;
+        char head[8192];
+        size_t hl = head_len < sizeof head ? head_len : sizeof head - 1;
+        memcpy(head, in, hl);
+        head[hl] = '\0';
+        char val[64];
+        size_t body_len = 0;
+        if (head_value(head, "Content-Length", val, sizeof val) == 0)
+            body_len = strtoul(val, NULL, 10);
+        if (head_len + body_len > cap)
+            _exit(1);
+        while (len < head_len + body_len) {
+            ssize_t r = read(fd, in + len, cap - len);
+            if (r <= 0)
+                _exit(0);
+            len += (size_t)r;
+        }
+        memcpy(seen->last_head, head, hl + 1);
+        seen->last_body_len = body_len;
+        __atomic_fetch_add(&seen->requests, 1, __ATOMIC_SEQ_CST);
+        const char *body = in + head_len;
+        char method[16] = "", path[1024] = "";
+        size_t ml = strcspn(head, " ");
+        if (ml < sizeof method)
+            memcpy(method, head, ml);
+        method[ml < sizeof method ? ml : 0] = '\0';
+        const char *ps = head + ml + (head[ml] ? 1 : 0);
+        size_t pl = strcspn(ps, " ?");
+        if (pl >= sizeof path)
+            pl = sizeof path - 1;
+        memcpy(path, ps, pl);
+        path[pl] = '\0';
+
+        char out[512];
+        if (strncmp(path, "/echo", 5) == 0) {
+            fmt_into(out, sizeof out,
+                     "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\nX-Method: %s\r\n"
+                     "X-Mixed-Case:   Hello World  \r\n\r\n",
+                     body_len, method);
+            if (write_str(fd, out) < 0 || write_all(fd, body, body_len) < 0)
+                _exit(0);
+        } else if (strcmp(path, "/big") == 0 || strcmp(path, "/bigchunked") == 0) {
+            int chunked = strcmp(path, "/bigchunked") == 0;
+            write_str(fd, chunked ? "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                                  : "HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\n");
+            char chunk[500];
+            memset(chunk, 'x', sizeof chunk);
+            for (int i = 0; i < 10; i++) {
+                if (chunked && write_str(fd, "1f4\r\n") < 0)
+                    _exit(0);
+                if (write_all(fd, chunk, sizeof chunk) < 0)
+                    _exit(0);
+                if (chunked && write_str(fd, "\r\n") < 0)
+                    _exit(0);
+            }
+            if (chunked)
+                write_str(fd, "0\r\n\r\n");
+        } else if (strcmp(path, "/bigheaders") == 0) {
+            write_str(fd, "HTTP/1.1 200 OK\r\n");
+            for (int i = 0; i < 1000; i++) {
+                fmt_into(out, sizeof out, "X-Filler-%d: %0100d\r\n", i, i);
+                if (write_str(fd, out) < 0)
+                    _exit(0);
+            }
+            write_str(fd, "Content-Length: 0\r\n\r\n");
+        } else if (strcmp(path, "/hang") == 0) {
+            for (;;)
+                pause();
+        } else if (strcmp(path, "/close") == 0) {
+            _exit(0);
+        } else {
+            write_str(fd, "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");
+        }
+        memmove(in, in + head_len + body_len, len - head_len - body_len);
+        len -= head_len + body_len;
+    }
+}
+
+/* Fork the server on 127.0.0.1 port 0; returns its pid and sets *port. */
+static pid_t server_start(int *port)
+{
+    int ls = socket(AF_INET, SOCK_STREAM, 0);
+    int one = 1;
+    setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    struct sockaddr_in a = {0};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t alen = sizeof a;
+    if (ls < 0 || bind(ls, (struct sockaddr *)&a, sizeof a) < 0 || listen(ls, 16) < 0 ||
+        getsockname(ls, (struct sockaddr *)&a, &alen) < 0) {
+        perror("server socket");
+        exit(1);
+    }
+    *port = ntohs(a.sin_port);
+    pid_t pid = fork();
+    if (pid < 0) {
+        perror("fork");
+        exit(1);
+    }
+    if (pid == 0) {
+        setpgid(0, 0);
+        alarm(30);
+        signal(SIGPIPE, SIG_IGN);
+        signal(SIGCHLD, SIG_IGN); /* connection children are reaped by the kernel */
+        for (;;) {
+            int fd = accept(ls, NULL, NULL);
+            if (fd < 0)
+                continue;
+            __atomic_fetch_add(&seen->connections, 1, __ATOMIC_SEQ_CST);
+            if (fork() == 0) {
+                close(ls);
+                alarm(30);
+                serve_connection(fd);
+                _exit(0);
+            }
+            close(fd);
+        }
+    }
+    setpgid(pid, pid);
+    close(ls);
+    return pid;
+}
+
+static void server_stop(pid_t pid)
+{
+    kill(-pid, SIGKILL);
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+}
+
+/* A port on which nothing listens: bind one, note it, close it. */
+static int closed_port(void)
+{
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {0};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t alen = sizeof a;
+    bind(s, (struct sockaddr *)&a, sizeof a);
+    getsockname(s, (struct sockaddr *)&a, &alen);
+    close(s);
+    return ntohs(a.sin_port);
+}
+
+/* ======================================================================== the tests */
+
+static char url[512];
+
+static const char *at(int port, const char *path)
+{
+    fmt_into(url, sizeof url, "http://127.0.0.1:%d%s", port, path);
+    return url;
+}
+
+int main(void)
+{
+    static const char *const proxies[] = {"http_proxy",  "https_proxy", "HTTP_PROXY",
+                                          "HTTPS_PROXY", "ALL_PROXY",   "all_proxy"};
+    for (size_t i = 0; i < sizeof proxies / sizeof proxies[0]; i++)
+        unsetenv(proxies[i]);
+    seen = mmap(NULL, sizeof *seen, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (seen == MAP_FAILED)
+        return 1;
+    int port;
+    pid_t server = server_start(&port);
+    char err[512];
+    struct http_client *c = http_client_new(NULL, err, sizeof err);
+    struct http_response r = HTTP_RESPONSE_INIT;
+
+    TEST("a client finds the system CA bundle")
+    {
+        CHECK(c != NULL);
+        CHECK(http_client_ca_bundle(c) != NULL);
+    }
+    TEST("a missing AWS_CA_BUNDLE file is an error, not a fallback")
+    {
+        struct http_options o = {"/nonexistent/ca.pem", 0, 0};
+        err[0] = '\0';
+        CHECK(http_client_new(&o, err, sizeof err) == NULL);
+        CHECK(strstr(err, "/nonexistent/ca.pem") != NULL);
+    }
+    TEST("GET round trip; header lookup is case-insensitive and values trimmed")
+    {
+        struct http_request q = {"GET", at(port, "/echo"),      NULL, 0, NULL,
+                                 0,     http_deadline_in(5000), 0};
+        CHECK_INT(http_do(c, &q, &r, err, sizeof err), 0);
+        CHECK_INT(r.status, 200);
+        CHECK_STR(http_header_get(&r, "x-mixed-case"), "Hello World");
+        CHECK_STR(http_header_get(&r, "X-MIXED-CASE"), "Hello World");
+        CHECK_STR(http_header_get(&r, "x-method"), "GET");
+        CHECK_STR(http_header_get(&r, "content-length"), "0");
+        CHECK(http_header_get(&r, "X-Absent") == NULL);
+        CHECK_INT(r.body.len, 0);
+        CHECK(strncmp(seen->last_head, "GET /echo HTTP/1.1\r\n", 20) == 0);
+    }
+    TEST("POST round trip with NULs in the body, no form Content-Type added")
+    {
+        static const char body[] = "a\0b\0\0c";
+        struct http_header h[] = {{"X-Amz-Target", "Test.Op"}, {"X-Empty", ""}};
+        struct http_request q = {"POST",          at(port, "/echo"),      h, 2, body,
+                                 sizeof body - 1, http_deadline_in(5000), 0};
+        CHECK_INT(http_do(c, &q, &r, err, sizeof err), 0);
+        CHECK_INT(r.status, 200);
+        CHECK_STR(http_header_get(&r, "X-Method"), "POST");
+        CHECK_INT(r.body.len, sizeof body - 1);
+        CHECK(r.body.p && memcmp(r.body.p, body, sizeof body - 1) == 0);
+        CHECK(strcasestr(seen->last_head, "\r\nX-Amz-Target: Test.Op\r\n") != NULL);
+        CHECK(strcasestr(seen->last_head, "\r\nX-Empty:") != NULL);
+        CHECK(strcasestr(seen->last_head, "Content-Type") == NULL);
+        CHECK(strcasestr(seen->last_head, "Expect") == NULL);
+    }
+    TEST("PUT and DELETE send their method")
+    {
+        struct http_request q = {"PUT", at(port, "/echo"),      NULL, 0, "x",
+                                 1,     http_deadline_in(5000), 0};
+        CHECK_INT(http_do(c, &q, &r, err, sizeof err), 0);
+        CHECK_STR(http_header_get(&r, "X-Method"), "PUT");
+        struct http_request d = {"DELETE", at(port, "/echo"),      NULL, 0, NULL,
+                                 0,        http_deadline_in(5000), 0};
+        CHECK_INT(http_do(c, &d, &r, err, sizeof err), 0);
+        CHECK_STR(http_header_get(&r, "X-Method"), "DELETE");
+    }
+    http_response_free(&r);
+
+    TEST("three sequential requests share one connection")
+    {
+        struct http_client *k = http_client_new(NULL, err, sizeof err);
+        int before = seen->connections;
+        long opened = 0;
+        for (int i = 0; i < 3; i++) {
+            struct http_request q = {"GET", at(port, "/echo"),      NULL, 0, NULL,
+                                     0,     http_deadline_in(5000), 0};
+            CHECK_INT(http_do(k, &q, &r, err, sizeof err), 0);
+            opened += r.new_connections;
+        }
+        CHECK_INT(opened, 1);
+        CHECK_INT(http_client_connects(k), 1);
+        CHECK_INT(seen->connections - before, 1);
+        http_client_free(k);
+    }
+    TEST("a 2 MB POST goes without Expect: 100-continue")
+    {
+        char *big = malloc(BIG_POST);
+        for (size_t i = 0; i < BIG_POST; i++)
+            big[i] = (char)(i * 7);
+        struct http_header h[] = {{"Content-Type", "application/octet-stream"}};
+        struct http_request q = {"POST",   at(port, "/echo"),       h, 1, big,
+                                 BIG_POST, http_deadline_in(10000), 0};
+        CHECK_INT(http_do(c, &q, &r, err, sizeof err), 0);
+        CHECK_INT(seen->last_body_len, BIG_POST);
+        CHECK(strcasestr(seen->last_head, "100-continue") == NULL);
+        CHECK(strcasestr(seen->last_head, "\r\nExpect") == NULL);
+        CHECK(strcasestr(seen->last_head, "application/octet-stream") != NULL);
+        CHECK_INT(r.body.len, BIG_POST);
+        CHECK(r.body.p && memcmp(r.body.p, big, BIG_POST) == 0);
+        free(big);
+    }
+    TEST("a server that never answers times out on the deadline, retryably")
+    {
+        int64_t t0 = http_now_ms();
+        struct http_request q = {"GET", at(port, "/hang"),     NULL, 0, NULL,
+                                 0,     http_deadline_in(300), 0};
+        int rc = http_do(c, &q, &r, err, sizeof err);
+        int64_t took = http_now_ms() - t0;
+        CHECK_INT(rc, HTTP_ERR_TIMEOUT);
+        CHECK(http_retryable(rc));
+        CHECK(took >= 250 && took < 1000);
+        CHECK(strstr(err, "timed out") != NULL);
+        CHECK(strstr(err, "127.0.0.1") != NULL);
+        CHECK(r.body.p == NULL && r.nheaders == 0);
+    }
+    TEST("a deadline already past fails at once without connecting")
+    {
+        int before = seen->connections, reqs = seen->requests;
+        struct http_client *k = http_client_new(NULL, err, sizeof err);
+        struct http_request q = {"GET", at(port, "/echo"), NULL, 0, NULL, 0, http_now_ms() - 1, 0};
+        CHECK_INT(http_do(k, &q, &r, err, sizeof err), HTTP_ERR_DEADLINE);
+        CHECK(!http_retryable(HTTP_ERR_DEADLINE));
+        q.deadline_ms = 0;
+        CHECK_INT(http_do(k, &q, &r, err, sizeof err), HTTP_ERR_DEADLINE);
+        CHECK(strstr(err, "deadline passed") != NULL);
+        CHECK_INT(http_client_connects(k), 0);
+        usleep(50000);
+        CHECK_INT(seen->connections, before);
+        CHECK_INT(seen->requests, reqs);
+        http_client_free(k);
+    }
+    TEST("a body over the limit is rejected, announced or not")
+    {
+        struct http_request q = {"GET", at(port, "/big"),       NULL, 0, NULL,
+                                 0,     http_deadline_in(5000), 1000};
+        int rc = http_do(c, &q, &r, err, sizeof err);
+        CHECK_INT(rc, HTTP_ERR_TOO_LARGE);
+        CHECK(!http_retryable(rc));
+        CHECK(strstr(err, "response body larger than 1000 bytes") != NULL);
+        q.url = at(port, "/bigchunked");
+        rc = http_do(c, &q, &r, err, sizeof err);
+        CHECK_INT(rc, HTTP_ERR_TOO_LARGE);
+        CHECK(strstr(err, "response body larger than 1000 bytes") != NULL);
+        CHECK(r.body.p == NULL);
+        q.max_body = 5000;
+        CHECK_INT(http_do(c, &q, &r, err, sizeof err), 0);
+        CHECK_INT(r.body.len, 5000);
+    }
+    TEST("too many header bytes are rejected")
+    {
+        struct http_request q = {"GET", at(port, "/bigheaders"), NULL, 0, NULL,
+                                 0,     http_deadline_in(5000),  0};
+        int rc = http_do(c, &q, &r, err, sizeof err);
+        CHECK_INT(rc, HTTP_ERR_TOO_LARGE);
+        CHECK(strstr(err, "response headers larger than") != NULL);
+    }
+    TEST("connection refused is a retryable connection error")
+    {
+        struct http_request q = {"GET", at(closed_port(), "/x"), NULL, 0, NULL,
+                                 0,     http_deadline_in(5000),  0};
+        int rc = http_do(c, &q, &r, err, sizeof err);
+        CHECK_INT(rc, HTTP_ERR_CONNECTION);
+        CHECK(http_retryable(rc));
+        CHECK(strstr(err, "connection failed") != NULL);
+    }
+    TEST("a connection closed without a response is a retryable connection error")
+    {
+        struct http_request q = {"GET", at(port, "/close"),     NULL, 0, NULL,
+                                 0,     http_deadline_in(5000), 0};
+        int rc = http_do(c, &q, &r, err, sizeof err);
+        CHECK_INT(rc, HTTP_ERR_CONNECTION);
+        CHECK(http_retryable(rc));
+    }
+    TEST("error messages never carry the query string or user info")
+    {
+        char u[512];
+        fmt_into(u, sizeof u,
+                 "http://user:hunter2@127.0.0.1:%d/hang?X-Amz-Signature=deadbeef&"
+                 "X-Amz-Credential=AKIDEXAMPLE",
+                 port);
+        struct http_request q = {"GET", u, NULL, 0, NULL, 0, http_deadline_in(200), 0};
+        CHECK_INT(http_do(c, &q, &r, err, sizeof err), HTTP_ERR_TIMEOUT);
+        CHECK(strstr(err, "deadbeef") == NULL);
+        CHECK(strstr(err, "AKIDEXAMPLE") == NULL);
+        CHECK(strstr(err, "hunter2") == NULL);
+        CHECK(strstr(err, "?") == NULL);
+        char want[128];
+        fmt_into(want, sizeof want, "GET http://127.0.0.1:%d/hang: timed out", port);
+        CHECK(strncmp(err, want, strlen(want)) == 0);
+        fmt_into(u, sizeof u, "http://127.0.0.1:%d/x?X-Amz-Signature=deadbeef", closed_port());
+        q.deadline_ms = http_deadline_in(5000);
+        CHECK_INT(http_do(c, &q, &r, err, sizeof err), HTTP_ERR_CONNECTION);
+        CHECK(strstr(err, "deadbeef") == NULL);
+    }
+    TEST("header injection and other schemes are refused before sending")
+    {
+        int reqs = seen->requests;
+        struct http_header h[] = {{"X-Ok", "a\r\nX-Evil: 1"}};
+        struct http_request q = {"GET", at(port, "/echo"),      h, 1, NULL,
+                                 0,     http_deadline_in(5000), 0};
+        CHECK_INT(http_do(c, &q, &r, err, sizeof err), HTTP_ERR_REQUEST);
+        CHECK(strstr(err, "X-Ok") != NULL);
+        CHECK(strstr(err, "X-Evil") == NULL);
+        struct http_request f = {"GET", "file:///etc/passwd",   NULL, 0, NULL,
+                                 0,     http_deadline_in(5000), 0};
+        CHECK_INT(http_do(c, &f, &r, err, sizeof err), HTTP_ERR_REQUEST);
+        f.url = "ftp://127.0.0.1/x";
+        CHECK_INT(http_do(c, &f, &r, err, sizeof err), HTTP_ERR_REQUEST);
+        CHECK_INT(seen->requests, reqs);
+    }
+    TEST("no deadline waits as long as the server takes")
+    {
+        struct http_request q = {"GET", at(port, "/echo"), NULL, 0, NULL, 0, HTTP_NO_DEADLINE, 0};
+        CHECK_INT(http_do(c, &q, &r, err, sizeof err), 0);
+        CHECK_INT(r.status, 200);
+    }
+
+    http_response_free(&r);
+    http_client_free(c);
+    server_stop(server);
+    munmap(seen, sizeof *seen);
+    return test_report("http");
+}
