@@ -9,6 +9,8 @@
  *   /bigheaders  100 KiB of header lines
  *   /hang        reads the request, then never answers
  *   /close       reads the request, then closes the connection without a word
+ *   /interim     a 100 Continue, then the final 200 (only its headers must be kept)
+ * A second server speaks TLS with a self-signed certificate made here for IP 127.0.0.1.
  * Every server process is in its own process group, killed and reaped at the end; alarm() in
  * each is the safety net if the test itself dies.
  */
@@ -18,6 +20,11 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <openssl/ec.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -168,6 +175,9 @@ static void serve_connection(int fd)
                 pause();
         } else if (strcmp(path, "/close") == 0) {
             _exit(0);
+        } else if (strcmp(path, "/interim") == 0) {
+            write_str(fd, "HTTP/1.1 100 Continue\r\nX-Interim: yes\r\n\r\n"
+                          "HTTP/1.1 200 OK\r\nX-Final: yes\r\nContent-Length: 2\r\n\r\nok");
         } else {
             write_str(fd, "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");
         }
@@ -176,8 +186,8 @@ static void serve_connection(int fd)
     }
 }
 
-/* Fork the server on 127.0.0.1 port 0; returns its pid and sets *port. */
-static pid_t server_start(int *port)
+/* A listening socket on 127.0.0.1, port chosen by the kernel. */
+static int listen_loopback(int *port)
 {
     int ls = socket(AF_INET, SOCK_STREAM, 0);
     int one = 1;
@@ -192,6 +202,13 @@ static pid_t server_start(int *port)
         exit(1);
     }
     *port = ntohs(a.sin_port);
+    return ls;
+}
+
+/* Fork the server on 127.0.0.1 port 0; returns its pid and sets *port. */
+static pid_t server_start(int *port)
+{
+    int ls = listen_loopback(port);
     pid_t pid = fork();
     if (pid < 0) {
         perror("fork");
@@ -218,6 +235,102 @@ static pid_t server_start(int *port)
     }
     setpgid(pid, pid);
     close(ls);
+    return pid;
+}
+
+/* ======================================================================== the TLS server */
+
+/* A self-signed P-256 certificate for IP 127.0.0.1 (no DNS name), written as PEM to `pem_path`
+ * so that a client can be told to trust it. */
+static int make_cert(const char *pem_path, EVP_PKEY **key_out, X509 **cert_out)
+{
+    EVP_PKEY *key = EVP_EC_gen("P-256");
+    X509 *x = X509_new();
+    if (!key || !x)
+        return -1;
+    X509_set_version(x, 2);
+    ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
+    X509_gmtime_adj(X509_getm_notBefore(x), -60);
+    X509_gmtime_adj(X509_getm_notAfter(x), 3600);
+    X509_set_pubkey(x, key);
+    X509_NAME *name = X509_get_subject_name(x);
+    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)"hookhost test", -1,
+                               -1, 0);
+    X509_set_issuer_name(x, name);
+    X509V3_CTX v3;
+    X509V3_set_ctx_nodb(&v3);
+    X509V3_set_ctx(&v3, x, x, NULL, NULL, 0);
+    X509_EXTENSION *san = X509V3_EXT_conf_nid(NULL, &v3, NID_subject_alt_name, "IP:127.0.0.1");
+    if (!san || !X509_add_ext(x, san, -1))
+        return -1;
+    X509_EXTENSION_free(san);
+    if (!X509_sign(x, key, EVP_sha256()))
+        return -1;
+    FILE *f = fopen(pem_path, "w");
+    if (!f || !PEM_write_X509(f, x))
+        return -1;
+    fclose(f);
+    *key_out = key;
+    *cert_out = x;
+    return 0;
+}
+
+/* Serve TLS connections: read one request head, answer 200 "ok", until the client goes. */
+static pid_t tls_server_start(const char *pem_path, int *port)
+{
+    EVP_PKEY *key;
+    X509 *cert;
+    if (make_cert(pem_path, &key, &cert) < 0) {
+        fprintf(stderr, "cannot make a test certificate\n");
+        exit(1);
+    }
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    if (!ctx || SSL_CTX_use_certificate(ctx, cert) != 1 || SSL_CTX_use_PrivateKey(ctx, key) != 1)
+        exit(1);
+    int ls = listen_loopback(port);
+    pid_t pid = fork();
+    if (pid < 0)
+        exit(1);
+    if (pid == 0) {
+        setpgid(0, 0);
+        alarm(30);
+        signal(SIGPIPE, SIG_IGN);
+        signal(SIGCHLD, SIG_IGN);
+        for (;;) {
+            int fd = accept(ls, NULL, NULL);
+            if (fd < 0)
+                continue;
+            if (fork() == 0) {
+                alarm(30);
+                SSL *ssl = SSL_new(ctx);
+                SSL_set_fd(ssl, fd);
+                if (SSL_accept(ssl) != 1)
+                    _exit(0);
+                char in[8192];
+                size_t len = 0;
+                for (;;) {
+                    int r = SSL_read(ssl, in + len, (int)(sizeof in - 1 - len));
+                    if (r <= 0)
+                        _exit(0);
+                    len += (size_t)r;
+                    in[len] = '\0';
+                    if (strstr(in, "\r\n\r\n")) {
+                        static const char ok[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+                        SSL_write(ssl, ok, (int)sizeof ok - 1);
+                        len = 0;
+                    } else if (len == sizeof in - 1) {
+                        _exit(0);
+                    }
+                }
+            }
+            close(fd);
+        }
+    }
+    setpgid(pid, pid);
+    close(ls);
+    SSL_CTX_free(ctx);
+    X509_free(cert);
+    EVP_PKEY_free(key);
     return pid;
 }
 
@@ -464,12 +577,65 @@ int main(void)
         CHECK_INT(http_do(c, &f, &r, err, sizeof err), HTTP_ERR_REQUEST);
         CHECK_INT(seen->requests, reqs);
     }
+    TEST("an interim 1xx response's headers are dropped, the final one's kept")
+    {
+        struct http_request q = {"GET", at(port, "/interim"),   NULL, 0, NULL,
+                                 0,     http_deadline_in(5000), 0};
+        CHECK_INT(http_do(c, &q, &r, err, sizeof err), 0);
+        CHECK_INT(r.status, 200);
+        CHECK_STR(http_header_get(&r, "X-Final"), "yes");
+        CHECK(http_header_get(&r, "X-Interim") == NULL);
+        CHECK_STR(r.body.p, "ok");
+    }
     TEST("no deadline waits as long as the server takes")
     {
         struct http_request q = {"GET", at(port, "/echo"), NULL, 0, NULL, 0, HTTP_NO_DEADLINE, 0};
         CHECK_INT(http_do(c, &q, &r, err, sizeof err), 0);
         CHECK_INT(r.status, 200);
     }
+
+    char dir[] = "/tmp/hookhost-test-http-XXXXXX";
+    char pem[sizeof dir + 16];
+    if (!mkdtemp(dir))
+        return 1;
+    fmt_into(pem, sizeof pem, "%s/ca.pem", dir);
+    int tls_port;
+    pid_t tls = tls_server_start(pem, &tls_port);
+    char tls_url[128];
+    TEST("TLS to an unknown CA fails closed, not retryable")
+    {
+        fmt_into(tls_url, sizeof tls_url, "https://127.0.0.1:%d/x?X-Amz-Signature=deadbeef",
+                 tls_port);
+        struct http_request q = {"GET", tls_url, NULL, 0, NULL, 0, http_deadline_in(5000), 0};
+        int rc = http_do(c, &q, &r, err, sizeof err);
+        CHECK_INT(rc, HTTP_ERR_TLS);
+        CHECK(!http_retryable(rc));
+        CHECK(strstr(err, "TLS verification failed") != NULL);
+        CHECK(strstr(err, "deadbeef") == NULL);
+    }
+    TEST("TLS with the CA given as AWS_CA_BUNDLE succeeds and reuses the connection")
+    {
+        struct http_options o = {pem, 0, 0};
+        struct http_client *k = http_client_new(&o, err, sizeof err);
+        CHECK(k != NULL);
+        CHECK_STR(k ? http_client_ca_bundle(k) : NULL, pem);
+        for (int i = 0; k && i < 2; i++) {
+            fmt_into(tls_url, sizeof tls_url, "https://127.0.0.1:%d/x", tls_port);
+            struct http_request q = {"GET", tls_url, NULL, 0, NULL, 0, http_deadline_in(5000), 0};
+            CHECK_INT(http_do(k, &q, &r, err, sizeof err), 0);
+            CHECK_INT(r.status, 200);
+            CHECK_STR(r.body.p, "ok");
+        }
+        CHECK_INT(k ? http_client_connects(k) : -1, 1);
+        /* The certificate names 127.0.0.1 only: "localhost" must fail host verification. */
+        fmt_into(tls_url, sizeof tls_url, "https://localhost:%d/x", tls_port);
+        struct http_request q = {"GET", tls_url, NULL, 0, NULL, 0, http_deadline_in(5000), 0};
+        CHECK_INT(k ? http_do(k, &q, &r, err, sizeof err) : 0, HTTP_ERR_TLS);
+        http_client_free(k);
+    }
+    server_stop(tls);
+    unlink(pem);
+    rmdir(dir);
 
     http_response_free(&r);
     http_client_free(c);
