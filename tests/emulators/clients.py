@@ -13,10 +13,15 @@ from botocore.credentials import Credentials
 from . import DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY
 
 
+_session = None
+
+
 def client(emu, service, attempts=1, timeout=5, **creds):
     """A botocore client for service against emu; retries off unless attempts > 1."""
+    global _session
+    _session = _session or botocore.session.get_session()  # loads each service model once
     url = emu.cloudfront_url if service == "cloudfront" else emu.codedeploy_url
-    return botocore.session.get_session().create_client(
+    return _session.create_client(
         service, endpoint_url=url, region_name=creds.pop("region", "us-east-1"),
         aws_access_key_id=creds.pop("access_key", DEFAULT_ACCESS_KEY),
         aws_secret_access_key=creds.pop("secret_key", DEFAULT_SECRET_KEY),

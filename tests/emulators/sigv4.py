@@ -39,18 +39,17 @@ class Rejection(Exception):
 
 
 class _ListedHeadersMixin:
-    """Sign exactly the headers the client listed in SignedHeaders, as an AWS service does.
+    """Sign exactly the headers the client listed in SignedHeaders, as received.
 
-    botocore, when signing, picks the headers itself (and leaves out User-Agent); a verifier must
-    use the client's list instead, or a valid signature over User-Agent would be refused."""
+    botocore, when signing, picks the headers itself (it leaves out User-Agent, and its presigner
+    drops a form Content-Type); a verifier must use the client's list and values instead."""
 
-    signed_names = ()
+    signed = ()  # (lower-case name, value) pairs
 
     def headers_to_sign(self, request):
         picked = HTTPHeaders()
-        for name in self.signed_names:
-            for value in request.headers.get_all(name) or []:
-                picked[name] = value
+        for name, value in self.signed:
+            picked[name] = value
         return picked
 
 
@@ -181,13 +180,17 @@ class Verifier:
             signer = _QuerySigner(creds, self.service, self.region, expires)
         else:
             signer = _HeaderSigner(creds, self.service, self.region)
-        signer.signed_names = signed_names
+        signer.signed = [(n, v) for n in signed_names for v in headers.get_all(n) or []]
         # SigV4 encodes the decoded names and values again, whatever encoding the client sent.
         query = "?" + urlencode(params, quote_via=_quote) if params else ""
-        request = AWSRequest(method=method, url=f"http://{host}{path}{query}", data=body)
+        # botocore's presigner would move a body into the query; a received body is only hashed.
+        request = AWSRequest(method=method, url=f"http://{host}{path}{query}",
+                             data=b"" if presigned else body)
         for name in signed_names:
             for value in headers.get_all(name) or []:
                 request.headers[name] = value
+        if presigned and "X-Amz-Content-SHA256" not in request.headers:
+            request.headers["X-Amz-Content-SHA256"] = hashlib.sha256(body).hexdigest()
         return _signature(signer, request, amz_date)
 
 
