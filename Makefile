@@ -84,6 +84,22 @@ demo: all
 lint:
 	@scripts/lint
 
+# ---- tests/tools: small C drivers for tests and benchmarks, linked like the unit tests ----
+TOOLS    := $(patsubst tests/tools/%.c,$(BUILD)/tools/%,$(wildcard tests/tools/*.c))
+
+$(BUILD)/tools/%.o: tests/tools/%.c | $(BUILD)/tools
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/tools/%: $(BUILD)/tools/%.o $(LIB_OBJS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tools:
+	@mkdir -p $@
+
+test unit: $(TOOLS)
+-include $(TOOLS:=.d)
+# ---- end tests/tools ----
+
 clean:
 	rm -rf build
 

@@ -69,15 +69,27 @@ static void hex_lower(char *dst, const unsigned char *src, size_t n)
     dst[2 * n] = '\0';
 }
 
+/* Byte classes, by table (the encoders and trimall look at every byte of a request):
+ * 1 = RFC 3986 unreserved (A-Z a-z 0-9 - . _ ~), 2 = whitespace (SP HT LF VT FF CR). */
+static const unsigned char cclass[256] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 2, 2, 2, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0,
+    0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1,
+    0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 1, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+};
+
 static int is_unreserved(unsigned char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-           c == '_' || c == '.' || c == '~';
+    return cclass[c] & 1;
 }
 
 static int is_space(unsigned char c)
 {
-    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
+    return cclass[c] & 2;
 }
 
 static unsigned char lower(unsigned char c)
@@ -349,10 +361,35 @@ static int hent_cmp(const void *a, const void *b)
     return x->idx < y->idx ? -1 : (x->idx > y->idx);
 }
 
+/* 1 when trimall would change the value: the common case (no stray whitespace) is then one
+ * copy instead of a byte-by-byte rewrite. */
+static int needs_trim(struct str v)
+{
+    unsigned char low = 0xff;
+    /* a branch-free minimum that the compiler vectorises: no byte <= ' ' means nothing to do */
+    for (size_t i = 0; i < v.len; i++) {
+        unsigned char c = (unsigned char)v.p[i];
+        low = c < low ? c : low;
+    }
+    if (low > ' ')
+        return 0;
+    if (is_space((unsigned char)v.p[0]) || is_space((unsigned char)v.p[v.len - 1]))
+        return 1;
+    for (size_t i = 1; i + 1 < v.len; i++) {
+        unsigned char c = (unsigned char)v.p[i];
+        if (is_space(c) && (c != ' ' || is_space((unsigned char)v.p[i + 1])))
+            return 1;
+    }
+    return 0;
+}
+
 /* Trimall: drop leading and trailing whitespace and turn each inner run (folded lines included)
  * into one space. */
-static void put_trimmed(struct wr *w, struct str v)
+static int put_value(struct buf *b, struct str v)
 {
+    if (!needs_trim(v))
+        return put_str(b, v);
+    struct wr w = {.b = b};
     int pending = 0, any = 0;
     for (size_t i = 0; i < v.len; i++) {
         unsigned char c = (unsigned char)v.p[i];
@@ -361,15 +398,46 @@ static void put_trimmed(struct wr *w, struct str v)
             continue;
         }
         if (pending)
-            wr_put(w, ' ');
+            wr_put(&w, ' ');
         pending = 0;
         any = 1;
-        wr_put(w, (char)c);
+        wr_put(&w, (char)c);
+    }
+    return wr_done(&w);
+}
+
+/* Append a header name in lowercase: copy, then fold in place. */
+static int put_lower(struct buf *b, struct str name)
+{
+    size_t at = b->len;
+    if (put_str(b, name) < 0)
+        return -1;
+    for (char *p = b->p + at; p < b->p + b->len; p++)
+        *p = (char)lower((unsigned char)*p);
+    return 0;
+}
+
+/* Stable sort by lowercase name: few headers, so insertion sort, which needs no memory and keeps
+ * repeated names in request order; the index tie-break keeps qsort stable for long lists. */
+static void sort_headers(struct hent *h, size_t m)
+{
+    if (m > 32) {
+        qsort(h, m, sizeof *h, hent_cmp);
+        return;
+    }
+    for (size_t i = 1; i < m; i++) {
+        struct hent x = h[i];
+        size_t j = i;
+        while (j > 0 && name_cmp(h[j - 1].name, x.name) > 0) {
+            h[j] = h[j - 1];
+            j--;
+        }
+        h[j] = x;
     }
 }
 
-/* Sort by lowercase name, ties in request order (the index), so that repeated headers join in
- * the order they were given. */
+/* Sort by lowercase name, ties in request order, so that repeated headers join in the order they
+ * were given; write lines and names straight into the caller's buffers. */
 int sigv4_canonical_headers(struct sigv4_signer *s, const struct sigv4_header *h, size_t n,
                             struct buf *canon, struct buf *signed_names, char *err, size_t errlen)
 {
@@ -390,33 +458,24 @@ int sigv4_canonical_headers(struct sigv4_signer *s, const struct sigv4_header *h
         s->h[m].idx = i;
         m++;
     }
-    if (m > 1)
-        qsort(s->h, m, sizeof *s->h, hent_cmp);
-    struct wr w = {.b = canon}, wn = {.b = signed_names};
+    sort_headers(s->h, m);
     for (size_t i = 0; i < m;) {
         struct str name = s->h[i].name;
-        if (i)
-            wr_put(&wn, ';');
-        for (size_t j = 0; j < name.len; j++) {
-            char c = (char)lower((unsigned char)name.p[j]);
-            wr_put(&w, c);
-            wr_put(&wn, c);
-        }
-        wr_put(&w, ':');
+        if ((i && buf_putc(signed_names, ';') < 0) || put_lower(signed_names, name) < 0 ||
+            put_lower(canon, name) < 0 || buf_putc(canon, ':') < 0)
+            goto toolong;
         size_t j = i;
-        for (; j < m && name_cmp(s->h[j].name, name) == 0; j++) {
-            if (j > i)
-                wr_put(&w, ',');
-            put_trimmed(&w, s->h[j].value);
-        }
-        wr_put(&w, '\n');
+        for (; j < m && s->h[j].name.len == name.len && name_cmp(s->h[j].name, name) == 0; j++)
+            if ((j > i && buf_putc(canon, ',') < 0) || put_value(canon, s->h[j].value) < 0)
+                goto toolong;
+        if (buf_putc(canon, '\n') < 0)
+            goto toolong;
         i = j;
     }
-    if (wr_done(&w) < 0 || wr_done(&wn) < 0) {
-        seterr(err, errlen, "headers too long");
-        return -1;
-    }
     return 0;
+toolong:
+    seterr(err, errlen, "headers too long");
+    return -1;
 }
 
 /* ================================================================ hashing */
@@ -679,25 +738,33 @@ int sigv4_canonical_request(struct sigv4_signer *s, const struct sigv4_request *
     buf_reset(out);
     if (check_params(p, err, errlen) < 0 || collect_headers(s, req, p, &list, &n, err, errlen) < 0)
         goto cleanup;
-    buf_reset(&s->canon);
     buf_reset(&s->names);
-    if (sigv4_canonical_headers(s, list, n, &s->canon, &s->names, err, errlen) < 0)
-        goto cleanup;
-    struct str names = {s->names.p ? s->names.p : "", s->names.len};
     if (put_str(out, req->method) < 0 || buf_putc(out, '\n') < 0 ||
         canonical_uri(out, &s->path, req->path, p->normalize_path, p->double_encode) < 0 ||
         buf_putc(out, '\n') < 0)
         goto toolong;
-    struct str query = req->query;
     if (p->mode == SIGV4_QUERY) {
-        if (build_presign_query(s, req, p, names) < 0)
+        /* the presigned query carries the signed names, so the headers come first, into a
+         * scratch buffer that is copied into place after the query */
+        buf_reset(&s->canon);
+        if (sigv4_canonical_headers(s, list, n, &s->canon, &s->names, err, errlen) < 0)
+            goto cleanup;
+        if (build_presign_query(s, req, p, (struct str){s->names.p, s->names.len}) < 0)
             goto toolong;
-        query = (struct str){s->query.p, s->query.len};
+        if (sigv4_canonical_query(s, (struct str){s->query.p, s->query.len}, out, err, errlen) < 0)
+            goto cleanup;
+        if (buf_putc(out, '\n') < 0 || buf_append(out, s->canon.p, s->canon.len) < 0)
+            goto toolong;
+    } else {
+        if (sigv4_canonical_query(s, req->query, out, err, errlen) < 0)
+            goto cleanup;
+        if (buf_putc(out, '\n') < 0)
+            goto toolong;
+        if (sigv4_canonical_headers(s, list, n, out, &s->names, err, errlen) < 0)
+            goto cleanup;
     }
-    if (sigv4_canonical_query(s, query, out, err, errlen) < 0)
-        goto cleanup;
-    if (buf_putc(out, '\n') < 0 || buf_append(out, s->canon.p, s->canon.len) < 0 ||
-        buf_putc(out, '\n') < 0)
+    struct str names = {s->names.p ? s->names.p : "", s->names.len};
+    if (buf_putc(out, '\n') < 0)
         goto toolong;
     size_t at = out->len;
     if (put_str(out, names) < 0 || buf_putc(out, '\n') < 0 || put_str(out, s->payload) < 0)
