@@ -26,7 +26,7 @@ def client(emu, service, attempts=1, timeout=5, **creds):
         aws_access_key_id=creds.pop("access_key", DEFAULT_ACCESS_KEY),
         aws_secret_access_key=creds.pop("secret_key", DEFAULT_SECRET_KEY),
         aws_session_token=creds.pop("token", None),
-        config=Config(retries={"max_attempts": attempts, "mode": "standard"},
+        config=Config(retries={"total_max_attempts": attempts, "mode": "standard"},
                       connect_timeout=timeout, read_timeout=timeout))
 
 
