@@ -4,10 +4,9 @@ presigned URLs; and the verifier accepts the published SigV4 test vectors."""
 import hashlib
 import json
 import time
-from pathlib import Path
-
 from http.client import parse_headers
 from io import BytesIO
+from pathlib import Path
 
 import pytest
 from botocore.auth import SigV4QueryAuth
