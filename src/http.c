@@ -482,6 +482,16 @@ static CURLcode set_timeouts(struct http_client *c, int64_t left)
     return curl_easy_setopt(c->easy, CURLOPT_TIMEOUT_MS, left >= 0 ? (long)left : 0L);
 }
 
+/* Let libcurl refuse a body whose announced Content-Length is over the limit before reading it
+ * (the write callback still enforces the limit on bodies of unannounced length). Not for HEAD,
+ * whose Content-Length describes a body that never comes. */
+static CURLcode set_max_body(CURL *e, const char *method, size_t max_body)
+{
+    if (strcmp(method, "HEAD") == 0)
+        return CURLE_OK;
+    return curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)max_body);
+}
+
 int http_do(struct http_client *c, const struct http_request *req, struct http_response *resp,
             char *err, size_t errlen)
 {
@@ -521,7 +531,7 @@ int http_do(struct http_client *c, const struct http_request *req, struct http_r
     curl_easy_reset(c->easy);
     c->curl_err[0] = '\0';
     if ((cc = set_fixed_options(c, &x)) || (cc = set_timeouts(c, left)) ||
-        (cc = curl_easy_setopt(c->easy, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)max_body)) ||
+        (cc = set_max_body(c->easy, method, max_body)) ||
         (cc = curl_easy_setopt(c->easy, CURLOPT_HTTPHEADER, headers)) ||
         (cc = set_method(c->easy, method, req)) ||
         (cc = curl_easy_setopt(c->easy, CURLOPT_URL, req->url))) {

@@ -9,6 +9,7 @@
  *   /bigheaders  100 KiB of header lines
  *   /hang        reads the request, then never answers
  *   /close       reads the request, then closes the connection without a word
+ *   /headbig     headers only, announcing 99999999 bytes (an answer to HEAD)
  *   /interim     a 100 Continue, then the final 200 (only its headers must be kept)
  * A second server speaks TLS with a self-signed certificate made here for IP 127.0.0.1.
  * Every server process is in its own process group, killed and reaped at the end; alarm() in
@@ -175,6 +176,8 @@ static void serve_connection(int fd)
                 pause();
         } else if (strcmp(path, "/close") == 0) {
             _exit(0);
+        } else if (strcmp(path, "/headbig") == 0) {
+            write_str(fd, "HTTP/1.1 200 OK\r\nContent-Length: 99999999\r\n\r\n");
         } else if (strcmp(path, "/interim") == 0) {
             write_str(fd, "HTTP/1.1 100 Continue\r\nX-Interim: yes\r\n\r\n"
                           "HTTP/1.1 200 OK\r\nX-Final: yes\r\nContent-Length: 2\r\n\r\nok");
@@ -514,6 +517,16 @@ int main(void)
         q.max_body = 5000;
         CHECK_INT(http_do(c, &q, &r, err, sizeof err), 0);
         CHECK_INT(r.body.len, 5000);
+    }
+    TEST("HEAD is not held to the body limit by the length it announces")
+    {
+        struct http_request q = {"HEAD", at(port, "/headbig"),   NULL, 0, NULL,
+                                 0,      http_deadline_in(5000), 1000};
+        CHECK_INT(http_do(c, &q, &r, err, sizeof err), 0);
+        CHECK_INT(r.status, 200);
+        CHECK_STR(http_header_get(&r, "Content-Length"), "99999999");
+        CHECK_INT(r.body.len, 0);
+        CHECK(strncmp(seen->last_head, "HEAD /headbig ", 14) == 0);
     }
     TEST("too many header bytes are rejected")
     {
