@@ -11,6 +11,8 @@
 See README.md in this folder for the admin HTTP API and the `scripts/emulators` command.
 """
 
+import threading
+
 from .cloudfront import DEFAULT_DISTRIBUTION, CloudFront
 from .codedeploy import CodeDeploy
 from .core import FAULT_KINDS, Endpoint, Fault, Hub
@@ -61,8 +63,11 @@ class Emulators:
         if self.hub.stopping.is_set():
             return
         self.hub.stopping.set()
-        for e in self._endpoints:
-            e.stop()
+        stoppers = [threading.Thread(target=e.stop) for e in self._endpoints]  # in parallel:
+        for t in stoppers:  # each one waits for its server loop's next poll
+            t.start()
+        for t in stoppers:
+            t.join()
         self.hub.close()
 
     def env(self):

@@ -75,7 +75,9 @@ class CodeDeploy(Service):
         execution_id = execution_id or base64.b64encode(
             json.dumps({"encryptedData": secrets.token_urlsafe(48)}).encode()).decode()
         with self.lock:
-            dep = self.deployments[deployment_id]
+            dep = self.deployments.get(deployment_id)
+            if dep is None:
+                raise ValueError(f"no seeded deployment {deployment_id!r}")
             for e in ECS_EVENTS[:ECS_EVENTS.index(lifecycle_event)]:
                 dep["events"][e] = "Succeeded"
             dep["events"][lifecycle_event] = "InProgress"

@@ -174,7 +174,6 @@ class Verifier:
 
     def _resign(self, method, path, params, headers, body, signed_names, presigned, creds,
                 amz_date, expires):
-        host = headers.get("Host", "")
         if presigned:
             params = [(k, v) for k, v in params if k not in PRESIGN_PARAMS]
             signer = _QuerySigner(creds, self.service, self.region, expires)
@@ -183,16 +182,11 @@ class Verifier:
         signer.signed = [(n, v) for n in signed_names for v in headers.get_all(n) or []]
         # SigV4 encodes the decoded names and values again, whatever encoding the client sent.
         query = "?" + urlencode(params, quote_via=_quote) if params else ""
-        # botocore's presigner would move a body into the query; a received body is only hashed.
-        request = AWSRequest(method=method, url=f"http://{host}{path}{query}",
-                             data=b"" if presigned else body)
-        for name in signed_names:
-            for value in headers.get_all(name) or []:
-                request.headers[name] = value
-        if presigned and "X-Amz-Content-SHA256" not in request.headers:
-            request.headers["X-Amz-Content-SHA256"] = hashlib.sha256(body).hexdigest()
+        # The payload hash is given rather than the body: botocore's presigner would move a body
+        # into the query string, which is what a client does, not what a server checks.
+        request = AWSRequest(method=method, url=f"http://{headers.get('Host', '')}{path}{query}",
+                             headers={"X-Amz-Content-SHA256": hashlib.sha256(body).hexdigest()})
         return _signature(signer, request, amz_date)
-
 
 
 def _quote(s, safe="", encoding=None, errors=None):

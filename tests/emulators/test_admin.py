@@ -76,6 +76,8 @@ def test_the_command_prints_loopback_urls_and_serves_the_admin_api(proc):
 
     assert admin(info, "POST", "/faults", {"kind": "nope", "service": "rapi"})[0] == 400
     assert admin(info, "POST", "/hook-executions", {})[0] == 400
+    status, err = admin(info, "POST", "/hook-executions", {"deployment_id": "d-NOSUCH123"})
+    assert status == 400 and "no seeded deployment" in err["error"]
     assert admin(info, "GET", "/nowhere")[0] == 404
 
     assert admin(info, "POST", "/shutdown") == (200, {"status": "stopping"})
