@@ -30,7 +30,7 @@ struct buf {
     size_t max; /* largest len ever allowed; 0 means BUF_DEFAULT_MAX */
 };
 
-#define BUF_DEFAULT_MAX ((size_t)64 << 20)
+#define BUF_DEFAULT_MAX  ((size_t)64 << 20)
 #define BUF_INIT(maxlen) ((struct buf){NULL, 0, 0, (maxlen)})
 
 /* Append n bytes. Returns 0, or -1 when len would pass max: the buffer is then freed and empty. */

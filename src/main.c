@@ -1,1 +1,233 @@
-int main(void) { return 0; }
+/* main.c: the command line. Parses, checks and dispatches; knows nothing of AWS or Lua. */
+#include "buf.h"
+#include "config.h"
+#include "hook.h"
+#include "lhost.h"
+#include "log.h"
+
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifndef HOOKHOST_VERSION
+#define HOOKHOST_VERSION "0.0.0"
+#endif
+
+#define EXIT_USAGE 2
+
+static const char usage_main[] =
+    "hookhost: run deployment hooks written in Lua, as an AWS Lambda runtime or locally.\n"
+    "\n"
+    "Usage:\n"
+    "  hookhost serve                  the Lambda Runtime API loop (the default as `bootstrap`)\n"
+    "  hookhost run [options] SCRIPT   run one hook script locally, as Lambda would\n"
+    "  hookhost check SCRIPT...        compile-check hook scripts\n"
+    "  hookhost sign [options]         sign an HTTP request with SigV4 and print it\n"
+    "  hookhost --help | --version\n"
+    "\n"
+    "`hookhost COMMAND --help` describes a command. Environment: see README.md.\n";
+
+static const char usage_run[] =
+    "Usage: hookhost run [--event FILE|-] [--hook NAME] [--timeout SECONDS] [--dry-run] SCRIPT\n"
+    "\n"
+    "Run one hook script with the same limits as in Lambda. Logs go to stderr; the outcome is\n"
+    "printed on stdout as one JSON line.\n"
+    "\n"
+    "  --event FILE|-       the event, a JSON object (default: {}); - reads stdin\n"
+    "  --hook NAME          the lifecycle event name (default: the script's base name)\n"
+    "  --timeout SECONDS    the hook's time, 1 to 900 (default: 60)\n"
+    "  --dry-run            signed AWS calls are described, not sent\n"
+    "  -h, --help           this text\n"
+    "\n"
+    "Exit status: 0 the hook succeeded, 1 it failed (error, timeout, memory), 2 usage error.\n";
+
+static const char usage_check[] =
+    "Usage: hookhost check SCRIPT...\n"
+    "\n"
+    "Compile each script without running it; errors are printed as file:line: message.\n"
+    "Exit status: 0 all compile, 1 at least one does not, 2 usage error.\n";
+
+static const char usage_serve[] =
+    "Usage: hookhost serve\n"
+    "\n"
+    "Serve hook events from the Lambda Runtime API at $AWS_LAMBDA_RUNTIME_API.\n";
+
+static const char usage_sign[] =
+    "Usage: hookhost sign --method M --url URL [--header 'Name: value']... [--body-file F]\n"
+    "                     --region R --service S [--date YYYYMMDDTHHMMSSZ] [--query]\n"
+    "\n"
+    "Sign a request with SigV4 using the usual credentials chain and print every header of the\n"
+    "signed request, or the presigned URL with --query.\n";
+
+/* Say what was wrong, then how the command is used; the exit status for usage errors. */
+static int usage_error(const char *cmd, const char *usage, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int usage_error(const char *cmd, const char *usage, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "hookhost %s: ", cmd);
+    vfprintf(stderr, fmt, ap);
+    const char *nl = strchr(usage, '\n');
+    fprintf(stderr, "\n%.*s\nTry 'hookhost %s --help'.\n", nl ? (int)(nl - usage) : 0, usage, cmd);
+    va_end(ap);
+    return EXIT_USAGE;
+}
+
+/* --help anywhere before "--" wins over every other argument, valid or not. */
+static int is_help(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--") == 0)
+            return 0;
+        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0)
+            return 1;
+    }
+    return 0;
+}
+
+static int is_hook_name(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 64)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= 'a' && s[i] <= 'z') ||
+              (s[i] >= '0' && s[i] <= '9') || s[i] == '_' || s[i] == '-'))
+            return 0;
+    return 1;
+}
+
+static int cmd_run(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"event", required_argument, 0, 'e'},   {"hook", required_argument, 0, 'k'},
+        {"timeout", required_argument, 0, 't'}, {"dry-run", no_argument, 0, 'n'},
+        {"help", no_argument, 0, 'h'},          {0, 0, 0, 0},
+    };
+    if (is_help(argc, argv)) {
+        fputs(usage_run, stdout);
+        return 0;
+    }
+    struct hook_local_opts o = {.timeout_ms = 60000};
+    int c;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "+:h", opts, NULL)) != -1) {
+        long long v;
+        switch (c) {
+        case 'e':
+            o.event_path = optarg;
+            break;
+        case 'k':
+            if (!is_hook_name(optarg))
+                return usage_error("run", usage_run,
+                                   "--hook %s: expected a lifecycle event name (letters, digits, "
+                                   "_ and -, at most 64)",
+                                   optarg);
+            o.hook = optarg;
+            break;
+        case 't':
+            if (parse_int(optarg, 1, 900, &v) < 0)
+                return usage_error("run", usage_run,
+                                   "--timeout %s: expected whole seconds, 1 to 900", optarg);
+            o.timeout_ms = v * 1000;
+            break;
+        case 'n':
+            o.dry_run = 1;
+            break;
+        case ':':
+            return usage_error("run", usage_run, "%s needs a value", argv[optind - 1]);
+        default:
+            return usage_error("run", usage_run, "unknown option %s", argv[optind - 1]);
+        }
+    }
+    if (optind == argc)
+        return usage_error("run", usage_run, "%s", "which script? (SCRIPT is missing)");
+    if (optind + 1 < argc)
+        return usage_error("run", usage_run, "one script at a time; unexpected %s",
+                           argv[optind + 1]);
+    o.script = argv[optind];
+    return hook_run_local(&o);
+}
+
+static int cmd_check(int argc, char **argv)
+{
+    if (is_help(argc, argv)) {
+        fputs(usage_check, stdout);
+        return 0;
+    }
+    int first = 1;
+    if (first < argc && strcmp(argv[first], "--") == 0)
+        first++;
+    else if (first < argc && argv[first][0] == '-' && argv[first][1])
+        return usage_error("check", usage_check, "unknown option %s", argv[first]);
+    if (first == argc)
+        return usage_error("check", usage_check, "%s", "which scripts? (SCRIPT is missing)");
+    int bad = 0;
+    for (int i = first; i < argc; i++) {
+        char err[1024];
+        if (lhost_check(argv[i], err, sizeof err) < 0) {
+            fprintf(stderr, "%s\n", err);
+            bad++;
+        }
+    }
+    if (!bad)
+        fprintf(stderr, "hookhost check: %d script%s OK\n", argc - first,
+                argc - first == 1 ? "" : "s");
+    return bad ? 1 : 0;
+}
+
+static int cmd_serve(int argc, char **argv)
+{
+    if (is_help(argc, argv)) {
+        fputs(usage_serve, stdout);
+        return 0;
+    }
+    fprintf(stderr, "hookhost serve: the Runtime API loop is not part of this build yet\n");
+    return 1;
+}
+
+static int cmd_sign(int argc, char **argv)
+{
+    if (is_help(argc, argv)) {
+        fputs(usage_sign, stdout);
+        return 0;
+    }
+    fprintf(stderr, "hookhost sign: signing is not part of this build yet\n");
+    return 1;
+}
+
+int main(int argc, char **argv)
+{
+    log_init();
+    const char *prog = strrchr(argv[0], '/');
+    prog = prog ? prog + 1 : argv[0];
+    const char *rapi = getenv("AWS_LAMBDA_RUNTIME_API");
+    if (strcmp(prog, "bootstrap") == 0 || (argc == 1 && rapi && *rapi))
+        return cmd_serve(1, argv);
+    if (argc < 2) {
+        fputs(usage_main, stderr);
+        return EXIT_USAGE;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+        fputs(usage_main, stdout);
+        return 0;
+    }
+    if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
+        printf("hookhost %s\n", HOOKHOST_VERSION);
+        return 0;
+    }
+    if (strcmp(cmd, "run") == 0)
+        return cmd_run(argc - 1, argv + 1);
+    if (strcmp(cmd, "check") == 0)
+        return cmd_check(argc - 1, argv + 1);
+    if (strcmp(cmd, "serve") == 0)
+        return cmd_serve(argc - 1, argv + 1);
+    if (strcmp(cmd, "sign") == 0)
+        return cmd_sign(argc - 1, argv + 1);
+    fprintf(stderr, "hookhost: unknown command '%s'\n\n%s", cmd, usage_main);
+    return EXIT_USAGE;
+}

@@ -1,0 +1,121 @@
+/* config.c: see config.h. */
+#include "config.h"
+
+#include "buf.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int parse_int(const char *s, long long min, long long max, long long *out)
+{
+    if (!s || !*s)
+        return -1;
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || *end || v < min || v > max)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static int is_dir(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* Where the hookhost Lua library is: HOOKHOST_LUA_DIR, else next to the executable, as laid out
+ * in the repository (build/hookhost -> lua/), in a function package or a layer (bootstrap at the
+ * root beside hookhost/, or beside lua/hookhost/). The first folder holding hookhost/ wins. */
+static void find_lua_dir(char *out, size_t outlen)
+{
+    const char *env = getenv("HOOKHOST_LUA_DIR");
+    if (env && *env) {
+        fmt_into(out, outlen, "%s", env);
+        return;
+    }
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    out[0] = '\0';
+    if (n <= 0)
+        return;
+    exe[n] = '\0';
+    char *slash = strrchr(exe, '/');
+    if (!slash)
+        return;
+    *slash = '\0';
+    static const char *const rel[] = {"/lua", "/../lua", "/../../lua", ""};
+    for (size_t i = 0; i < sizeof rel / sizeof *rel; i++) {
+        char dir[PATH_MAX], probe[PATH_MAX];
+        fmt_into(dir, sizeof dir, "%s%s", exe, rel[i]);
+        fmt_into(probe, sizeof probe, "%s/hookhost", dir);
+        if (is_dir(probe)) {
+            char *real = realpath(dir, NULL);
+            fmt_into(out, outlen, "%s", real ? real : dir);
+            free(real);
+            return;
+        }
+    }
+}
+
+int config_load(struct config *c, char *err, size_t errlen)
+{
+    memset(c, 0, sizeof *c);
+    long long v;
+    const char *s = getenv("HOOKHOST_MEMORY_MB");
+    const char *fn = getenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE");
+    if (s && *s) {
+        if (parse_int(s, 1, 10240, &v) < 0) {
+            fmt_into(err, errlen,
+                     "HOOKHOST_MEMORY_MB=%.32s: expected a whole number of MiB, 1 to 10240", s);
+            return -1;
+        }
+        c->mem_max = (size_t)v << 20;
+    } else if (fn && *fn && parse_int(fn, 1, 10240, &v) == 0) {
+        c->mem_max = ((size_t)v << 20) / 2;
+    } else {
+        c->mem_max = (size_t)128 << 20;
+    }
+
+    c->reserve_ms = -1;
+    s = getenv("HOOKHOST_RESERVE_MS");
+    if (s && *s) {
+        if (parse_int(s, 0, 600000, &v) < 0) {
+            fmt_into(err, errlen, "HOOKHOST_RESERVE_MS=%.32s: expected milliseconds, 0 to 600000",
+                     s);
+            return -1;
+        }
+        c->reserve_ms = v;
+    }
+
+    s = getenv("HOOKHOST_ON_ERROR");
+    if (s && *s) {
+        if (strcasecmp(s, "Succeeded") == 0)
+            c->on_error_succeeded = 1;
+        else if (strcasecmp(s, "Failed") != 0) {
+            fmt_into(err, errlen, "HOOKHOST_ON_ERROR=%.32s: expected Failed or Succeeded", s);
+            return -1;
+        }
+    }
+    find_lua_dir(c->lua_dir, sizeof c->lua_dir);
+    c->task_root = getenv("LAMBDA_TASK_ROOT");
+    c->handler = getenv("_HANDLER");
+    return 0;
+}
+
+int64_t config_reserve_ms(const struct config *c, int64_t time_left_ms)
+{
+    if (c->reserve_ms >= 0)
+        return c->reserve_ms;
+    int64_t r = time_left_ms / 10;
+    if (r < 300)
+        r = 300;
+    if (r > 10000)
+        r = 10000;
+    return r;
+}

@@ -1,0 +1,36 @@
+/* config.h: the runtime's settings, read once from the environment and checked.
+ *
+ * HOOKHOST_MEMORY_MB   Lua memory cap (default: half of AWS_LAMBDA_FUNCTION_MEMORY_SIZE, else 128)
+ * HOOKHOST_RESERVE_MS  time kept before the deadline to stop the script and report (default: 10%
+ *                      of the time left when the event arrived, at least 300 ms, at most 10 s)
+ * HOOKHOST_ON_ERROR    Failed (default) or Succeeded: the status reported when a script fails
+ * HOOKHOST_LUA_DIR     the hookhost Lua library (default: found next to the executable)
+ * LAMBDA_TASK_ROOT     the function package (hooks/ and modules)
+ * _HANDLER             the lifecycle event name or a script path under LAMBDA_TASK_ROOT
+ */
+#ifndef HOOKHOST_CONFIG_H
+#define HOOKHOST_CONFIG_H
+
+#include <limits.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct config {
+    size_t mem_max;
+    int64_t reserve_ms; /* < 0: the default policy */
+    int on_error_succeeded;
+    char lua_dir[PATH_MAX]; /* "" when no library was found */
+    const char *task_root;  /* borrowed from the environment; may be NULL */
+    const char *handler;    /* borrowed from the environment; may be NULL */
+};
+
+/* Read and check the environment. Returns 0, or -1 with a message naming the variable. */
+int config_load(struct config *c, char *err, size_t errlen);
+
+/* The reserve for an event that arrived with `time_left_ms` before its deadline. */
+int64_t config_reserve_ms(const struct config *c, int64_t time_left_ms);
+
+/* Parse a whole decimal integer in [min, max]. Returns 0, or -1 (empty, junk, out of range). */
+int parse_int(const char *s, long long min, long long max, long long *out);
+
+#endif

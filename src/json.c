@@ -1,0 +1,191 @@
+/* json.c: see json.h. */
+#include "json.h"
+
+#include "buf.h"
+
+#include <lauxlib.h>
+#include <lua-cjson.h>
+#include <lua.h>
+#include <lualib.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int luaopen_cjson_safe(lua_State *L);
+
+static lua_State *J; /* the private state */
+static int encode_ref, decode_ref;
+
+struct json {
+    int ref; /* registry reference of the table being built */
+};
+
+/* Create the private state: cjson.safe, with nesting bounded both ways. Failure to create it is
+ * out of memory, which this process treats as fatal (buf.h). */
+static lua_State *state(void)
+{
+    if (J)
+        return J;
+    J = luaL_newstate();
+    if (!J) {
+        fprintf(stderr, "hookhost: out of memory (JSON state)\n");
+        exit(70);
+    }
+    luaL_requiref(J, "cjson.safe", luaopen_cjson_safe, 0);
+    lua_getfield(J, -1, "decode_max_depth");
+    lua_pushinteger(J, JSON_MAX_DEPTH);
+    lua_call(J, 1, 0);
+    lua_getfield(J, -1, "encode_max_depth");
+    lua_pushinteger(J, JSON_MAX_DEPTH);
+    lua_call(J, 1, 0);
+    lua_getfield(J, -1, "encode_sparse_array");
+    lua_pushboolean(J, 1);
+    lua_call(J, 1, 0);
+    lua_getfield(J, -1, "encode");
+    encode_ref = luaL_ref(J, LUA_REGISTRYINDEX);
+    lua_getfield(J, -1, "decode");
+    decode_ref = luaL_ref(J, LUA_REGISTRYINDEX);
+    lua_pop(J, 1);
+    return J;
+}
+
+struct json *json_new(void)
+{
+    lua_State *L = state();
+    struct json *j = xmalloc(sizeof *j);
+    lua_newtable(L);
+    j->ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    return j;
+}
+
+/* Set the value on top of the private stack under key in the builder's table. */
+static void set_top(struct json *j, const char *key)
+{
+    lua_State *L = J;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, j->ref);
+    lua_insert(L, -2);
+    lua_setfield(L, -2, key);
+    lua_pop(L, 1);
+}
+
+void json_set_strn(struct json *j, const char *key, const char *value, size_t len)
+{
+    if (!value)
+        return;
+    lua_pushlstring(J, value, len);
+    set_top(j, key);
+}
+
+void json_set_str(struct json *j, const char *key, const char *value)
+{
+    if (value)
+        json_set_strn(j, key, value, strlen(value));
+}
+
+void json_set_int(struct json *j, const char *key, int64_t value)
+{
+    lua_pushinteger(J, (lua_Integer)value);
+    set_top(j, key);
+}
+
+void json_set_bool(struct json *j, const char *key, int value)
+{
+    lua_pushboolean(J, value);
+    set_top(j, key);
+}
+
+void json_set_raw(struct json *j, const char *key, const char *text, size_t len)
+{
+    lua_State *L = J;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, decode_ref);
+    lua_pushlstring(L, text, len);
+    lua_call(L, 1, 2); /* cjson.safe: value or nil, message */
+    lua_pop(L, 1);
+    if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        lua_pushlstring(L, text, len);
+    }
+    set_top(j, key);
+}
+
+void json_set_str_array(struct json *j, const char *key, const char *const *values, size_t n)
+{
+    lua_createtable(J, (int)n, 0);
+    for (size_t i = 0; i < n; i++) {
+        lua_pushstring(J, values[i]);
+        lua_rawseti(J, -2, (lua_Integer)i + 1);
+    }
+    set_top(j, key);
+}
+
+void json_discard(struct json *j)
+{
+    if (!j)
+        return;
+    luaL_unref(J, LUA_REGISTRYINDEX, j->ref);
+    free(j);
+}
+
+char *json_finish(struct json *j)
+{
+    lua_State *L = J;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, encode_ref);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, j->ref);
+    lua_call(L, 1, 2);
+    size_t n;
+    const char *s = lua_tolstring(L, -2, &n);
+    char *out = s ? xstrndup(s, n) : xstrdup("{}");
+    lua_pop(L, 2);
+    json_discard(j);
+    return out;
+}
+
+int json_get_fields(const char *text, size_t len, struct json_field *fields, size_t n, char *err,
+                    size_t errlen)
+{
+    lua_State *L = state();
+    for (size_t i = 0; i < n; i++) {
+        fields[i].kind = JSON_ABSENT;
+        fields[i].value = NULL;
+        fields[i].len = 0;
+    }
+    lua_rawgeti(L, LUA_REGISTRYINDEX, decode_ref);
+    lua_pushlstring(L, text, len);
+    lua_call(L, 1, 2);
+    if (lua_isnil(L, -2)) {
+        fmt_into(err, errlen, "invalid JSON: %s", lua_tostring(L, -1));
+        lua_pop(L, 2);
+        return -1;
+    }
+    lua_pop(L, 1);
+    if (!lua_istable(L, -1) || text[strspn(text, " \t\r\n")] != '{') {
+        fmt_into(err, errlen, "the event must be a JSON object");
+        lua_pop(L, 1);
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        int t = lua_getfield(L, -1, fields[i].key);
+        if (t == LUA_TSTRING) {
+            size_t vlen;
+            const char *v = lua_tolstring(L, -1, &vlen);
+            fields[i].kind = JSON_STRING;
+            fields[i].value = xstrndup(v, vlen);
+            fields[i].len = vlen;
+        } else if (t != LUA_TNIL && !(t == LUA_TLIGHTUSERDATA)) {
+            fields[i].kind = JSON_OTHER; /* cjson.null is a light userdata: counts as absent */
+        }
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+    lua_gc(L, LUA_GCCOLLECT);
+    return 0;
+}
+
+void json_fields_free(struct json_field *fields, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(fields[i].value);
+        fields[i].value = NULL;
+    }
+}

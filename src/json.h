@@ -1,0 +1,55 @@
+/* json.h: JSON for the C side, through lua-cjson on a private Lua state.
+ *
+ * The runtime never parses or builds JSON by hand: everything goes through cjson, on one
+ * process-wide Lua state that only this module touches (created on first use; a forked worker
+ * inherits its own copy). Calls are not reentrant and not thread-safe; hookhost has one thread.
+ *
+ * Building:   struct json *j = json_new();
+ *             json_set_str(j, "status", "Succeeded"); json_set_int(j, "ms", 12);
+ *             char *text = json_finish(j);     // malloc'd, caller frees; j is gone
+ * Reading:    json_get_fields(text, len, keys, n, values, err, errlen)
+ */
+#ifndef HOOKHOST_JSON_H
+#define HOOKHOST_JSON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- building an object ---- */
+struct json;
+struct json *json_new(void);
+void json_set_str(struct json *j, const char *key, const char *value); /* NULL value: skipped */
+void json_set_strn(struct json *j, const char *key, const char *value, size_t len);
+void json_set_int(struct json *j, const char *key, int64_t value);
+void json_set_bool(struct json *j, const char *key, int value);
+/* Set key to the value that `text` decodes to (any JSON); invalid text is stored as a string. */
+void json_set_raw(struct json *j, const char *key, const char *text, size_t len);
+/* Set key to an array of strings. */
+void json_set_str_array(struct json *j, const char *key, const char *const *values, size_t n);
+/* Encode, free the builder, return malloc'd text (never NULL). */
+char *json_finish(struct json *j);
+/* Free without encoding. */
+void json_discard(struct json *j);
+
+/* ---- reading ---- */
+/* The kinds of value json_get_fields() reports. */
+enum json_kind { JSON_ABSENT, JSON_STRING, JSON_OTHER };
+
+struct json_field {
+    const char *key;     /* in: a top-level key */
+    enum json_kind kind; /* out */
+    char *value; /* out: malloc'd copy when kind == JSON_STRING (may contain NULs), else NULL */
+    size_t len;  /* out: length of value */
+};
+
+/* Decode text (which must be a JSON object) and read the given top-level keys. Returns 0, or -1
+ * with a message ("invalid JSON: ...", "not a JSON object") in err. On success the caller frees
+ * each field's value with json_fields_free(). */
+int json_get_fields(const char *text, size_t len, struct json_field *fields, size_t n, char *err,
+                    size_t errlen);
+void json_fields_free(struct json_field *fields, size_t n);
+
+/* The maximum nesting depth accepted when decoding (deeper input is an error, not a crash). */
+#define JSON_MAX_DEPTH 128
+
+#endif

@@ -1,0 +1,580 @@
+/* lhost.c: see lhost.h. The shape follows lua.c: a protected entry point (pmain) under
+ * lua_pcall with a message handler that adds a traceback, and one report() turning any error
+ * object into a string. */
+#include "lhost.h"
+
+#include "buf.h"
+#include "json.h"
+#include "log.h"
+
+#include <lauxlib.h>
+#include <lua-cjson.h>
+#include <lua.h>
+#include <lualib.h>
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+int luaopen_cjson_safe(lua_State *L);
+
+#define HOOK_EVERY 1000 /* VM instructions between deadline checks */
+
+/* Per-execution state, reachable from any thread of the state through its extra space. */
+struct host {
+    const struct lhost_job *job;
+    size_t used, peak, cap;
+    int mem_refused; /* the allocator said no at least once */
+    int timed_out;   /* the deadline hook fired */
+    int64_t started_ms;
+};
+
+static struct host *host_of(lua_State *L)
+{
+    return *(struct host **)lua_getextraspace(L);
+}
+
+int64_t clock_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+const char *lhost_reason_name(enum lhost_reason r)
+{
+    static const char *const names[] = {"ok",      "error",          "returned false",
+                                        "timeout", "memory",         "script missing",
+                                        "syntax",  "not a function", "bad event"};
+    return (unsigned)r < sizeof names / sizeof *names ? names[r] : "error";
+}
+
+/* ---- limits ------------------------------------------------------------------------------ */
+
+/* The capped allocator. Refusing (returning NULL) makes Lua run an emergency collection and
+ * retry, then raise "not enough memory", which a script may catch: exhaustion is an ordinary,
+ * recoverable error, never an abort. */
+static void *capped_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
+{
+    struct host *h = ud;
+    if (ptr == NULL)
+        osize = 0; /* osize then encodes the object's type, not a size */
+    if (nsize == 0) {
+        free(ptr);
+        h->used -= osize;
+        return NULL;
+    }
+    if (nsize > osize && nsize - osize > h->cap - h->used) {
+        h->mem_refused = 1;
+        return NULL;
+    }
+    void *p = realloc(ptr, nsize);
+    if (!p)
+        return NULL;
+    h->used = h->used - osize + nsize;
+    if (h->used > h->peak)
+        h->peak = h->used;
+    return p;
+}
+
+/* The deadline. Runs every HOOK_EVERY instructions; once the deadline has passed it raises, and
+ * re-arms itself on every line and every instruction of whatever thread runs next, so a pcall in
+ * the script only delays the error by one instruction. The error also reaches coroutines: each
+ * inherits the count hook and re-arms itself the same way. */
+static void deadline_hook(lua_State *L, lua_Debug *ar)
+{
+    (void)ar;
+    struct host *h = host_of(L);
+    if (!h->timed_out) {
+        if (clock_ms() < h->job->deadline_ms)
+            return;
+        h->timed_out = 1;
+    }
+    lua_sethook(L, deadline_hook, LUA_MASKLINE | LUA_MASKCOUNT, 1);
+    luaL_error(L, "hook timed out after %d ms", (int)(clock_ms() - h->started_ms));
+}
+
+int64_t lhost_remaining_ms(lua_State *L)
+{
+    int64_t left = host_of(L)->job->deadline_ms - clock_ms();
+    return left > 0 ? left : 0;
+}
+
+int lhost_dry_run(lua_State *L)
+{
+    return host_of(L)->job->dry_run;
+}
+
+/* ---- errors (after lua.c) ------------------------------------------------------------------ */
+
+/* Message handler: turn any error object into a string and append a traceback. */
+static int msghandler(lua_State *L)
+{
+    const char *msg = lua_tostring(L, 1);
+    if (msg == NULL) {
+        if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING)
+            return 1;
+        msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
+    }
+    luaL_traceback(L, L, msg, 1);
+    return 1;
+}
+
+/* Split "message\nstack traceback:..." into the outcome's message and traceback. */
+static void report(struct lhost_outcome *out, lua_State *L)
+{
+    const char *s = lua_tostring(L, -1);
+    if (!s)
+        s = "(error object is not a string)";
+    const char *tb = strstr(s, "\nstack traceback:");
+    size_t mlen = tb ? (size_t)(tb - s) : strlen(s);
+    if (mlen >= sizeof out->message)
+        mlen = sizeof out->message - 1;
+    memcpy(out->message, s, mlen);
+    out->message[mlen] = '\0';
+    if (tb)
+        out->traceback = xstrdup(tb + 1);
+}
+
+/* ---- the sandbox ------------------------------------------------------------------------- */
+
+/* load() with the mode forced to text: binary chunks could break the VM's invariants. */
+static int safe_load(lua_State *L)
+{
+    int top = lua_gettop(L);
+    lua_pushvalue(L, lua_upvalueindex(1));
+    for (int i = 1; i <= 4; i++) {
+        if (i == 3)
+            lua_pushliteral(L, "t");
+        else if (i <= top)
+            lua_pushvalue(L, i);
+        else
+            lua_pushnil(L);
+    }
+    lua_call(L, 4, LUA_MULTRET);
+    return lua_gettop(L) - top;
+}
+
+/* loadfile(path [, mode, env]) and dofile(path), text only. */
+static int safe_loadfile(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    int env = !lua_isnone(L, 3) ? 3 : 0;
+    if (luaL_loadfilex(L, path, "t") != LUA_OK) {
+        lua_pushnil(L);
+        lua_insert(L, -2);
+        return 2;
+    }
+    if (env) {
+        lua_pushvalue(L, env);
+        if (!lua_setupvalue(L, -2, 1))
+            lua_pop(L, 1);
+    }
+    return 1;
+}
+
+static int safe_dofile(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    lua_settop(L, 1);
+    if (luaL_loadfilex(L, path, "t") != LUA_OK)
+        return lua_error(L);
+    lua_call(L, 0, LUA_MULTRET);
+    return lua_gettop(L) - 1;
+}
+
+/* package.searchers[2] replacement: the Lua-file searcher, but loading text chunks only. */
+static int searcher_text(lua_State *L)
+{
+    const char *name = luaL_checkstring(L, 1);
+    lua_getglobal(L, "package");
+    lua_getfield(L, -1, "searchpath");
+    lua_pushstring(L, name);
+    lua_getfield(L, -3, "path");
+    lua_call(L, 2, 2);
+    if (lua_isnil(L, -2))
+        return 1; /* the "no file ..." message */
+    const char *file = lua_tostring(L, -2);
+    if (luaL_loadfilex(L, file, "t") != LUA_OK)
+        return luaL_error(L, "error loading module '%s' from file '%s':\n\t%s", name, file,
+                          lua_tostring(L, -1));
+    lua_pushstring(L, file);
+    return 2;
+}
+
+/* setmetatable() refusing __gc: Lua runs finalizers with debug hooks off, so a finalizer that
+ * loops could never be stopped by the deadline. Objects are marked for finalization only when
+ * their metatable has __gc at setmetatable time, so checking here is enough. */
+static int safe_setmetatable(lua_State *L)
+{
+    if (lua_istable(L, 2) && lua_getfield(L, 2, "__gc") != LUA_TNIL)
+        return luaL_error(L, "__gc metamethods are not available to hook scripts "
+                             "(use <close> variables for clean-up)");
+    lua_settop(L, 2);
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, 2, 1);
+    return 1;
+}
+
+/* print() goes to the log (INFO), so it can neither corrupt a response nor lose its request id. */
+static int lua_print_to_log(lua_State *L)
+{
+    int n = lua_gettop(L);
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    for (int i = 1; i <= n; i++) {
+        if (i > 1)
+            luaL_addchar(&b, '\t');
+        luaL_tolstring(L, i, NULL);
+        luaL_addvalue(&b);
+    }
+    luaL_pushresult(&b);
+    log_line(LOG_INFO, NULL, "%s", lua_tostring(L, -1));
+    return 0;
+}
+
+static void remove_fields(lua_State *L, const char *lib, const char *const *names)
+{
+    lua_getglobal(L, lib);
+    for (; *names; names++) {
+        lua_pushnil(L);
+        lua_setfield(L, -2, *names);
+    }
+    lua_pop(L, 1);
+}
+
+/* Configure a freshly opened cjson module table (on top of the stack) the same way everywhere:
+ * bounded nesting both ways, sparse arrays encoded as objects instead of raising. */
+static void cjson_configure(lua_State *L)
+{
+    static const char *const calls[][2] = {
+        {"decode_max_depth", NULL}, {"encode_max_depth", NULL}, {"encode_sparse_array", "true"}};
+    for (size_t i = 0; i < sizeof calls / sizeof *calls; i++) {
+        lua_getfield(L, -1, calls[i][0]);
+        if (calls[i][1])
+            lua_pushboolean(L, 1);
+        else
+            lua_pushinteger(L, JSON_MAX_DEPTH);
+        lua_call(L, 1, 0);
+    }
+}
+
+static int open_cjson(lua_State *L)
+{
+    luaopen_cjson(L);
+    cjson_configure(L);
+    return 1;
+}
+
+static int open_cjson_safe(lua_State *L)
+{
+    luaopen_cjson_safe(L);
+    cjson_configure(L);
+    return 1;
+}
+
+/* C modules a script may require; registered in package.preload, never as globals. */
+static const luaL_Reg preloads[] = {
+    {"cjson", open_cjson},
+    {"cjson.safe", open_cjson_safe},
+    {NULL, NULL},
+};
+
+static void set_package_path(lua_State *L, const struct lhost_job *job)
+{
+    luaL_Buffer b;
+    lua_getglobal(L, "package");
+    luaL_buffinit(L, &b);
+    const char *dirs[] = {job->lua_dir, job->task_root};
+    for (size_t i = 0; i < 2; i++) {
+        if (!dirs[i] || !*dirs[i])
+            continue;
+        lua_pushfstring(L, "%s/?.lua;%s/?/init.lua;", dirs[i], dirs[i]);
+        luaL_addvalue(&b);
+    }
+    luaL_pushresult(&b);
+    lua_setfield(L, -2, "path");
+    lua_pushliteral(L, "");
+    lua_setfield(L, -2, "cpath");
+    lua_pop(L, 1);
+}
+
+/* Open the standard libraries, then take away what a hook must not have: processes (popen,
+ * execute, exit), process-wide state (setlocale), binary chunks, native modules, and the debug
+ * library except traceback and getinfo (sethook would remove the deadline, getregistry would
+ * reach the host's state). */
+static void open_sandbox(lua_State *L, const struct lhost_job *job)
+{
+    luaL_openlibs(L);
+
+    lua_getglobal(L, "load");
+    lua_pushcclosure(L, safe_load, 1);
+    lua_setglobal(L, "load");
+    lua_register(L, "loadfile", safe_loadfile);
+    lua_register(L, "dofile", safe_dofile);
+    lua_register(L, "print", lua_print_to_log);
+    lua_getglobal(L, "setmetatable");
+    lua_pushcclosure(L, safe_setmetatable, 1);
+    lua_setglobal(L, "setmetatable");
+
+    static const char *const io_drop[] = {"popen", NULL};
+    static const char *const os_drop[] = {"execute", "exit", "setlocale", NULL};
+    static const char *const pkg_drop[] = {"loadlib", NULL};
+    remove_fields(L, "io", io_drop);
+    remove_fields(L, "os", os_drop);
+    remove_fields(L, "package", pkg_drop);
+
+    lua_getglobal(L, "debug");
+    lua_createtable(L, 0, 2);
+    lua_getfield(L, -2, "traceback");
+    lua_setfield(L, -2, "traceback");
+    lua_getfield(L, -2, "getinfo");
+    lua_setfield(L, -2, "getinfo");
+    lua_setglobal(L, "debug");
+    lua_pop(L, 1);
+    lua_pushnil(L);
+    lua_setfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE "debug"); /* never reachable by require */
+
+    /* searchers: preload, then Lua files as text; no C searchers. */
+    lua_getglobal(L, "package");
+    lua_createtable(L, 2, 0);
+    lua_getfield(L, -2, "searchers");
+    lua_rawgeti(L, -1, 1);
+    lua_rawseti(L, -3, 1);
+    lua_pop(L, 1);
+    lua_pushcfunction(L, searcher_text);
+    lua_rawseti(L, -2, 2);
+    lua_setfield(L, -2, "searchers");
+    lua_getfield(L, -1, "preload");
+    luaL_setfuncs(L, preloads, 0);
+    lua_pop(L, 2);
+
+    /* require "debug" would find the original table in package.loaded */
+    luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+    lua_getglobal(L, "debug");
+    lua_setfield(L, -2, "debug");
+    lua_pop(L, 1);
+
+    set_package_path(L, job);
+}
+
+/* ---- ctx ----------------------------------------------------------------------------------- */
+
+static int ctx_remaining_ms(lua_State *L)
+{
+    lua_pushinteger(L, (lua_Integer)lhost_remaining_ms(L));
+    return 1;
+}
+
+/* ctx.log.<level>(message [, fields]): fields are encoded with cjson; a table cjson cannot
+ * encode is logged as a field error rather than failing the hook. */
+static int ctx_log(lua_State *L)
+{
+    enum log_level level = (enum log_level)lua_tointeger(L, lua_upvalueindex(1));
+    const char *msg = luaL_tolstring(L, 1, NULL);
+    const char *fields = NULL;
+    if (!lua_isnoneornil(L, 2)) {
+        luaL_checktype(L, 2, LUA_TTABLE);
+        lua_getfield(L, LUA_REGISTRYINDEX, "hookhost.json_encode");
+        lua_pushvalue(L, 2);
+        if (lua_pcall(L, 1, 1, 0) == LUA_OK) {
+            fields = lua_tostring(L, -1);
+        } else {
+            lua_pop(L, 1);
+            lua_pushliteral(L, "{\"fields_error\":\"fields could not be encoded as JSON\"}");
+            fields = lua_tostring(L, -1);
+        }
+    }
+    log_line(level, fields, "%s", msg);
+    return 0;
+}
+
+static void set_string_field(lua_State *L, const char *key, const char *value)
+{
+    if (value) {
+        lua_pushstring(L, value);
+        lua_setfield(L, -2, key);
+    }
+}
+
+static void push_ctx(lua_State *L, const struct lhost_job *job)
+{
+    lua_createtable(L, 0, 10);
+    set_string_field(L, "hook", job->hook);
+    set_string_field(L, "deployment_id", job->deployment_id);
+    set_string_field(L, "execution_id", job->execution_id);
+    set_string_field(L, "request_id", job->request_id);
+    set_string_field(L, "controller", job->controller ? job->controller : "local");
+    lua_pushboolean(L, job->dry_run);
+    lua_setfield(L, -2, "dry_run");
+    lua_pushcfunction(L, ctx_remaining_ms);
+    lua_setfield(L, -2, "remaining_ms");
+
+    static const struct {
+        const char *name;
+        enum log_level level;
+    } levels[] = {{"trace", LOG_TRACE},
+                  {"debug", LOG_DEBUG},
+                  {"info", LOG_INFO},
+                  {"warn", LOG_WARN},
+                  {"error", LOG_ERROR}};
+    lua_createtable(L, 0, 5);
+    for (size_t i = 0; i < sizeof levels / sizeof *levels; i++) {
+        lua_pushinteger(L, levels[i].level);
+        lua_pushcclosure(L, ctx_log, 1);
+        lua_setfield(L, -2, levels[i].name);
+    }
+    lua_setfield(L, -2, "log");
+}
+
+/* ---- the execution --------------------------------------------------------------------------- */
+
+/* Everything that can raise runs in here, under lua_pcall: the whole path from the empty state
+ * to the function's return. Fills the outcome; lhost_run() then tells timeouts and memory
+ * exhaustion apart from other errors by what the limits recorded. */
+static int pmain(lua_State *L)
+{
+    struct lhost_outcome *out = lua_touserdata(L, 1);
+    struct host *h = host_of(L);
+    const struct lhost_job *job = h->job;
+
+    open_sandbox(L, job);
+    lua_pushcfunction(L, msghandler);
+    int msgh = lua_gettop(L);
+
+    /* cjson for the event, the result and ctx.log's fields */
+    luaL_requiref(L, "cjson", open_cjson, 0);
+    lua_getfield(L, -1, "encode");
+    lua_setfield(L, LUA_REGISTRYINDEX, "hookhost.json_encode");
+    lua_pop(L, 1);
+    luaL_requiref(L, "cjson.safe", open_cjson_safe, 0);
+    lua_getfield(L, -1, "decode");
+    if (job->event_json)
+        lua_pushlstring(L, job->event_json, job->event_len);
+    else
+        lua_pushliteral(L, "{}");
+    lua_call(L, 1, 2);
+    if (lua_isnil(L, -2)) {
+        out->reason = LHOST_BAD_EVENT;
+        fmt_into(out->message, sizeof out->message, "event is not valid JSON: %s",
+                 lua_tostring(L, -1));
+        return 0;
+    }
+    lua_pop(L, 1);
+    int event = lua_gettop(L);
+
+    int rc = luaL_loadfilex(L, job->script_path, "t");
+    if (rc != LUA_OK) {
+        out->reason = rc == LUA_ERRFILE ? LHOST_MISSING : LHOST_SYNTAX;
+        report(out, L);
+        return 0;
+    }
+    if (lua_pcall(L, 0, 1, msgh) != LUA_OK) {
+        out->reason = LHOST_ERROR; /* refined by classify() */
+        report(out, L);
+        return 0;
+    }
+    if (!lua_isfunction(L, -1)) {
+        out->reason = LHOST_BAD_SCRIPT;
+        fmt_into(out->message, sizeof out->message,
+                 "%s must return a function(event, ctx), but returned %s", job->script_path,
+                 luaL_typename(L, -1));
+        return 0;
+    }
+    lua_pushvalue(L, event);
+    push_ctx(L, job);
+    if (lua_pcall(L, 2, 2, msgh) != LUA_OK) {
+        out->reason = LHOST_ERROR;
+        report(out, L);
+        return 0;
+    }
+
+    if (lua_isboolean(L, -2) && !lua_toboolean(L, -2)) {
+        out->reason = LHOST_RETURNED_FALSE;
+        const char *why = lua_isnil(L, -1) ? "the hook returned false" : luaL_tolstring(L, -1, 0);
+        fmt_into(out->message, sizeof out->message, "%s", why);
+        return 0;
+    }
+    lua_pop(L, 1);
+    out->reason = LHOST_OK;
+    if (!lua_isnil(L, -1)) {
+        lua_getfield(L, LUA_REGISTRYINDEX, "hookhost.json_encode");
+        lua_insert(L, -2);
+        if (lua_pcall(L, 1, 1, 0) == LUA_OK) {
+            size_t n;
+            const char *s = lua_tolstring(L, -1, &n);
+            out->result_json = xstrndup(s, n); /* no Lua call can raise after this */
+        } else {
+            log_warn("the hook's return value cannot be encoded as JSON (%s); it is dropped",
+                     lua_tostring(L, -1));
+        }
+    }
+    return 0;
+}
+
+int lhost_run(const struct lhost_job *job, struct lhost_outcome *out)
+{
+    memset(out, 0, sizeof *out);
+    struct host h = {.job = job, .cap = job->mem_max, .started_ms = clock_ms()};
+    lua_State *L = lua_newstate(capped_alloc, &h);
+    if (!L) {
+        out->reason = LHOST_MEMORY;
+        fmt_into(out->message, sizeof out->message, "cannot create a Lua state");
+        return -1;
+    }
+    *(struct host **)lua_getextraspace(L) = &h;
+    lua_sethook(L, deadline_hook, LUA_MASKCOUNT, HOOK_EVERY);
+
+    lua_pushcfunction(L, msghandler);
+    lua_pushcfunction(L, pmain);
+    lua_pushlightuserdata(L, out);
+    int rc = lua_pcall(L, 1, 0, 1);
+    if (rc != LUA_OK) {
+        report(out, L);
+        out->reason = LHOST_ERROR;
+    }
+    if (out->reason == LHOST_ERROR || out->reason == LHOST_SYNTAX) {
+        if (h.timed_out) {
+            out->reason = LHOST_TIMEOUT;
+            fmt_into(out->message, sizeof out->message, "hook timed out after %d ms",
+                     (int)(clock_ms() - h.started_ms));
+        } else if (rc == LUA_ERRMEM ||
+                   (h.mem_refused && strstr(out->message, "not enough memory"))) {
+            out->reason = LHOST_MEMORY;
+            fmt_into(out->message, sizeof out->message,
+                     "not enough memory: the hook exceeded its limit of %zu MiB", h.cap >> 20);
+        }
+    }
+    /* __gc and __close handlers run inside lua_close; the deadline hook stays armed for them. */
+    lua_close(L);
+    out->mem_peak = h.peak;
+    out->duration_ms = clock_ms() - h.started_ms;
+    return out->reason == LHOST_OK ? 0 : -1;
+}
+
+void lhost_outcome_free(struct lhost_outcome *out)
+{
+    free(out->traceback);
+    free(out->result_json);
+    out->traceback = out->result_json = NULL;
+}
+
+int lhost_check(const char *path, char *err, size_t errlen)
+{
+    struct lhost_job job = {
+        .script_path = path, .deadline_ms = clock_ms() + 10000, .mem_max = (size_t)64 << 20};
+    struct host h = {.job = &job, .cap = job.mem_max, .started_ms = clock_ms()};
+    lua_State *L = lua_newstate(capped_alloc, &h);
+    if (!L) {
+        fmt_into(err, errlen, "%s: cannot create a Lua state", path);
+        return -1;
+    }
+    *(struct host **)lua_getextraspace(L) = &h;
+    int rc = luaL_loadfilex(L, path, "t");
+    if (rc != LUA_OK)
+        fmt_into(err, errlen, "%s", lua_tostring(L, -1));
+    lua_close(L);
+    return rc == LUA_OK ? 0 : -1;
+}

@@ -1,0 +1,81 @@
+/* lhost.h: one Lua state per hook execution, with the limits a script cannot escape.
+ *
+ * lhost_run() builds a fresh state (only the standard libraries a hook needs; text chunks only;
+ * no C module loader), decodes the event with cjson, loads the script, calls the function it
+ * returns as fn(event, ctx), and always fills an outcome: success, or failure with a reason and a
+ * message. The state is closed before it returns, so nothing one execution sets is seen by the
+ * next. Limits:
+ *   - memory: a capped lua_Alloc; exhaustion is Lua's catchable "not enough memory" error;
+ *   - time: a count hook checks the deadline; once it fires it re-arms on every line and every
+ *     instruction, so a script's own pcall cannot swallow it.
+ * A script blocked inside a C call (a network call, a pathological pattern match) is not stopped
+ * here: the hook never fires inside C. That is the job of the worker process around it (hook.c)
+ * and of the timeouts every network call derives from lhost_remaining_ms().
+ */
+#ifndef HOOKHOST_LHOST_H
+#define HOOKHOST_LHOST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct lua_State;
+
+/* What to run. Every pointer is borrowed for the duration of lhost_run(); NULL strings are
+ * exposed to the script as nil. */
+struct lhost_job {
+    const char *script_path; /* the hook script, loaded as text */
+    const char *event_json;  /* the event; NULL means {} */
+    size_t event_len;
+    const char *hook;          /* lifecycle event name: ctx.hook */
+    const char *deployment_id; /* ctx.deployment_id */
+    const char *execution_id;  /* ctx.execution_id */
+    const char *request_id;    /* ctx.request_id */
+    const char *controller;    /* ctx.controller: "codedeploy", "ecs" or "local" */
+    int64_t deadline_ms;       /* monotonic ms (clock_ms()) at which the script is stopped */
+    size_t mem_max;            /* bytes the Lua state may hold */
+    const char *lua_dir;       /* the hookhost Lua library (lua/), on package.path */
+    const char *task_root;     /* LAMBDA_TASK_ROOT, on package.path; may be NULL */
+    int dry_run;               /* ctx.dry_run; signed calls are described, not sent */
+};
+
+enum lhost_reason {
+    LHOST_OK = 0,
+    LHOST_ERROR,          /* the script raised */
+    LHOST_RETURNED_FALSE, /* the function returned false[, message] */
+    LHOST_TIMEOUT,        /* the deadline passed */
+    LHOST_MEMORY,         /* the memory cap was hit and not recovered from */
+    LHOST_MISSING,        /* the script file does not exist or cannot be read */
+    LHOST_SYNTAX,         /* the script does not compile */
+    LHOST_BAD_SCRIPT,     /* the script did not return a function */
+    LHOST_BAD_EVENT,      /* the event is not valid JSON */
+};
+
+/* The result of one execution. Owned by the caller; release with lhost_outcome_free(). */
+struct lhost_outcome {
+    enum lhost_reason reason;
+    char message[2048]; /* one line for people: "hooks/x.lua:3: boom", "timed out after 1000 ms" */
+    char *traceback;    /* malloc'd Lua traceback, or NULL */
+    char *result_json;  /* malloc'd JSON of the function's first return value, or NULL */
+    size_t mem_peak;    /* the most bytes the state held */
+    int64_t duration_ms;
+};
+
+/* Run one execution. Never fails to fill *out; returns 0 when the hook succeeded, -1 otherwise. */
+int lhost_run(const struct lhost_job *job, struct lhost_outcome *out);
+void lhost_outcome_free(struct lhost_outcome *out);
+
+/* A short name for a reason ("error", "timeout", ...), as used in logs and outcomes. */
+const char *lhost_reason_name(enum lhost_reason r);
+
+/* Compile a script without running it. Returns 0, or -1 with "file:line: message" in err. */
+int lhost_check(const char *path, char *err, size_t errlen);
+
+/* Monotonic clock in milliseconds (the clock of every deadline in hookhost). */
+int64_t clock_ms(void);
+
+/* For C functions exposed to Lua: the time the running script has left, in ms (>= 0), and
+ * whether this execution is a dry run. Valid only inside lhost_run(). */
+int64_t lhost_remaining_ms(struct lua_State *L);
+int lhost_dry_run(struct lua_State *L);
+
+#endif

@@ -1,0 +1,262 @@
+/* Tests for lhost.c: the sandbox, the limits and the outcome of every way a script can end. */
+#include "lhost.h"
+#include "log.h"
+#include "testhelp.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static char dir[] = "/tmp/hookhost-test-lhost-XXXXXX";
+
+/* Write a script into the temp folder; returns its path (static buffer, one at a time). */
+static const char *script(const char *name, const char *text)
+{
+    static char path[256];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "w");
+    if (!f)
+        abort();
+    fputs(text, f);
+    fclose(f);
+    return path;
+}
+
+static int run(const char *path, const char *event, int64_t timeout_ms, size_t mem,
+               struct lhost_outcome *out)
+{
+    struct lhost_job job = {
+        .script_path = path,
+        .event_json = event,
+        .event_len = event ? strlen(event) : 0,
+        .hook = "AfterAllowTraffic",
+        .deployment_id = "d-ABCDEFGH1",
+        .execution_id = "exec-1",
+        .request_id = "req-1",
+        .deadline_ms = clock_ms() + timeout_ms,
+        .mem_max = mem,
+        .lua_dir = dir,
+    };
+    return lhost_run(&job, out);
+}
+
+#define MiB ((size_t)1 << 20)
+
+int main(void)
+{
+    if (!mkdtemp(dir))
+        return 1;
+    log_set_level(LOG_FATAL); /* keep the scripts' log lines out of the test output */
+    struct lhost_outcome o;
+
+    TEST("a script that returns succeeds, its result encoded as JSON, ctx filled in")
+    {
+        const char *p = script("ok.lua", "return function(event, ctx)\n"
+                                         "  assert(ctx.hook == 'AfterAllowTraffic')\n"
+                                         "  assert(ctx.deployment_id == 'd-ABCDEFGH1')\n"
+                                         "  assert(ctx.execution_id == 'exec-1')\n"
+                                         "  assert(ctx.request_id == 'req-1')\n"
+                                         "  assert(ctx.remaining_ms() > 0)\n"
+                                         "  ctx.log.info('x', {a = 1})\n"
+                                         "  return {sum = event.a + event.b}\n"
+                                         "end\n");
+        CHECK_INT(run(p, "{\"a\": 1, \"b\": 2}", 5000, 64 * MiB, &o), 0);
+        CHECK_INT(o.reason, LHOST_OK);
+        CHECK_STR(o.result_json, "{\"sum\":3}");
+        lhost_outcome_free(&o);
+    }
+    TEST("an error fails with the message and a traceback")
+    {
+        const char *p = script("boom.lua", "return function() error('boom') end\n");
+        CHECK_INT(run(p, NULL, 5000, 64 * MiB, &o), -1);
+        CHECK_INT(o.reason, LHOST_ERROR);
+        CHECK(strstr(o.message, "boom.lua:1: boom") != NULL);
+        CHECK(o.traceback && strstr(o.traceback, "stack traceback:") == o.traceback);
+        lhost_outcome_free(&o);
+    }
+    TEST("an error object that is a table is still reported")
+    {
+        const char *p = script("tbl.lua", "return function() error({code = 1}) end\n");
+        run(p, NULL, 5000, 64 * MiB, &o);
+        CHECK_INT(o.reason, LHOST_ERROR);
+        CHECK(strstr(o.message, "error object is a table value") != NULL);
+        lhost_outcome_free(&o);
+    }
+    TEST("returning false fails with the second value as the message")
+    {
+        const char *p = script("false.lua", "return function() return false, 'not ready' end\n");
+        CHECK_INT(run(p, NULL, 5000, 64 * MiB, &o), -1);
+        CHECK_INT(o.reason, LHOST_RETURNED_FALSE);
+        CHECK_STR(o.message, "not ready");
+        lhost_outcome_free(&o);
+    }
+    TEST("a syntax error names file and line")
+    {
+        const char *p = script("syntax.lua", "return function()\n  local = 1\nend\n");
+        run(p, NULL, 5000, 64 * MiB, &o);
+        CHECK_INT(o.reason, LHOST_SYNTAX);
+        CHECK(strstr(o.message, "syntax.lua:2:") != NULL);
+        lhost_outcome_free(&o);
+        char err[512];
+        CHECK_INT(lhost_check(p, err, sizeof err), -1);
+        CHECK(strstr(err, "syntax.lua:2:") != NULL);
+    }
+    TEST("a missing script and a script that returns no function")
+    {
+        run("/nonexistent/hook.lua", NULL, 5000, 64 * MiB, &o);
+        CHECK_INT(o.reason, LHOST_MISSING);
+        CHECK(strstr(o.message, "cannot open /nonexistent/hook.lua") != NULL);
+        lhost_outcome_free(&o);
+        const char *p = script("nofn.lua", "return 42\n");
+        run(p, NULL, 5000, 64 * MiB, &o);
+        CHECK_INT(o.reason, LHOST_BAD_SCRIPT);
+        CHECK(strstr(o.message, "must return a function") != NULL);
+        lhost_outcome_free(&o);
+    }
+    TEST("a malformed event fails before the script runs")
+    {
+        const char *p = script("ok2.lua", "return function() end\n");
+        run(p, "{\"a\":", 5000, 64 * MiB, &o);
+        CHECK_INT(o.reason, LHOST_BAD_EVENT);
+        CHECK(strstr(o.message, "not valid JSON") != NULL);
+        lhost_outcome_free(&o);
+    }
+    TEST("an infinite loop is stopped at the deadline")
+    {
+        const char *p = script("loop.lua", "return function() while true do end end\n");
+        int64_t t0 = clock_ms();
+        run(p, NULL, 200, 64 * MiB, &o);
+        int64_t took = clock_ms() - t0;
+        CHECK_INT(o.reason, LHOST_TIMEOUT);
+        CHECK(took >= 200 && took < 700);
+        lhost_outcome_free(&o);
+    }
+    TEST("pcall, xpcall, coroutines and __close cannot swallow the deadline")
+    {
+        const char *p = script(
+            "ploop.lua",
+            "return function()\n"
+            "  while true do\n"
+            "    pcall(function() while true do end end)\n"
+            "    xpcall(function() while true do end end, function() while true do end end)\n"
+            "    local co = coroutine.wrap(function() while true do end end)\n"
+            "    pcall(co)\n"
+            "    do local x <close> = setmetatable({}, {__close = function() end}) end\n"
+            "  end\n"
+            "end\n");
+        int64_t t0 = clock_ms();
+        run(p, NULL, 200, 64 * MiB, &o);
+        CHECK_INT(o.reason, LHOST_TIMEOUT);
+        CHECK(clock_ms() - t0 < 700);
+        lhost_outcome_free(&o);
+    }
+    TEST("__gc finalizers (which Lua runs with hooks off) are refused")
+    {
+        const char *p =
+            script("gc.lua", "return function()\n"
+                             "  setmetatable({}, {__gc = function() while true do end end})\n"
+                             "end\n");
+        run(p, NULL, 200, 64 * MiB, &o);
+        CHECK_INT(o.reason, LHOST_ERROR);
+        CHECK(strstr(o.message, "__gc metamethods are not available") != NULL);
+        lhost_outcome_free(&o);
+        p = script("mt.lua", "return function()\n"
+                             "  local t = setmetatable({}, {__index = function() return 7 end})\n"
+                             "  return t.x\n"
+                             "end\n");
+        run(p, NULL, 2000, 64 * MiB, &o);
+        CHECK_STR(o.result_json, "7");
+        lhost_outcome_free(&o);
+    }
+    TEST("a memory bomb is stopped by the cap with a memory error")
+    {
+        const char *p =
+            script("bomb.lua", "return function()\n"
+                               "  local t = {}\n"
+                               "  for i = 1, 1e9 do t[i] = string.rep('x', 4096) .. i end\n"
+                               "end\n");
+        run(p, NULL, 20000, 16 * MiB, &o);
+        CHECK_INT(o.reason, LHOST_MEMORY);
+        CHECK(strstr(o.message, "not enough memory") != NULL);
+        CHECK(o.mem_peak <= 16 * MiB);
+        lhost_outcome_free(&o);
+    }
+    TEST("a script may catch a memory error and succeed")
+    {
+        const char *p =
+            script("catch.lua", "return function()\n"
+                                "  local ok = pcall(string.rep, 'x', 64 * 1024 * 1024)\n"
+                                "  assert(not ok)\n"
+                                "  return 'recovered'\n"
+                                "end\n");
+        CHECK_INT(run(p, NULL, 5000, 16 * MiB, &o), 0);
+        CHECK_STR(o.result_json, "\"recovered\"");
+        lhost_outcome_free(&o);
+    }
+    TEST("the sandbox: no processes, no binary chunks, no C modules, no debug hooks")
+    {
+        const char *p = script(
+            "sandbox.lua", "return function()\n"
+                           "  assert(io.popen == nil and os.execute == nil and os.exit == nil)\n"
+                           "  assert(os.setlocale == nil and package.loadlib == nil)\n"
+                           "  assert(debug.sethook == nil and debug.getregistry == nil)\n"
+                           "  assert(require('debug').sethook == nil)\n"
+                           "  assert(debug.traceback ~= nil)\n"
+                           "  assert(package.cpath == '')\n"
+                           "  local f, err = load(string.dump(function() end))\n"
+                           "  assert(f == nil and err:find('binary'), err)\n"
+                           "  local ok = pcall(require, 'socket.core')\n"
+                           "  assert(not ok)\n"
+                           "  assert(require('cjson').encode({1}) == '[1]')\n"
+                           "  assert(require('cjson.safe').decode('{') == nil)\n"
+                           "  assert(load('return 1 + 1')() == 2)\n"
+                           "  return true\n"
+                           "end\n");
+        CHECK_INT(run(p, NULL, 5000, 64 * MiB, &o), 0);
+        if (o.reason != LHOST_OK)
+            fprintf(stderr, "  %s\n", o.message);
+        lhost_outcome_free(&o);
+    }
+    TEST("require finds modules on the Lua path, as text only")
+    {
+        script("mymod.lua", "return {answer = 42}\n");
+        const char *p = script("req.lua", "local m = require('mymod')\n"
+                                          "return function() return m.answer end\n");
+        CHECK_INT(run(p, NULL, 5000, 64 * MiB, &o), 0);
+        CHECK_STR(o.result_json, "42");
+        lhost_outcome_free(&o);
+    }
+    TEST("every execution starts from a fresh state")
+    {
+        const char *p = script("state.lua", "return function()\n"
+                                            "  local seen = LEFTOVER\n"
+                                            "  LEFTOVER = true\n"
+                                            "  string.leftover = true\n"
+                                            "  return seen == nil\n"
+                                            "end\n");
+        run(p, NULL, 5000, 64 * MiB, &o);
+        CHECK_STR(o.result_json, "true");
+        lhost_outcome_free(&o);
+        run(p, NULL, 5000, 64 * MiB, &o);
+        CHECK_STR(o.result_json, "true");
+        lhost_outcome_free(&o);
+    }
+    TEST("deeply nested event JSON is refused, not recursed into")
+    {
+        char deep[4000];
+        memset(deep, '[', 2000);
+        memset(deep + 2000, ']', 1999);
+        deep[3999] = '\0';
+        const char *p = script("ok3.lua", "return function() end\n");
+        run(p, deep, 5000, 64 * MiB, &o);
+        CHECK_INT(o.reason, LHOST_BAD_EVENT);
+        lhost_outcome_free(&o);
+    }
+
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", dir);
+    return test_report("lhost");
+}
