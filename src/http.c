@@ -492,6 +492,10 @@ static CURLcode set_max_body(CURL *e, const char *method, size_t max_body)
     return curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)max_body);
 }
 
+/* One exchange, in the order that keeps failures cheap and honest: refuse a bad request or a
+ * spent deadline before any network work; reset the handle so no option leaks from the previous
+ * request (connections survive the reset); then sort any failure into a class the caller can act
+ * on, with a message that is safe to log. */
 int http_do(struct http_client *c, const struct http_request *req, struct http_response *resp,
             char *err, size_t errlen)
 {

@@ -88,6 +88,7 @@ static int only_space(const struct buf *b)
 
 /* ======================================================================== expat callbacks */
 
+/* Keep the first reason: expat may still deliver a callback or two after XML_StopParser. */
 static void stop(struct xparse *x, const char *why)
 {
     if (!x->failed) {
@@ -96,6 +97,8 @@ static void stop(struct xparse *x, const char *why)
     }
 }
 
+/* A new element: the limits are checked before anything is allocated, so a hostile document
+ * stops at the first element over a limit; the node is then linked under the current one. */
 static void XMLCALL on_start(void *ud, const XML_Char *name, const XML_Char **atts)
 {
     struct xparse *x = ud;
@@ -249,6 +252,8 @@ static void push_node(lua_State *L, const struct xnode *n)
     }
 }
 
+/* The holder userdata is pushed before anything is allocated: from then on, whatever raises,
+ * the tree is owned by something that Lua's collector will free. */
 int xml_push(lua_State *L, const char *xml, size_t len, char *err, size_t errlen)
 {
     luaL_checkstack(L, 8, "XML decode");
