@@ -8,8 +8,10 @@ logs the request and writes the answer. Answers are values, not writes to a sock
 
 import json
 import socket
+import sys
 import threading
 import time
+import traceback
 from collections import namedtuple
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -204,7 +206,11 @@ class _Handler(BaseHTTPRequestHandler):
         if resp is None:
             fault = hub.take_fault(svc.name, op)
             entry["fault"] = fault and fault.kind
-            resp = self._apply(svc, hub, fault, req, op)
+            try:
+                resp = self._apply(svc, hub, fault, req, op)
+            except Exception as e:  # a bug in an emulator: answer 500 rather than hang up
+                traceback.print_exc()
+                resp = svc.error(500, "InternalFailure", f"emulator bug: {e!r}")
         if resp is None:  # drop, hang, or the emulator is stopping
             entry["status"] = "dropped"
             hub.record(entry)
@@ -250,6 +256,10 @@ class _Handler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False  # stop() closes connections and joins with a bound instead
+
+    def handle_error(self, request, client_address):
+        if not isinstance(sys.exc_info()[1], OSError):  # a client hanging up is not news
+            super().handle_error(request, client_address)
 
 
 class Endpoint:

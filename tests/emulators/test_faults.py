@@ -172,3 +172,10 @@ def test_the_request_log_never_holds_secrets(tmp_path):
                                "signature", "fault"}
     for secret in (token, signature, "wJalrXUtnFEMI", "AWS4-HMAC-SHA256"):
         assert secret not in text
+
+
+def test_an_emulator_bug_answers_500_instead_of_hanging_up(emu, cf, monkeypatch):
+    monkeypatch.setattr(emu.cloudfront, "handle", lambda req, op: 1 / 0)
+    with pytest.raises(ClientError) as e:
+        cf.list_invalidations(DistributionId=DIST)
+    assert code_of(e) == (500, "InternalFailure")
