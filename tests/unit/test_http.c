@@ -9,6 +9,7 @@
  *   /bigheaders  100 KiB of header lines
  *   /hang        reads the request, then never answers
  *   /close       reads the request, then closes the connection without a word
+ *   /drop        answers 200, then silently closes the kept-alive connection
  *   /headbig     headers only, announcing 99999999 bytes (an answer to HEAD)
  *   /interim     a 100 Continue, then the final 200 (only its headers must be kept)
  * A second server speaks TLS with a self-signed certificate made here for IP 127.0.0.1.
@@ -175,6 +176,10 @@ static void serve_connection(int fd)
             for (;;)
                 pause();
         } else if (strcmp(path, "/close") == 0) {
+            _exit(0);
+        } else if (strcmp(path, "/drop") == 0) {
+            write_str(fd, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+            usleep(20000);
             _exit(0);
         } else if (strcmp(path, "/headbig") == 0) {
             write_str(fd, "HTTP/1.1 200 OK\r\nContent-Length: 99999999\r\n\r\n");
@@ -452,6 +457,28 @@ int main(void)
         CHECK_INT(opened, 1);
         CHECK_INT(http_client_connects(k), 1);
         CHECK_INT(seen->connections - before, 1);
+        http_client_free(k);
+    }
+    TEST("a kept-alive connection the server dropped is replaced, not an error")
+    {
+        struct http_client *k = http_client_new(NULL, err, sizeof err);
+        struct http_request q = {"GET", at(port, "/drop"),      NULL, 0, NULL,
+                                 0,     http_deadline_in(5000), 0};
+        CHECK_INT(http_do(k, &q, &r, err, sizeof err), 0);
+        usleep(100000);
+        q.url = at(port, "/echo");
+        CHECK_INT(http_do(k, &q, &r, err, sizeof err), 0);
+        CHECK_INT(r.status, 200);
+        CHECK_INT(r.new_connections, 1);
+        CHECK_INT(http_client_connects(k), 2);
+        q.url = at(port, "/drop");
+        CHECK_INT(http_do(k, &q, &r, err, sizeof err), 0);
+        usleep(100000);
+        struct http_request p = {"POST", at(port, "/echo"),      NULL, 0, "abc",
+                                 3,      http_deadline_in(5000), 0};
+        CHECK_INT(http_do(k, &p, &r, err, sizeof err), 0);
+        CHECK_STR(r.body.p, "abc");
+        CHECK_INT(http_client_connects(k), 3);
         http_client_free(k);
     }
     TEST("a 2 MB POST goes without Expect: 100-continue")
