@@ -13,16 +13,13 @@ import re
 import time
 from urllib.parse import parse_qsl, quote, urlencode
 
-from botocore.auth import SigV4Auth, SigV4QueryAuth
+from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest, HTTPHeaders
 from botocore.credentials import Credentials
 
 ALGORITHM = "AWS4-HMAC-SHA256"
 TIMESTAMP_FORMAT = "%Y%m%dT%H%M%SZ"
 MAX_SKEW_SECONDS = 15 * 60
-# Query parameters that carry the presigned signature itself: never part of the re-signed URL.
-PRESIGN_PARAMS = ("X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Date", "X-Amz-Expires",
-                  "X-Amz-SignedHeaders", "X-Amz-Signature", "X-Amz-Security-Token")
 
 _AUTH_RE = re.compile(
     r"^AWS4-HMAC-SHA256\s+Credential=([^,\s]+),\s*SignedHeaders=([^,\s]+),\s*Signature=([0-9a-f]{64})$")
@@ -38,13 +35,16 @@ class Rejection(Exception):
         self.message = message
 
 
-class _ListedHeadersMixin:
-    """Sign exactly the headers the client listed in SignedHeaders, as received.
+class _Signer(SigV4Auth):
+    """botocore's SigV4 steps over exactly the headers the client listed in SignedHeaders, with
+    the values it sent.
 
-    botocore, when signing, picks the headers itself (it leaves out User-Agent, and its presigner
-    drops a form Content-Type); a verifier must use the client's list and values instead."""
+    botocore, when it signs, picks the headers itself (it leaves out User-Agent); a verifier
+    must use the client's list instead, or a valid signature over User-Agent would be refused."""
 
-    signed = ()  # (lower-case name, value) pairs
+    def __init__(self, credentials, service, region, signed):
+        super().__init__(credentials, service, region)
+        self.signed = signed  # (lower-case name, value) pairs
 
     def headers_to_sign(self, request):
         picked = HTTPHeaders()
@@ -52,21 +52,11 @@ class _ListedHeadersMixin:
             picked[name] = value
         return picked
 
-
-class _HeaderSigner(_ListedHeadersMixin, SigV4Auth):
-    pass
-
-
-class _QuerySigner(_ListedHeadersMixin, SigV4QueryAuth):
-    pass
-
-
-def _signature(signer, request, timestamp):
-    # botocore 1.29's add_auth() always signs at "now"; run its steps at the request's own time.
-    request.context["timestamp"] = timestamp
-    signer._modify_request_before_signing(request)
-    canonical = signer.canonical_request(request)
-    return signer.signature(signer.string_to_sign(request, canonical), request)
+    def signature_at(self, request, timestamp):
+        # botocore 1.29's add_auth() always signs at "now"; run its steps at the request's time.
+        request.context["timestamp"] = timestamp
+        canonical = self.canonical_request(request)
+        return self.signature(self.string_to_sign(request, canonical), request)
 
 
 class Verifier:
@@ -155,8 +145,7 @@ class Verifier:
                             "what was computed.")
 
         expected = self._resign(method, path, params, headers, body, signed_names, presigned,
-                                Credentials(access_key, secret, token), amz_date,
-                                expires if presigned else None)
+                                Credentials(access_key, secret, token), amz_date)
         if not hmac.compare_digest(expected, claimed):
             raise Rejection("mismatch", "The request signature we calculated does not match the "
                             "signature you provided. Check your AWS Secret Access Key and signing "
@@ -173,20 +162,18 @@ class Verifier:
             raise Rejection("mismatch", "'X-Amz-Security-Token' must be a signed header")
 
     def _resign(self, method, path, params, headers, body, signed_names, presigned, creds,
-                amz_date, expires):
-        if presigned:
-            params = [(k, v) for k, v in params if k not in PRESIGN_PARAMS]
-            signer = _QuerySigner(creds, self.service, self.region, expires)
-        else:
-            signer = _HeaderSigner(creds, self.service, self.region)
-        signer.signed = [(n, v) for n in signed_names for v in headers.get_all(n) or []]
+                amz_date):
+        # A presigned URL's canonical query holds every parameter but the signature itself, the
+        # X-Amz- ones included. (botocore's presigner, SigV4QueryAuth, is a client: it rebuilds
+        # the query with one value per key and moves a body into it, so it is not used here.)
+        params = [(k, v) for k, v in params if not (presigned and k == "X-Amz-Signature")]
+        signer = _Signer(creds, self.service, self.region,
+                         [(n, v) for n in signed_names for v in headers.get_all(n) or []])
         # SigV4 encodes the decoded names and values again, whatever encoding the client sent.
         query = "?" + urlencode(params, quote_via=_quote) if params else ""
-        # The payload hash is given rather than the body: botocore's presigner would move a body
-        # into the query string, which is what a client does, not what a server checks.
         request = AWSRequest(method=method, url=f"http://{headers.get('Host', '')}{path}{query}",
                              headers={"X-Amz-Content-SHA256": hashlib.sha256(body).hexdigest()})
-        return _signature(signer, request, amz_date)
+        return signer.signature_at(request, amz_date)
 
 
 def _quote(s, safe="", encoding=None, errors=None):
