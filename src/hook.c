@@ -108,6 +108,7 @@ int hook_run_local(const struct hook_local_opts *o)
         fmt_into(hook, sizeof hook, "%s", o->hook);
     else
         hook_name_from_script(o->script, hook, sizeof hook);
+    log_set_request_id("local");
     log_set_deployment_id(ev.deployment_id);
 
     struct lhost_job job = {

@@ -121,18 +121,34 @@ static int msghandler(lua_State *L)
     return 1;
 }
 
+/* Lua shortens long chunk names to "...<tail>" in messages; put the whole path back, so that
+ * errors read "path:line: message" whatever the path's length. */
+static void full_chunkname(const char *path, const char *msg, char *out, size_t outlen)
+{
+    if (path && strncmp(msg, "...", 3) == 0) {
+        size_t plen = strlen(path);
+        for (const char *c = strchr(msg, ':'); c; c = strchr(c + 1, ':')) {
+            size_t tail = (size_t)(c - msg) - 3;
+            if (tail <= plen && memcmp(path + plen - tail, msg + 3, tail) == 0) {
+                fmt_into(out, outlen, "%s%s", path, c);
+                return;
+            }
+        }
+    }
+    fmt_into(out, outlen, "%s", msg);
+}
+
 /* Split "message\nstack traceback:..." into the outcome's message and traceback. */
-static void report(struct lhost_outcome *out, lua_State *L)
+static void report(struct lhost_outcome *out, lua_State *L, const char *script)
 {
     const char *s = lua_tostring(L, -1);
     if (!s)
         s = "(error object is not a string)";
     const char *tb = strstr(s, "\nstack traceback:");
     size_t mlen = tb ? (size_t)(tb - s) : strlen(s);
-    if (mlen >= sizeof out->message)
-        mlen = sizeof out->message - 1;
-    memcpy(out->message, s, mlen);
-    out->message[mlen] = '\0';
+    char first[sizeof out->message];
+    fmt_into(first, sizeof first, "%.*s", (int)(mlen < sizeof first ? mlen : sizeof first - 1), s);
+    full_chunkname(script, first, out->message, sizeof out->message);
     if (tb)
         out->traceback = xstrdup(tb + 1);
 }
@@ -373,6 +389,7 @@ static int ctx_remaining_ms(lua_State *L)
 static int ctx_log(lua_State *L)
 {
     enum log_level level = (enum log_level)lua_tointeger(L, lua_upvalueindex(1));
+    lua_settop(L, 2);
     const char *msg = luaL_tolstring(L, 1, NULL);
     const char *fields = NULL;
     if (!lua_isnoneornil(L, 2)) {
@@ -468,12 +485,12 @@ static int pmain(lua_State *L)
     int rc = luaL_loadfilex(L, job->script_path, "t");
     if (rc != LUA_OK) {
         out->reason = rc == LUA_ERRFILE ? LHOST_MISSING : LHOST_SYNTAX;
-        report(out, L);
+        report(out, L, job->script_path);
         return 0;
     }
     if (lua_pcall(L, 0, 1, msgh) != LUA_OK) {
         out->reason = LHOST_ERROR; /* refined by classify() */
-        report(out, L);
+        report(out, L, job->script_path);
         return 0;
     }
     if (!lua_isfunction(L, -1)) {
@@ -487,7 +504,7 @@ static int pmain(lua_State *L)
     push_ctx(L, job);
     if (lua_pcall(L, 2, 2, msgh) != LUA_OK) {
         out->reason = LHOST_ERROR;
-        report(out, L);
+        report(out, L, job->script_path);
         return 0;
     }
 
@@ -532,7 +549,7 @@ int lhost_run(const struct lhost_job *job, struct lhost_outcome *out)
     lua_pushlightuserdata(L, out);
     int rc = lua_pcall(L, 1, 0, 1);
     if (rc != LUA_OK) {
-        report(out, L);
+        report(out, L, job->script_path);
         out->reason = LHOST_ERROR;
     }
     if (out->reason == LHOST_ERROR || out->reason == LHOST_SYNTAX) {
@@ -574,7 +591,7 @@ int lhost_check(const char *path, char *err, size_t errlen)
     *(struct host **)lua_getextraspace(L) = &h;
     int rc = luaL_loadfilex(L, path, "t");
     if (rc != LUA_OK)
-        fmt_into(err, errlen, "%s", lua_tostring(L, -1));
+        full_chunkname(path, lua_tostring(L, -1), err, errlen);
     lua_close(L);
     return rc == LUA_OK ? 0 : -1;
 }

@@ -1,0 +1,219 @@
+"""The built binary as a user runs it: hookhost run / check / --help / --version."""
+import json
+import resource
+import subprocess
+import time
+
+import pytest
+
+
+def outcome(proc):
+    lines = [l for l in proc.stdout.splitlines() if l.strip()]
+    assert lines, f"no outcome on stdout; stderr:\n{proc.stderr}"
+    return json.loads(lines[-1])
+
+
+def test_help_and_version(hookhost):
+    p = hookhost("--help")
+    assert p.returncode == 0
+    for cmd in ("serve", "run", "check", "sign"):
+        assert f"hookhost {cmd}" in p.stdout
+    p = hookhost("--version")
+    assert p.returncode == 0 and p.stdout.startswith("hookhost ")
+    for cmd in ("run", "check", "serve", "sign"):
+        p = hookhost(cmd, "--help")
+        assert p.returncode == 0 and p.stdout.startswith("Usage: hookhost " + cmd), cmd
+
+
+def test_no_arguments_is_a_usage_error(hookhost):
+    p = hookhost()
+    assert p.returncode == 2 and "Usage:" in p.stderr
+
+
+def test_unknown_command_and_option(hookhost, write):
+    p = hookhost("frobnicate")
+    assert p.returncode == 2 and "unknown command 'frobnicate'" in p.stderr
+    s = write("ok.lua", "return function() end\n")
+    p = hookhost("run", "--bogus", s)
+    assert p.returncode == 2 and "unknown option --bogus" in p.stderr
+    p = hookhost("run", s, "--timeout")
+    assert p.returncode == 2
+    p = hookhost("run", "--timeout", "abc", s)
+    assert p.returncode == 2 and "--timeout abc" in p.stderr
+    p = hookhost("run", "--hook", "../x", s)
+    assert p.returncode == 2 and "--hook ../x" in p.stderr
+    p = hookhost("run")
+    assert p.returncode == 2 and "SCRIPT is missing" in p.stderr
+
+
+def test_hook_that_succeeds(hookhost, write):
+    s = write("AfterAllowTraffic.lua", """
+return function(event, ctx)
+  ctx.log.info("invalidating", {paths = {"/*"}})
+  return {hook = ctx.hook, deployment = ctx.deployment_id, left = ctx.remaining_ms() > 0}
+end
+""")
+    ev = write("event.json", json.dumps({"DeploymentId": "d-ABCDEFGH1",
+                                         "LifecycleEventHookExecutionId": "abc123=="}))
+    p = hookhost("run", "--event", ev, "--dry-run", s)
+    assert p.returncode == 0, p.stderr
+    o = outcome(p)
+    assert o["status"] == "Succeeded" and o["reason"] == "ok"
+    assert o["result"] == {"hook": "AfterAllowTraffic", "deployment": "d-ABCDEFGH1", "left": True}
+    assert "invalidating" in p.stderr and '"paths":["\\/*"]' in p.stderr or '"/*"' in p.stderr
+
+
+def test_event_from_stdin(hookhost, write):
+    s = write("echo.lua", "return function(e) return e.x end\n")
+    p = hookhost("run", "--event", "-", s, input='{"x": "y"}')
+    assert p.returncode == 0 and outcome(p)["result"] == "y"
+
+
+def test_hook_that_raises(hookhost, write):
+    s = write("boom.lua", "return function()\n  error('the distribution is gone')\nend\n")
+    p = hookhost("run", s)
+    assert p.returncode == 1
+    o = outcome(p)
+    assert o["status"] == "Failed" and o["reason"] == "error"
+    assert "boom.lua:2: the distribution is gone" in o["error"]
+    assert "boom.lua:2: the distribution is gone" in p.stderr
+
+
+def test_hook_that_returns_false(hookhost, write):
+    s = write("no.lua", "return function() return false, 'alarm HighErrors is in ALARM' end\n")
+    p = hookhost("run", s)
+    assert p.returncode == 1 and outcome(p)["error"] == "alarm HighErrors is in ALARM"
+
+
+def test_on_error_succeeded_reports_succeeded_but_logs_the_failure(hookhost, write):
+    s = write("boom.lua", "return function() error('x') end\n")
+    p = hookhost("run", s, env={"HOOKHOST_ON_ERROR": "Succeeded"})
+    assert p.returncode == 1
+    assert outcome(p)["status"] == "Succeeded"
+    assert "ERROR" in p.stderr and "HOOKHOST_ON_ERROR=Succeeded" in p.stderr
+    p = hookhost("run", s, env={"HOOKHOST_ON_ERROR": "Maybe"})
+    assert p.returncode == 2 and "HOOKHOST_ON_ERROR=Maybe" in p.stderr
+
+
+def test_check_prints_file_and_line(hookhost, write):
+    good = write("good.lua", "return function() end\n")
+    bad = write("bad.lua", "return function()\n  local x = = 1\nend\n")
+    p = hookhost("check", good, bad)
+    assert p.returncode == 1
+    assert f"{bad}:2:" in p.stderr
+    p = hookhost("check", good)
+    assert p.returncode == 0 and "1 script OK" in p.stderr
+
+
+def test_syntax_error_fails_the_run(hookhost, write):
+    bad = write("bad.lua", "return function(\n")
+    p = hookhost("run", bad)
+    assert p.returncode == 1 and outcome(p)["reason"] == "syntax"
+
+
+@pytest.mark.parametrize("body", [
+    "return function() while true do end end",
+    "return function() while true do pcall(function() while true do end end) end end",
+])
+def test_infinite_loop_is_stopped_within_1_5_s(hookhost, write, body):
+    s = write("loop.lua", body + "\n")
+    t0 = time.monotonic()
+    p = hookhost("run", "--timeout", "1", s)
+    took = time.monotonic() - t0
+    assert p.returncode == 1
+    assert outcome(p)["reason"] == "timeout"
+    assert took < 1.5, f"took {took:.2f} s"
+
+
+def test_memory_bomb_is_stopped_under_the_cap(hookhost_bin, write, tmp_path):
+    s = write("bomb.lua", """
+return function()
+  local t = {}
+  for i = 1, 1e9 do t[i] = string.rep("x", 1024) .. i end
+end
+""")
+    cap_mb = 64
+    # Run in a child and read its peak RSS from the kernel's accounting (ru_maxrss, KiB).
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    p = subprocess.run([hookhost_bin, "run", s], capture_output=True, text=True, timeout=60,
+                       env={"HOOKHOST_MEMORY_MB": str(cap_mb), "PATH": "/usr/bin:/bin"})
+    peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    assert p.returncode == 1
+    o = outcome(p)
+    assert o["reason"] == "memory" and "not enough memory" in o["error"]
+    assert o["memoryPeakBytes"] <= cap_mb << 20
+    assert peak_kib > before or before < (cap_mb + 32) * 1024
+    assert peak_kib < (cap_mb + 32) * 1024, f"peak RSS {peak_kib} KiB"
+
+
+def test_missing_script(hookhost):
+    p = hookhost("run", "/nonexistent/AfterAllowTraffic.lua")
+    assert p.returncode == 1
+    o = outcome(p)
+    assert o["reason"] == "script missing"
+    assert "cannot open /nonexistent/AfterAllowTraffic.lua" in o["error"]
+
+
+@pytest.mark.parametrize("text,message", [
+    ("{not json", "invalid JSON"),
+    ("[1, 2]", "must be a JSON object"),
+    ('{"DeploymentId": "d-abc"}', "DeploymentId is not a deployment id"),
+    ('{"DeploymentId": "d-ABCDEFGH1\\r\\nX: y", "LifecycleEventHookExecutionId": "e"}',
+     "DeploymentId is not a deployment id"),
+    ('{"DeploymentId": "d-ABCDEFGH1"}', "LifecycleEventHookExecutionId is missing"),
+    ('{"DeploymentId": "d-ABCDEFGH1", "LifecycleEventHookExecutionId": "a\\nb"}',
+     "LifecycleEventHookExecutionId is not"),
+])
+def test_malformed_event_file(hookhost, write, text, message):
+    s = write("ok.lua", "return function() end\n")
+    ev = write("event.json", text)
+    p = hookhost("run", "--event", ev, s)
+    assert p.returncode == 2, p.stderr
+    assert message in p.stderr
+    assert "\r\nX: y" not in p.stderr
+
+
+def test_event_file_missing_or_too_large(hookhost, write, tmp_path):
+    s = write("ok.lua", "return function() end\n")
+    p = hookhost("run", "--event", "/nonexistent.json", s)
+    assert p.returncode == 2 and "--event /nonexistent.json: No such file" in p.stderr
+    big = tmp_path / "big.json"
+    big.write_text('{"x": "' + "a" * (7 * 1024 * 1024) + '"}')
+    p = hookhost("run", "--event", str(big), s)
+    assert p.returncode == 2 and "event limit" in p.stderr
+
+
+def test_six_megabyte_event_is_accepted(hookhost, write, tmp_path):
+    s = write("len.lua", "return function(e) return #e.blob end\n")
+    ev = tmp_path / "six.json"
+    ev.write_text('{"blob": "' + "b" * (6 * 1000 * 1000 - 20) + '"}')
+    p = hookhost("run", "--event", str(ev), s)
+    assert p.returncode == 0, p.stderr
+    assert outcome(p)["result"] == 6 * 1000 * 1000 - 20
+
+
+def test_json_logs(hookhost, write):
+    s = write("log.lua", "return function(e, ctx) ctx.log.warn('careful', {n = 3}) end\n")
+    p = hookhost("run", s, env={"AWS_LAMBDA_LOG_FORMAT": "JSON"})
+    assert p.returncode == 0
+    lines = [json.loads(l) for l in p.stderr.splitlines()]
+    warn = [l for l in lines if l["message"] == "careful"]
+    assert len(warn) == 1
+    assert warn[0]["level"] == "WARN" and warn[0]["n"] == 3 and warn[0]["requestId"] == "local"
+    assert warn[0]["timestamp"].endswith("Z") and "T" in warn[0]["timestamp"]
+
+
+def test_log_level_filters(hookhost, write):
+    s = write("log.lua", "return function(e, ctx) ctx.log.debug('dbg') ctx.log.error('err') end\n")
+    p = hookhost("run", s, env={"AWS_LAMBDA_LOG_LEVEL": "ERROR"})
+    assert "dbg" not in p.stderr and "err" in p.stderr
+    p = hookhost("run", s, env={"AWS_LAMBDA_LOG_LEVEL": "DEBUG"})
+    assert "dbg" in p.stderr
+
+
+def test_library_is_on_the_path(hookhost, write):
+    s = write("lib.lua", "local ok = pcall(require, 'hookhost.nothing_here')\n"
+                         "return function() return package.path end\n")
+    p = hookhost("run", s)
+    assert p.returncode == 0
+    assert "/lua/?.lua" in outcome(p)["result"]

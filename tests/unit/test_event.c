@@ -1,0 +1,87 @@
+/* Tests for event.c: hook events are classified and their ids validated before any use. */
+#include "event.h"
+#include "testhelp.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static int parse(const char *json, struct event *ev, char *err, size_t errlen)
+{
+    return event_parse(json, strlen(json), ev, err, errlen);
+}
+
+int main(void)
+{
+    struct event ev;
+    char err[256];
+
+    TEST("a CodeDeploy hook event")
+    {
+        CHECK_INT(parse("{\"DeploymentId\":\"d-ABCDEFGH1\",\"LifecycleEventHookExecutionId\":"
+                        "\"eyJlbmNyeXB0ZWREYXRhIjoiY3lQ+/=\"}",
+                        &ev, err, sizeof err),
+                  0);
+        CHECK_INT(ev.kind, EVENT_CODEDEPLOY);
+        CHECK_STR(ev.deployment_id, "d-ABCDEFGH1");
+        CHECK_STR(ev.execution_id, "eyJlbmNyeXB0ZWREYXRhIjoiY3lQ+/=");
+        event_free(&ev);
+    }
+    TEST("an event without DeploymentId is a plain invocation")
+    {
+        CHECK_INT(parse("{\"x\": [1, 2]}", &ev, err, sizeof err), 0);
+        CHECK_INT(ev.kind, EVENT_PLAIN);
+        CHECK(ev.deployment_id == NULL);
+        event_free(&ev);
+        CHECK_INT(parse("{\"DeploymentId\": null}", &ev, err, sizeof err), 0);
+        CHECK_INT(ev.kind, EVENT_PLAIN);
+        event_free(&ev);
+    }
+    TEST("bad deployment ids are refused, and the bad bytes are not echoed")
+    {
+        const char *bad[] = {
+            "{\"DeploymentId\":\"d-abcdefgh1\",\"LifecycleEventHookExecutionId\":\"x\"}",
+            "{\"DeploymentId\":\"d-ABCDEFGH12\",\"LifecycleEventHookExecutionId\":\"x\"}",
+            "{\"DeploymentId\":\"d-ABCD/FGH1\",\"LifecycleEventHookExecutionId\":\"x\"}",
+            "{\"DeploymentId\":\"d-ABCDEFGH1\\r\\n\",\"LifecycleEventHookExecutionId\":\"x\"}",
+            "{\"DeploymentId\":\"d-ABCDE\\u0000GH1\",\"LifecycleEventHookExecutionId\":\"x\"}",
+            "{\"DeploymentId\":42,\"LifecycleEventHookExecutionId\":\"x\"}",
+        };
+        for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+            CHECK_INT(parse(bad[i], &ev, err, sizeof err), -1);
+            CHECK(strstr(err, "DeploymentId is not a deployment id") != NULL);
+        }
+    }
+    TEST("bad or missing execution ids are refused")
+    {
+        CHECK_INT(parse("{\"DeploymentId\":\"d-ABCDEFGH1\"}", &ev, err, sizeof err), -1);
+        CHECK(strstr(err, "LifecycleEventHookExecutionId is missing") != NULL);
+        CHECK_INT(parse("{\"DeploymentId\":\"d-ABCDEFGH1\",\"LifecycleEventHookExecutionId\":"
+                        "\"a b\"}",
+                        &ev, err, sizeof err),
+                  -1);
+        CHECK_INT(parse("{\"DeploymentId\":\"d-ABCDEFGH1\",\"LifecycleEventHookExecutionId\":"
+                        "\"\\u00e9\"}",
+                        &ev, err, sizeof err),
+                  -1);
+        CHECK_INT(event_valid_execution_id("", 0), -1);
+        char big[EVENT_MAX_EXECUTION_ID + 2];
+        memset(big, 'a', sizeof big - 1);
+        big[sizeof big - 1] = '\0';
+        CHECK_INT(event_valid_execution_id(big, EVENT_MAX_EXECUTION_ID), 0);
+        CHECK_INT(event_valid_execution_id(big, EVENT_MAX_EXECUTION_ID + 1), -1);
+    }
+    TEST("not JSON, not an object, too deep")
+    {
+        CHECK_INT(parse("{", &ev, err, sizeof err), -1);
+        CHECK(strstr(err, "invalid JSON") != NULL);
+        CHECK_INT(parse("[1]", &ev, err, sizeof err), -1);
+        CHECK(strstr(err, "JSON object") != NULL);
+        char deep[600];
+        memset(deep, '[', 300);
+        memset(deep + 300, ']', 299);
+        deep[599] = '\0';
+        deep[0] = '{';
+        CHECK_INT(parse(deep, &ev, err, sizeof err), -1);
+    }
+    return test_report("event");
+}

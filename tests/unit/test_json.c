@@ -1,0 +1,46 @@
+/* Tests for json.c: objects built and fields read through cjson. */
+#include "json.h"
+#include "testhelp.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+int main(void)
+{
+    TEST("build an object with every kind of value, and read it back")
+    {
+        struct json *j = json_new();
+        json_set_str(j, "s", "a\"b\n");
+        json_set_int(j, "i", 42);
+        json_set_bool(j, "b", 1);
+        json_set_raw(j, "r", "{\"k\":[1]}", 9);
+        json_set_raw(j, "bad", "{nope", 5);
+        const char *arr[] = {"x", "y"};
+        json_set_str_array(j, "a", arr, 2);
+        json_set_str(j, "skipped", NULL);
+        char *text = json_finish(j);
+        struct json_field f[] = {{.key = "s"}, {.key = "i"}, {.key = "bad"}, {.key = "skipped"}};
+        char err[128];
+        CHECK_INT(json_get_fields(text, strlen(text), f, 4, err, sizeof err), 0);
+        CHECK_INT(f[0].kind, JSON_STRING);
+        CHECK_STR(f[0].value, "a\"b\n");
+        CHECK_INT(f[1].kind, JSON_OTHER);
+        CHECK_STR(f[2].value, "{nope");
+        CHECK_INT(f[3].kind, JSON_ABSENT);
+        CHECK(strstr(text, "\"r\":{\"k\":[1]}") != NULL);
+        CHECK(strstr(text, "\"a\":[\"x\",\"y\"]") != NULL);
+        json_fields_free(f, 4);
+        free(text);
+    }
+    TEST("strings with NUL bytes keep their length")
+    {
+        struct json_field f[] = {{.key = "k"}};
+        char err[128];
+        const char *t = "{\"k\":\"a\\u0000b\"}";
+        CHECK_INT(json_get_fields(t, strlen(t), f, 1, err, sizeof err), 0);
+        CHECK_INT(f[0].len, 3);
+        CHECK(memcmp(f[0].value, "a\0b", 3) == 0);
+        json_fields_free(f, 1);
+    }
+    return test_report("json");
+}
