@@ -131,7 +131,9 @@ class Verifier:
             raise Rejection("mismatch", "'X-Amz-Date' must be a signed header")
         now = self.clock()
         if presigned:
-            if now > when + expires:
+            if not 1 <= expires <= 7 * 24 * 3600:
+                raise Rejection("incomplete", "X-Amz-Expires must be from 1 to 604800 seconds")
+            if now > when + expires or when - now > MAX_SKEW_SECONDS:
                 raise Rejection("expired", f"Request has expired (signed {amz_date}, {expires} s)")
         elif abs(now - when) > MAX_SKEW_SECONDS:
             stamp = time.strftime(TIMESTAMP_FORMAT, time.gmtime(now))

@@ -167,7 +167,9 @@ def test_presigned_urls(emu):
     assert status == 200 and b"<MaxItems>5</MaxItems>" in raw
     assert send(good.replace("MaxItems=5", "MaxItems=6"))[0] == 403
     assert send(presign(url, expires=60, when=time.time() - 120))[0] == 403
-    assert emu.signature_failures == 2
+    assert send(presign(url, expires=60, when=time.time() + 20 * 60))[0] == 403
+    assert send(presign(url, expires=8 * 24 * 3600))[0] == 400
+    assert emu.signature_failures == 4
     logged = [e["path"] for e in emu.requests()]
     assert all("X-Amz-Signature=REDACTED" in p for p in logged)
 
