@@ -197,7 +197,7 @@ class _Handler(BaseHTTPRequestHandler):
         resp = None
         if svc.verifier is not None:
             try:
-                svc.verifier.verify(self.command, self.path, self.headers, body)
+                svc.verifier.verify(req.method, req.target, req.headers, req.body)
                 entry["signature"] = "ok"
             except Rejection as rej:
                 resp = svc.rejection(rej)
