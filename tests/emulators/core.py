@@ -175,25 +175,27 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _serve(self):
         svc, hub = self.server.service, self.server.service.hub
-        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            self._send(svc.error(411, "MissingContentLength", "Chunked bodies are not supported"))
-            self.close_connection = True
-            return
+        entry = {"time": now_iso(), "service": svc.name, "operation": None,
+                 "method": self.command, "path": _redact_target(self.path), "status": None,
+                 "signature": None, "fault": None}
         try:
             length = int(self.headers.get("Content-Length") or 0)
         except ValueError:
             length = -1
-        if not 0 <= length <= MAX_BODY:
-            self._send(svc.error(413, "RequestEntityTooLarge", "Bad or too large Content-Length"))
-            self.close_connection = True
+        refusal = None
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            refusal = svc.error(411, "MissingContentLength", "Chunked bodies are not supported")
+        elif not 0 <= length <= MAX_BODY:
+            refusal = svc.error(413, "RequestEntityTooLarge", "Bad or too large Content-Length")
+        if refusal:  # the body is not read, so the connection cannot carry another request
+            entry["status"] = refusal.status
+            hub.record(entry)
+            self._send(refusal, close=True)
             return
         body = self.rfile.read(length) if length else b""
         path, _, query = self.path.partition("?")
         req = Request(self.command, self.path, path, query, self.headers, body)
-        op = svc.operation(req)
-        entry = {"time": now_iso(), "service": svc.name, "operation": op, "method": self.command,
-                 "path": _redact_target(self.path), "status": None, "signature": None,
-                 "fault": None}
+        op = entry["operation"] = svc.operation(req)
         resp = None
         if svc.verifier is not None:
             try:
@@ -243,10 +245,13 @@ class _Handler(BaseHTTPRequestHandler):
         except OSError:
             pass
 
-    def _send(self, resp):
+    def _send(self, resp, close=False):
+        """Write resp; close=True when the request's body was not read (the connection ends)."""
         self.send_response(resp.status)
         for name, value in resp.headers.items():
             self.send_header(name, value)
+        if close:
+            self.send_header("Connection", "close")  # also sets self.close_connection
         self.send_header("Content-Length", str(len(resp.body)))
         self.end_headers()
         if self.command != "HEAD":

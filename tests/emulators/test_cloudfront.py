@@ -117,3 +117,17 @@ def test_region_other_than_us_east_1_is_refused(emu):
         client(emu, "cloudfront", region="eu-west-1").list_invalidations(DistributionId=DIST)
     assert code_of(e) == (403, "SignatureDoesNotMatch")
     assert emu.signature_failures == 1
+
+
+def test_bad_max_items_chunked_and_oversized_bodies(emu):
+    url = f"{emu.cloudfront_url}/2020-05-31/distribution/{DIST}/invalidation?MaxItems=many"
+    status, _, raw = send(url, "GET", b"", sign("GET", url, "cloudfront"))
+    assert status == 400 and b"<Code>InvalidArgument</Code>" in raw
+    url = f"{emu.cloudfront_url}/2020-05-31/distribution/{DIST}/invalidation"
+    status, headers, _ = send(url, "POST", b"", {"Transfer-Encoding": "chunked"})
+    assert status == 411 and headers["Connection"] == "close"
+    status, _, raw = send(url, "POST", b"", {"Content-Length": str(64 * 1024 * 1024)})
+    assert status == 413 and b"RequestEntityTooLarge" in raw
+    assert emu.invalidations() == []
+    assert [(e["operation"], e["status"]) for e in emu.requests()] == \
+        [("ListInvalidations", 400), (None, 411), (None, 413)]

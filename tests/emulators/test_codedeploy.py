@@ -6,7 +6,7 @@ import time
 import pytest
 from botocore.exceptions import ClientError
 
-from emulators.clients import codedeploy_raw
+from emulators.clients import codedeploy_raw, send
 
 CORAL = ":http://internal.amazon.com/coral/com.amazonaws.codedeploy/"
 
@@ -102,3 +102,25 @@ def test_errors_have_the_json_1_1_shape(emu, op, body, code):
     assert headers["Content-Type"] == "application/x-amz-json-1.1"
     doc = json.loads(raw)
     assert doc["__type"] == code and doc["message"]
+
+
+def test_target_errors(emu):
+    dep = emu.seed_deployment()
+    for op, args, code in [
+            ("GetDeploymentTarget", {"deploymentId": dep}, "DeploymentTargetIdRequiredException"),
+            ("BatchGetDeploymentTargets", {"deploymentId": dep, "targetIds": ["t"] * 26},
+             "DeploymentTargetListSizeExceededException")]:
+        status, headers, raw = codedeploy_raw(emu, op, json.dumps(args).encode())
+        assert (status, json.loads(raw)["__type"]) == (400, code)
+
+
+def test_incomplete_signature(emu):
+    status, headers, raw = codedeploy_raw(emu, "GetDeployment", b"{}")
+    assert status == 400  # a good signature: DeploymentIdRequiredException
+    status, headers, raw = send(emu.codedeploy_url + "/", "POST", b"{}", {
+        "X-Amz-Target": "CodeDeploy_20141006.GetDeployment",
+        "Authorization": "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20260101/us-east-1/codedeploy, "
+                         "SignedHeaders=host, Signature=" + "0" * 64})
+    assert (status, json.loads(raw)["__type"]) == (400, "IncompleteSignatureException")
+    assert headers["X-Amzn-ErrorType"] == "IncompleteSignatureException" + CORAL
+    assert emu.signature_failures == 1

@@ -134,3 +134,9 @@ def test_stop_releases_a_runtime_blocked_in_next(emu):
     t.join(5)
     assert not t.is_alive() and errors
     assert time.monotonic() - start < 3
+
+
+def test_throttled_runtime_api_answers_429(emu):
+    emu.inject_fault("throttle", "rapi", "Next")
+    status, _, body = call(conn(emu), "GET", "/invocation/next")
+    assert (status, json.loads(body)["errorType"]) == (429, "TooManyRequestsException")
