@@ -1,6 +1,7 @@
 """botocore clients and raw signed requests against the emulators, for tests anywhere."""
 
 import http.client
+import threading
 import time
 from urllib.parse import urlsplit
 
@@ -14,20 +15,22 @@ from . import DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY
 
 
 _session = None
+_session_lock = threading.Lock()  # a botocore session is not safe to share while creating clients
 
 
-def client(emu, service, attempts=1, timeout=5, **creds):
-    """A botocore client for service against emu; retries off unless attempts > 1."""
+def client(emu, service, attempts=1, timeout=5, region="us-east-1", access_key=DEFAULT_ACCESS_KEY,
+           secret_key=DEFAULT_SECRET_KEY, token=None):
+    """A botocore client for service ("cloudfront" or "codedeploy") against emu (anything with
+    cloudfront_url and codedeploy_url); retries off unless attempts > 1. Thread-safe."""
     global _session
-    _session = _session or botocore.session.get_session()  # loads each service model once
     url = emu.cloudfront_url if service == "cloudfront" else emu.codedeploy_url
-    return _session.create_client(
-        service, endpoint_url=url, region_name=creds.pop("region", "us-east-1"),
-        aws_access_key_id=creds.pop("access_key", DEFAULT_ACCESS_KEY),
-        aws_secret_access_key=creds.pop("secret_key", DEFAULT_SECRET_KEY),
-        aws_session_token=creds.pop("token", None),
-        config=Config(retries={"total_max_attempts": attempts, "mode": "standard"},
-                      connect_timeout=timeout, read_timeout=timeout))
+    with _session_lock:
+        _session = _session or botocore.session.get_session()  # loads each model once
+        return _session.create_client(
+            service, endpoint_url=url, region_name=region, aws_access_key_id=access_key,
+            aws_secret_access_key=secret_key, aws_session_token=token,
+            config=Config(retries={"total_max_attempts": attempts, "mode": "standard"},
+                          connect_timeout=timeout, read_timeout=timeout))
 
 
 def sign(method, url, service, body=b"", headers=None, region="us-east-1",

@@ -131,3 +131,25 @@ def test_bad_max_items_chunked_and_oversized_bodies(emu):
     assert emu.invalidations() == []
     assert [(e["operation"], e["status"]) for e in emu.requests()] == \
         [("ListInvalidations", 400), (None, 411), (None, 413)]
+
+
+def test_concurrent_clients_with_one_caller_reference_create_one_invalidation(emu):
+    """Threads racing with the same CallerReference: one invalidation, every caller gets it."""
+    import threading
+    ids, errors = [], []
+
+    def create():
+        try:
+            r = client(emu, "cloudfront").create_invalidation(
+                DistributionId=DIST, InvalidationBatch=batch("race", "/*"))
+            ids.append(r["Invalidation"]["Id"])
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=create) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert errors == [] and len(ids) == 8 and len(set(ids)) == 1
+    assert len(emu.invalidations()) == 1 and emu.signature_failures == 0
