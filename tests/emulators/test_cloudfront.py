@@ -1,5 +1,6 @@
 """The CloudFront emulator, driven by botocore (and raw signed requests for malformed input)."""
 
+import threading
 import time
 import xml.etree.ElementTree as ET
 
@@ -135,7 +136,6 @@ def test_bad_max_items_chunked_and_oversized_bodies(emu):
 
 def test_concurrent_clients_with_one_caller_reference_create_one_invalidation(emu):
     """Threads racing with the same CallerReference: one invalidation, every caller gets it."""
-    import threading
     ids, errors = [], []
 
     def create():
@@ -143,7 +143,7 @@ def test_concurrent_clients_with_one_caller_reference_create_one_invalidation(em
             r = client(emu, "cloudfront").create_invalidation(
                 DistributionId=DIST, InvalidationBatch=batch("race", "/*"))
             ids.append(r["Invalidation"]["Id"])
-        except Exception as e:  # noqa: BLE001 - reported below
+        except Exception as e:  # reported below
             errors.append(e)
 
     threads = [threading.Thread(target=create) for _ in range(8)]
