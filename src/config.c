@@ -63,9 +63,19 @@ static void find_lua_dir(char *out, size_t outlen)
     }
 }
 
-int config_load(struct config *c, char *err, size_t errlen)
+void config_load_defaults(struct config *c)
 {
     memset(c, 0, sizeof *c);
+    c->mem_max = (size_t)128 << 20;
+    c->reserve_ms = -1;
+    find_lua_dir(c->lua_dir, sizeof c->lua_dir);
+    c->task_root = getenv("LAMBDA_TASK_ROOT");
+    c->handler = getenv("_HANDLER");
+}
+
+int config_load(struct config *c, char *err, size_t errlen)
+{
+    config_load_defaults(c);
     long long v;
     const char *s = getenv("HOOKHOST_MEMORY_MB");
     const char *fn = getenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE");
@@ -78,11 +88,8 @@ int config_load(struct config *c, char *err, size_t errlen)
         c->mem_max = (size_t)v << 20;
     } else if (fn && *fn && parse_int(fn, 1, 10240, &v) == 0) {
         c->mem_max = ((size_t)v << 20) / 2;
-    } else {
-        c->mem_max = (size_t)128 << 20;
     }
 
-    c->reserve_ms = -1;
     s = getenv("HOOKHOST_RESERVE_MS");
     if (s && *s) {
         if (parse_int(s, 0, 600000, &v) < 0) {
@@ -102,9 +109,6 @@ int config_load(struct config *c, char *err, size_t errlen)
             return -1;
         }
     }
-    find_lua_dir(c->lua_dir, sizeof c->lua_dir);
-    c->task_root = getenv("LAMBDA_TASK_ROOT");
-    c->handler = getenv("_HANDLER");
     return 0;
 }
 

@@ -27,6 +27,9 @@ struct config {
 /* Read and check the environment. Returns 0, or -1 with a message naming the variable. */
 int config_load(struct config *c, char *err, size_t errlen);
 
+/* The defaults alone (every HOOKHOST_* setting ignored), for when config_load failed. */
+void config_load_defaults(struct config *c);
+
 /* The reserve for an event that arrived with `time_left_ms` before its deadline. */
 int64_t config_reserve_ms(const struct config *c, int64_t time_left_ms);
 

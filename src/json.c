@@ -149,6 +149,7 @@ int json_get_fields(const char *text, size_t len, struct json_field *fields, siz
         fields[i].kind = JSON_ABSENT;
         fields[i].value = NULL;
         fields[i].len = 0;
+        fields[i].num = 0;
     }
     lua_rawgeti(L, LUA_REGISTRYINDEX, decode_ref);
     lua_pushlstring(L, text, len);
@@ -172,6 +173,12 @@ int json_get_fields(const char *text, size_t len, struct json_field *fields, siz
             fields[i].kind = JSON_STRING;
             fields[i].value = xstrndup(v, vlen);
             fields[i].len = vlen;
+        } else if (t == LUA_TNUMBER) {
+            fields[i].kind = JSON_NUMBER;
+            fields[i].num = lua_tonumber(L, -1);
+        } else if (t == LUA_TBOOLEAN) {
+            fields[i].kind = JSON_BOOL;
+            fields[i].num = lua_toboolean(L, -1);
         } else if (t != LUA_TNIL && !(t == LUA_TLIGHTUSERDATA)) {
             fields[i].kind = JSON_OTHER; /* cjson.null is a light userdata: counts as absent */
         }

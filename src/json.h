@@ -33,13 +33,14 @@ void json_discard(struct json *j);
 
 /* ---- reading ---- */
 /* The kinds of value json_get_fields() reports. */
-enum json_kind { JSON_ABSENT, JSON_STRING, JSON_OTHER };
+enum json_kind { JSON_ABSENT, JSON_STRING, JSON_NUMBER, JSON_BOOL, JSON_OTHER };
 
 struct json_field {
     const char *key;     /* in: a top-level key */
     enum json_kind kind; /* out */
     char *value; /* out: malloc'd copy when kind == JSON_STRING (may contain NULs), else NULL */
     size_t len;  /* out: length of value */
+    double num;  /* out: the number (JSON_NUMBER), or 1/0 (JSON_BOOL) */
 };
 
 /* Decode text (which must be a JSON object) and read the given top-level keys. Returns 0, or -1

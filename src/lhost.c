@@ -44,9 +44,9 @@ int64_t clock_ms(void)
 
 const char *lhost_reason_name(enum lhost_reason r)
 {
-    static const char *const names[] = {"ok",      "error",          "returned false",
-                                        "timeout", "memory",         "script missing",
-                                        "syntax",  "not a function", "bad event"};
+    static const char *const names[] = {
+        "ok",     "error",          "returned false", "timeout", "memory", "script missing",
+        "syntax", "not a function", "bad event",      "crash"};
     return (unsigned)r < sizeof names / sizeof *names ? names[r] : "error";
 }
 

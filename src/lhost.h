@@ -48,6 +48,7 @@ enum lhost_reason {
     LHOST_SYNTAX,         /* the script does not compile */
     LHOST_BAD_SCRIPT,     /* the script did not return a function */
     LHOST_BAD_EVENT,      /* the event is not valid JSON */
+    LHOST_CRASH,          /* the process running the script died (worker.c) */
 };
 
 /* The result of one execution. Owned by the caller; release with lhost_outcome_free(). */

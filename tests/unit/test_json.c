@@ -24,7 +24,8 @@ int main(void)
         CHECK_INT(json_get_fields(text, strlen(text), f, 4, err, sizeof err), 0);
         CHECK_INT(f[0].kind, JSON_STRING);
         CHECK_STR(f[0].value, "a\"b\n");
-        CHECK_INT(f[1].kind, JSON_OTHER);
+        CHECK_INT(f[1].kind, JSON_NUMBER);
+        CHECK(f[1].num == 42);
         CHECK_STR(f[2].value, "{nope");
         CHECK_INT(f[3].kind, JSON_ABSENT);
         CHECK(strstr(text, "\"r\":{\"k\":[1]}") != NULL);

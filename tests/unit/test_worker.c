@@ -1,0 +1,142 @@
+/* Tests for worker.c: whatever happens to the process running a script, the parent gets an
+ * outcome, in time. */
+#include "log.h"
+#include "testhelp.h"
+#include "worker.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static char dir[] = "/tmp/hookhost-test-worker-XXXXXX";
+
+static const char *script(const char *name, const char *text)
+{
+    static char path[256];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "w");
+    if (!f)
+        abort();
+    fputs(text, f);
+    fclose(f);
+    return path;
+}
+
+static int run(const char *path, int64_t soft_ms, int64_t hard_ms, struct lhost_outcome *out)
+{
+    int64_t now = clock_ms();
+    struct lhost_job job = {.script_path = path,
+                            .hook = "AfterAllowTraffic",
+                            .deadline_ms = now + soft_ms,
+                            .mem_max = (size_t)32 << 20};
+    return worker_run(&job, now + hard_ms, out);
+}
+
+/* Send sig to the pid the script writes into pidfile, once it appears: a stand-in for a crash
+ * inside C, which a sandboxed script cannot cause itself. */
+static pid_t signal_when_ready(const char *pidfile, int sig)
+{
+    pid_t helper = fork();
+    if (helper == 0) {
+        for (int i = 0; i < 400; i++) {
+            FILE *f = fopen(pidfile, "r");
+            long pid = 0;
+            if (f && fscanf(f, "%ld", &pid) == 1 && pid > 0) {
+                fclose(f);
+                usleep(20000);
+                kill((pid_t)pid, sig);
+                _exit(0);
+            }
+            if (f)
+                fclose(f);
+            usleep(5000);
+        }
+        _exit(1);
+    }
+    return helper;
+}
+
+int main(void)
+{
+    if (!mkdtemp(dir))
+        return 1;
+    log_set_level(LOG_FATAL);
+    struct lhost_outcome o;
+    char fifo[300], pidfile[300], text[1024];
+    snprintf(fifo, sizeof fifo, "%s/fifo", dir);
+    snprintf(pidfile, sizeof pidfile, "%s/pid", dir);
+    if (mkfifo(fifo, 0600) < 0)
+        return 1;
+    /* Opening a FIFO nobody writes to blocks inside C, where the count hook never fires. */
+    snprintf(text, sizeof text,
+             "return function()\n"
+             "  local s = io.open('/proc/self/stat'):read('l')\n"
+             "  local f = io.open('%s', 'w'); f:write(s:match('^(%%d+)')); f:close()\n"
+             "  io.open('%s', 'r')\n"
+             "end\n",
+             pidfile, fifo);
+    char blocker[300];
+    snprintf(blocker, sizeof blocker, "%s", script("block.lua", text));
+
+    TEST("an outcome crosses the process boundary intact")
+    {
+        const char *p = script("ok.lua", "return function() return {a = 'b\\n', n = 3} end\n");
+        CHECK_INT(run(p, 2000, 3000, &o), 0);
+        CHECK_INT(o.reason, LHOST_OK);
+        CHECK(o.result_json && strstr(o.result_json, "\"a\":\"b\\n\""));
+        CHECK(o.mem_peak > 0);
+        lhost_outcome_free(&o);
+        p = script("boom.lua", "return function() error('boom') end\n");
+        CHECK_INT(run(p, 2000, 3000, &o), -1);
+        CHECK_INT(o.reason, LHOST_ERROR);
+        CHECK(strstr(o.message, "boom") != NULL);
+        CHECK(o.traceback != NULL);
+        lhost_outcome_free(&o);
+    }
+    TEST("a script blocked inside C is killed at the hard deadline")
+    {
+        unlink(pidfile);
+        int64_t t0 = clock_ms();
+        run(blocker, 200, 400, &o);
+        int64_t took = clock_ms() - t0;
+        if (o.reason != LHOST_TIMEOUT)
+            fprintf(stderr, "  outcome: %s\n", o.message);
+        CHECK_INT(o.reason, LHOST_TIMEOUT);
+        CHECK(strstr(o.message, "killed") != NULL);
+        CHECK(took >= 400 && took < 1000);
+        lhost_outcome_free(&o);
+    }
+    TEST("a worker that dies of SIGSEGV or SIGKILL becomes a crash outcome")
+    {
+        int sigs[] = {SIGSEGV, SIGKILL, SIGABRT};
+        for (size_t i = 0; i < 3; i++) {
+            unlink(pidfile);
+            pid_t helper = signal_when_ready(pidfile, sigs[i]);
+            int64_t t0 = clock_ms();
+            run(blocker, 4000, 5000, &o);
+            CHECK_INT(o.reason, LHOST_CRASH);
+            CHECK(strstr(o.message, "signal") != NULL);
+            CHECK(clock_ms() - t0 < 3000);
+            lhost_outcome_free(&o);
+            waitpid(helper, NULL, 0);
+        }
+    }
+    TEST("the parent's overhead per execution is measured")
+    {
+        const char *p = script("noop.lua", "return function() end\n");
+        run(p, 2000, 3000, &o);
+        lhost_outcome_free(&o);
+        CHECK(worker_last_overhead_us() > 0);
+        CHECK(worker_last_overhead_us() < 1000000);
+    }
+
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", dir);
+    return test_report("worker");
+}
