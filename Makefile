@@ -100,6 +100,11 @@ test unit: $(TOOLS)
 -include $(TOOLS:=.d)
 # ---- end tests/tools ----
 
+# ---- dist: the Lambda packages in build/dist (scripts/package; deploy/README.md) ----
+dist: all
+	@scripts/package
+# ---- end dist ----
+
 clean:
 	rm -rf build
 
