@@ -21,7 +21,8 @@
 
 struct hent {
     struct str name, value;
-    size_t idx;
+    struct str lname; /* the name in lowercase, in the signer's lnames buffer */
+    size_t idx, loff;
 };
 
 struct qent {
@@ -34,7 +35,7 @@ struct sigv4_signer {
     EVP_MAC *hmac;
     EVP_MD_CTX *mdctx;
     EVP_MAC_CTX *kdf; /* re-keyed for each derivation step */
-    struct buf creq, sts, auth, query, scratch, canon, names, path;
+    struct buf creq, sts, auth, query, scratch, canon, names, path, lnames;
     struct hent *h;
     size_t hcap;
     struct qent *q;
@@ -58,14 +59,22 @@ static void seterr(char *err, size_t errlen, const char *msg)
 /* ================================================================ small helpers */
 
 static const char HEX_UPPER[] = "0123456789ABCDEF";
-static const char HEX_LOWER[] = "0123456789abcdef";
+
+/* "000102...ff": two hex digits per byte value, so hex output is one 2-byte copy per byte. */
+static const char HEX_PAIRS[513] =
+    "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
+    "202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f"
+    "404142434445464748494a4b4c4d4e4f505152535455565758595a5b5c5d5e5f"
+    "606162636465666768696a6b6c6d6e6f707172737475767778797a7b7c7d7e7f"
+    "808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9f"
+    "a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf"
+    "c0c1c2c3c4c5c6c7c8c9cacbcccdcecfd0d1d2d3d4d5d6d7d8d9dadbdcdddedf"
+    "e0e1e2e3e4e5e6e7e8e9eaebecedeeeff0f1f2f3f4f5f6f7f8f9fafbfcfdfeff";
 
 static void hex_lower(char *dst, const unsigned char *src, size_t n)
 {
-    for (size_t i = 0; i < n; i++) {
-        dst[2 * i] = HEX_LOWER[src[i] >> 4];
-        dst[2 * i + 1] = HEX_LOWER[src[i] & 15];
-    }
+    for (size_t i = 0; i < n; i++)
+        memcpy(dst + 2 * i, HEX_PAIRS + 2 * src[i], 2);
     dst[2 * n] = '\0';
 }
 
@@ -92,9 +101,29 @@ static int is_space(unsigned char c)
     return cclass[c] & 2;
 }
 
+/* ASCII lowercase by table (header names are folded byte by byte). */
+static const unsigned char LOWER[256] = {
+    0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x0e, 0x0f,
+    0x10, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18, 0x19, 0x1a, 0x1b, 0x1c, 0x1d, 0x1e, 0x1f,
+    0x20, 0x21, 0x22, 0x23, 0x24, 0x25, 0x26, 0x27, 0x28, 0x29, 0x2a, 0x2b, 0x2c, 0x2d, 0x2e, 0x2f,
+    0x30, 0x31, 0x32, 0x33, 0x34, 0x35, 0x36, 0x37, 0x38, 0x39, 0x3a, 0x3b, 0x3c, 0x3d, 0x3e, 0x3f,
+    0x40, 0x61, 0x62, 0x63, 0x64, 0x65, 0x66, 0x67, 0x68, 0x69, 0x6a, 0x6b, 0x6c, 0x6d, 0x6e, 0x6f,
+    0x70, 0x71, 0x72, 0x73, 0x74, 0x75, 0x76, 0x77, 0x78, 0x79, 0x7a, 0x5b, 0x5c, 0x5d, 0x5e, 0x5f,
+    0x60, 0x61, 0x62, 0x63, 0x64, 0x65, 0x66, 0x67, 0x68, 0x69, 0x6a, 0x6b, 0x6c, 0x6d, 0x6e, 0x6f,
+    0x70, 0x71, 0x72, 0x73, 0x74, 0x75, 0x76, 0x77, 0x78, 0x79, 0x7a, 0x7b, 0x7c, 0x7d, 0x7e, 0x7f,
+    0x80, 0x81, 0x82, 0x83, 0x84, 0x85, 0x86, 0x87, 0x88, 0x89, 0x8a, 0x8b, 0x8c, 0x8d, 0x8e, 0x8f,
+    0x90, 0x91, 0x92, 0x93, 0x94, 0x95, 0x96, 0x97, 0x98, 0x99, 0x9a, 0x9b, 0x9c, 0x9d, 0x9e, 0x9f,
+    0xa0, 0xa1, 0xa2, 0xa3, 0xa4, 0xa5, 0xa6, 0xa7, 0xa8, 0xa9, 0xaa, 0xab, 0xac, 0xad, 0xae, 0xaf,
+    0xb0, 0xb1, 0xb2, 0xb3, 0xb4, 0xb5, 0xb6, 0xb7, 0xb8, 0xb9, 0xba, 0xbb, 0xbc, 0xbd, 0xbe, 0xbf,
+    0xc0, 0xc1, 0xc2, 0xc3, 0xc4, 0xc5, 0xc6, 0xc7, 0xc8, 0xc9, 0xca, 0xcb, 0xcc, 0xcd, 0xce, 0xcf,
+    0xd0, 0xd1, 0xd2, 0xd3, 0xd4, 0xd5, 0xd6, 0xd7, 0xd8, 0xd9, 0xda, 0xdb, 0xdc, 0xdd, 0xde, 0xdf,
+    0xe0, 0xe1, 0xe2, 0xe3, 0xe4, 0xe5, 0xe6, 0xe7, 0xe8, 0xe9, 0xea, 0xeb, 0xec, 0xed, 0xee, 0xef,
+    0xf0, 0xf1, 0xf2, 0xf3, 0xf4, 0xf5, 0xf6, 0xf7, 0xf8, 0xf9, 0xfa, 0xfb, 0xfc, 0xfd, 0xfe, 0xff,
+};
+
 static unsigned char lower(unsigned char c)
 {
-    return (c >= 'A' && c <= 'Z') ? (unsigned char)(c + 32) : c;
+    return LOWER[c];
 }
 
 static int hexval(unsigned char c)
@@ -335,27 +364,37 @@ int sigv4_header_unsigned(struct str name)
         {"user-agent", 10}, {"expect", 6},         {"x-amzn-trace-id", 15},   {"connection", 10},
         {"upgrade", 7},     {"authorization", 13}, {"transfer-encoding", 17},
     };
+    /* most names have none of these lengths: one switch, no string compare */
+    switch (name.len) {
+    case 6:
+    case 7:
+    case 10:
+    case 13:
+    case 15:
+    case 17:
+        break;
+    default:
+        return 0;
+    }
     for (size_t i = 0; i < sizeof never / sizeof never[0]; i++)
         if (str_ieq(name, never[i]))
             return 1;
     return 0;
 }
 
-static int name_cmp(struct str a, struct str b)
+static int lname_cmp(const struct hent *x, const struct hent *y)
 {
-    size_t n = a.len < b.len ? a.len : b.len;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char x = lower((unsigned char)a.p[i]), y = lower((unsigned char)b.p[i]);
-        if (x != y)
-            return x < y ? -1 : 1;
-    }
-    return a.len == b.len ? 0 : (a.len < b.len ? -1 : 1);
+    size_t n = x->lname.len < y->lname.len ? x->lname.len : y->lname.len;
+    int c = n ? memcmp(x->lname.p, y->lname.p, n) : 0;
+    if (c)
+        return c;
+    return x->lname.len == y->lname.len ? 0 : (x->lname.len < y->lname.len ? -1 : 1);
 }
 
 static int hent_cmp(const void *a, const void *b)
 {
     const struct hent *x = a, *y = b;
-    int c = name_cmp(x->name, y->name);
+    int c = lname_cmp(x, y);
     if (c)
         return c;
     return x->idx < y->idx ? -1 : (x->idx > y->idx);
@@ -365,31 +404,40 @@ static int hent_cmp(const void *a, const void *b)
  * copy instead of a byte-by-byte rewrite. */
 static int needs_trim(struct str v)
 {
-    unsigned char low = 0xff;
-    /* a branch-free minimum that the compiler vectorises: no byte <= ' ' means nothing to do */
-    for (size_t i = 0; i < v.len; i++) {
-        unsigned char c = (unsigned char)v.p[i];
-        low = c < low ? c : low;
+    /* no byte <= ' ' (checked eight at a time: a byte below 0x21 borrows into its top bit)
+     * means there is nothing to trim */
+    const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+    size_t i = 0;
+    int low = 0;
+    for (; i + 8 <= v.len && !low; i += 8) {
+        uint64_t x;
+        memcpy(&x, v.p + i, 8);
+        low = ((x - ones * 0x21) & ~x & highs) != 0;
     }
-    if (low > ' ')
+    for (; i < v.len && !low; i++)
+        low = (unsigned char)v.p[i] <= ' ';
+    if (!low)
         return 0;
     if (is_space((unsigned char)v.p[0]) || is_space((unsigned char)v.p[v.len - 1]))
         return 1;
-    for (size_t i = 1; i + 1 < v.len; i++) {
-        unsigned char c = (unsigned char)v.p[i];
-        if (is_space(c) && (c != ' ' || is_space((unsigned char)v.p[i + 1])))
+    for (size_t j = 1; j + 1 < v.len; j++) {
+        unsigned char c = (unsigned char)v.p[j];
+        if (is_space(c) && (c != ' ' || is_space((unsigned char)v.p[j + 1])))
             return 1;
     }
     return 0;
 }
 
-/* Trimall: drop leading and trailing whitespace and turn each inner run (folded lines included)
- * into one space. */
-static int put_value(struct buf *b, struct str v)
+/* Trimall into dst (room for v.len bytes): drop leading and trailing whitespace and turn each
+ * inner run (folded lines included) into one space. Returns the bytes written. */
+static size_t write_value(char *dst, struct str v)
 {
-    if (!needs_trim(v))
-        return put_str(b, v);
-    struct wr w = {.b = b};
+    if (!needs_trim(v)) {
+        if (v.len)
+            memcpy(dst, v.p, v.len);
+        return v.len;
+    }
+    size_t n = 0;
     int pending = 0, any = 0;
     for (size_t i = 0; i < v.len; i++) {
         unsigned char c = (unsigned char)v.p[i];
@@ -398,12 +446,39 @@ static int put_value(struct buf *b, struct str v)
             continue;
         }
         if (pending)
-            wr_put(&w, ' ');
+            dst[n++] = ' ';
         pending = 0;
         any = 1;
-        wr_put(&w, (char)c);
+        dst[n++] = (char)c;
     }
-    return wr_done(&w);
+    return n;
+}
+
+/* Room for n more bytes (and the NUL) to be written in place, then committed with buf_commit:
+ * one bounds check for a whole header line instead of one per piece. Growth (rare: buffers
+ * keep their size between signatures) goes through buf_append, so the limit still applies;
+ * NULL when it is reached (the buffer is then freed, as buf.h says). */
+static char *buf_room(struct buf *b, size_t n)
+{
+    static const char zeros[256];
+    if (b->p && b->cap - b->len > n)
+        return b->p + b->len;
+    size_t len = b->len;
+    for (size_t left = n; left;) {
+        size_t k = left < sizeof zeros ? left : sizeof zeros;
+        if (buf_append(b, zeros, k) < 0)
+            return NULL;
+        left -= k;
+    }
+    b->len = len;
+    b->p[len] = '\0';
+    return b->p + len;
+}
+
+static void buf_commit(struct buf *b, size_t n)
+{
+    b->len += n;
+    b->p[b->len] = '\0';
 }
 
 /* Append a header name in lowercase: copy, then fold in place. */
@@ -428,7 +503,7 @@ static void sort_headers(struct hent *h, size_t m)
     for (size_t i = 1; i < m; i++) {
         struct hent x = h[i];
         size_t j = i;
-        while (j > 0 && name_cmp(h[j - 1].name, x.name) > 0) {
+        while (j > 0 && lname_cmp(&h[j - 1], &x) > 0) {
             h[j] = h[j - 1];
             j--;
         }
@@ -450,26 +525,47 @@ int sigv4_canonical_headers(struct sigv4_signer *s, const struct sigv4_header *h
         s->hcap = n < 16 ? 16 : n;
         s->h = xrealloc(s->h, s->hcap * sizeof *s->h);
     }
+    /* fold each name once; sorting and grouping then compare bytes */
+    buf_reset(&s->lnames);
     for (size_t i = 0; i < n; i++) {
         if (sigv4_header_unsigned(h[i].name))
             continue;
-        s->h[m].name = h[i].name;
-        s->h[m].value = h[i].value;
-        s->h[m].idx = i;
-        m++;
+        struct hent *e = &s->h[m++];
+        e->name = h[i].name;
+        e->value = h[i].value;
+        e->idx = i;
+        e->loff = s->lnames.len;
+        if (put_lower(&s->lnames, h[i].name) < 0)
+            goto toolong;
+        e->lname.len = h[i].name.len;
     }
+    for (size_t i = 0; i < m; i++)
+        s->h[i].lname.p = s->lnames.p + s->h[i].loff;
     sort_headers(s->h, m);
     for (size_t i = 0; i < m;) {
-        struct str name = s->h[i].name;
-        if ((i && buf_putc(signed_names, ';') < 0) || put_lower(signed_names, name) < 0 ||
-            put_lower(canon, name) < 0 || buf_putc(canon, ':') < 0)
+        struct str ln = s->h[i].lname;
+        size_t j = i, need = ln.len + 2;
+        for (; j < m && lname_cmp(&s->h[j], &s->h[i]) == 0; j++)
+            need += s->h[j].value.len + 1;
+        char *w = buf_room(canon, need);
+        char *nw = buf_room(signed_names, ln.len + 1);
+        if (!w || !nw)
             goto toolong;
-        size_t j = i;
-        for (; j < m && s->h[j].name.len == name.len && name_cmp(s->h[j].name, name) == 0; j++)
-            if ((j > i && buf_putc(canon, ',') < 0) || put_value(canon, s->h[j].value) < 0)
-                goto toolong;
-        if (buf_putc(canon, '\n') < 0)
-            goto toolong;
+        size_t k = 0, nk = 0;
+        if (i)
+            nw[nk++] = ';';
+        memcpy(nw + nk, ln.p, ln.len);
+        buf_commit(signed_names, nk + ln.len);
+        memcpy(w, ln.p, ln.len);
+        k = ln.len;
+        w[k++] = ':';
+        for (size_t g = i; g < j; g++) {
+            if (g > i)
+                w[k++] = ',';
+            k += write_value(w + k, s->h[g].value);
+        }
+        w[k++] = '\n';
+        buf_commit(canon, k);
         i = j;
     }
     return 0;
@@ -540,7 +636,8 @@ struct sigv4_signer *sigv4_signer_new(char *err, size_t errlen)
         return NULL;
     }
     struct buf init = BUF_INIT(MAX_CANONICAL);
-    s->creq = s->sts = s->auth = s->query = s->scratch = s->canon = s->names = s->path = init;
+    s->creq = s->sts = s->auth = s->query = s->scratch = s->canon = s->names = s->path = s->lnames =
+        init;
     return s;
 }
 
@@ -573,6 +670,7 @@ void sigv4_signer_free(struct sigv4_signer *s)
     buf_free(&s->canon);
     buf_free(&s->names);
     buf_free(&s->path);
+    buf_free(&s->lnames);
     free(s->h);
     free(s->q);
     free(s->list);
@@ -728,15 +826,16 @@ static int collect_headers(struct sigv4_signer *s, const struct sigv4_request *r
     return 0;
 }
 
-int sigv4_canonical_request(struct sigv4_signer *s, const struct sigv4_request *req,
-                            const struct sigv4_params *p, struct buf *out,
-                            struct str *signed_headers, char *err, size_t errlen)
+/* The canonical request for params already checked. */
+static int canonical_request(struct sigv4_signer *s, const struct sigv4_request *req,
+                             const struct sigv4_params *p, struct buf *out,
+                             struct str *signed_headers, char *err, size_t errlen)
 {
     struct sigv4_header *list = NULL;
     size_t n = 0;
     int rc = -1;
     buf_reset(out);
-    if (check_params(p, err, errlen) < 0 || collect_headers(s, req, p, &list, &n, err, errlen) < 0)
+    if (collect_headers(s, req, p, &list, &n, err, errlen) < 0)
         goto cleanup;
     buf_reset(&s->names);
     if (put_str(out, req->method) < 0 || buf_putc(out, '\n') < 0 ||
@@ -781,14 +880,24 @@ cleanup:
     return rc;
 }
 
-int sigv4_string_to_sign(struct sigv4_signer *s, const struct sigv4_params *p, struct str creq,
-                         struct buf *out, char *err, size_t errlen)
+int sigv4_canonical_request(struct sigv4_signer *s, const struct sigv4_request *req,
+                            const struct sigv4_params *p, struct buf *out,
+                            struct str *signed_headers, char *err, size_t errlen)
+{
+    if (check_params(p, err, errlen) < 0) {
+        buf_reset(out);
+        return -1;
+    }
+    return canonical_request(s, req, p, out, signed_headers, err, errlen);
+}
+
+/* The string to sign for params already checked. */
+static int string_to_sign(struct sigv4_signer *s, const struct sigv4_params *p, struct str creq,
+                          struct buf *out, char *err, size_t errlen)
 {
     unsigned char md[32];
     char hex[65];
     buf_reset(out);
-    if (check_params(p, err, errlen) < 0)
-        return -1;
     if (sha256(s, creq.p, creq.len, md) < 0) {
         seterr(err, errlen, "SHA-256 failed");
         return -1;
@@ -801,6 +910,16 @@ int sigv4_string_to_sign(struct sigv4_signer *s, const struct sigv4_params *p, s
         return -1;
     }
     return 0;
+}
+
+int sigv4_string_to_sign(struct sigv4_signer *s, const struct sigv4_params *p, struct str creq,
+                         struct buf *out, char *err, size_t errlen)
+{
+    if (check_params(p, err, errlen) < 0) {
+        buf_reset(out);
+        return -1;
+    }
+    return string_to_sign(s, p, creq, out, err, errlen);
 }
 
 int sigv4_signing_key(struct sigv4_signer *s, struct str secret, struct str date8,
@@ -861,20 +980,40 @@ int sigv4_authorization(const struct sigv4_params *p, struct str signed_headers,
 static int cache_id(struct sigv4_signer *s, const struct sigv4_params *p, unsigned char id[32])
 {
     const struct str parts[] = {p->secret_key, {p->amz_date, 8}, p->region, p->service};
+    unsigned char tmp[512];
+    size_t at = 0, need = 18;
     unsigned int len = 0;
-    if (EVP_DigestInit_ex2(s->mdctx, s->md, NULL) != 1 ||
-        EVP_DigestUpdate(s->mdctx, "hookhost-sigv4-key", 18) != 1)
-        return -1;
-    for (size_t i = 0; i < 4; i++) {
+    int ok;
+    for (size_t i = 0; i < 4; i++)
+        need += 8 + parts[i].len;
+    /* usually one contiguous update (a stack copy, wiped: it holds the secret); incremental
+     * updates when the parts are unusually long */
+    int flat = need <= sizeof tmp;
+    ok = EVP_DigestInit_ex2(s->mdctx, s->md, NULL) == 1;
+    if (flat)
+        memcpy(tmp, "hookhost-sigv4-key", 18), at = 18;
+    else
+        ok = ok && EVP_DigestUpdate(s->mdctx, "hookhost-sigv4-key", 18) == 1;
+    for (size_t i = 0; i < 4 && ok; i++) {
         uint64_t n = parts[i].len;
         unsigned char le[8];
         for (int j = 0; j < 8; j++)
             le[j] = (unsigned char)(n >> (8 * j));
-        if (EVP_DigestUpdate(s->mdctx, le, 8) != 1 ||
-            (n && EVP_DigestUpdate(s->mdctx, parts[i].p, n) != 1))
-            return -1;
+        if (flat) {
+            memcpy(tmp + at, le, 8);
+            if (n)
+                memcpy(tmp + at + 8, parts[i].p, n);
+            at += 8 + n;
+        } else {
+            ok = EVP_DigestUpdate(s->mdctx, le, 8) == 1 &&
+                 (!n || EVP_DigestUpdate(s->mdctx, parts[i].p, n) == 1);
+        }
     }
-    return EVP_DigestFinal_ex(s->mdctx, id, &len) == 1 && len == 32 ? 0 : -1;
+    if (flat) {
+        ok = ok && EVP_DigestUpdate(s->mdctx, tmp, at) == 1;
+        OPENSSL_cleanse(tmp, at);
+    }
+    return ok && EVP_DigestFinal_ex(s->mdctx, id, &len) == 1 && len == 32 ? 0 : -1;
 }
 
 /* A keyed HMAC context for (secret, date, region, service): from the cache, or derived into the
@@ -924,8 +1063,9 @@ int sigv4_sign(struct sigv4_signer *s, const struct sigv4_request *req,
     unsigned char mac[32];
     size_t macl = 0;
     memset(out, 0, sizeof *out);
-    if (sigv4_canonical_request(s, req, p, &s->creq, &sh, err, errlen) < 0 ||
-        sigv4_string_to_sign(s, p, (struct str){s->creq.p, s->creq.len}, &s->sts, err, errlen) < 0)
+    if (check_params(p, err, errlen) < 0 ||
+        canonical_request(s, req, p, &s->creq, &sh, err, errlen) < 0 ||
+        string_to_sign(s, p, (struct str){s->creq.p, s->creq.len}, &s->sts, err, errlen) < 0)
         return -1;
     struct sigv4_cache_slot *sl = cache_get(s, p, err, errlen);
     if (!sl)

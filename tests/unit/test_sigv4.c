@@ -221,6 +221,35 @@ static void test_headers(void)
         buf_free(&canon);
         buf_free(&names);
     }
+    static const struct {
+        const char *in, *want;
+    } trims[] = {
+        {"", ""},
+        {"a", "a"},
+        {"abcdefgh", "abcdefgh"},
+        {"a b c d e f g h i", "a b c d e f g h i"},
+        {"abcdefghijklmnop\tq", "abcdefghijklmnop q"},
+        {"abcdefghij  klmnop", "abcdefghij klmnop"},
+        {"abcdefgh ", "abcdefgh"},
+        {"         abcdefgh", "abcdefgh"},
+        {"caf\xc3\xa9 \xe1\x88\xb4  x", "caf\xc3\xa9 \xe1\x88\xb4 x"},
+        {"a\r\n  b", "a b"},
+        {" \t ", ""},
+    };
+    TEST("header values: trimmed, inner whitespace runs collapsed, other bytes untouched")
+    {
+        char err[200];
+        for (size_t i = 0; i < sizeof trims / sizeof trims[0]; i++) {
+            const struct sigv4_header h[] = {{STR_LIT("x"), str_cstr(trims[i].in)}};
+            struct buf canon = BUF_INIT(0), names = BUF_INIT(0), want = BUF_INIT(0);
+            buf_printf(&want, "x:%s\n", trims[i].want);
+            CHECK_INT(sigv4_canonical_headers(S, h, 1, &canon, &names, err, sizeof err), 0);
+            CHECK_STR(canon.p, want.p);
+            buf_free(&canon);
+            buf_free(&names);
+            buf_free(&want);
+        }
+    }
     TEST("header mode replaces X-Amz-Date and signs x-amz-content-sha256 when asked")
     {
         const struct sigv4_header h[] = {
