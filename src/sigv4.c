@@ -662,12 +662,14 @@ void sigv4_signer_free(struct sigv4_signer *s)
     EVP_MD_CTX_free(s->mdctx);
     EVP_MAC_free(s->hmac);
     EVP_MD_free(s->md);
-    buf_free(&s->creq);
+    /* the canonical request, header lines, presigned query and its scratch copy can hold the
+     * session token */
+    buf_free_secret(&s->creq);
     buf_free(&s->sts);
     buf_free_secret(&s->auth);
-    buf_free_secret(&s->query); /* may hold a session token */
-    buf_free(&s->scratch);
-    buf_free(&s->canon);
+    buf_free_secret(&s->query);
+    buf_free_secret(&s->scratch);
+    buf_free_secret(&s->canon);
     buf_free(&s->names);
     buf_free(&s->path);
     buf_free(&s->lnames);

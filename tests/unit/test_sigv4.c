@@ -290,6 +290,84 @@ static void test_headers(void)
     }
 }
 
+static void test_stages(void)
+{
+    TEST("the stages called one by one give the suite's get-vanilla values")
+    {
+        const struct sigv4_header h[] = {{STR_LIT("Host"), STR_LIT("example.amazonaws.com")}};
+        struct sigv4_request req = {STR_LIT("GET"), STR_LIT("/"), STR_LIT(""), h, 1, {"", 0}};
+        struct sigv4_params p = base_params();
+        struct buf creq = BUF_INIT(0), sts = BUF_INIT(0), auth = BUF_INIT(0);
+        struct str sh;
+        unsigned char key[32];
+        char hex[65], err[200];
+        CHECK_INT(sigv4_canonical_request(S, &req, &p, &creq, &sh, err, sizeof err), 0);
+        CHECK_STR(creq.p, "GET\n/\n\nhost:example.amazonaws.com\nx-amz-date:20150830T123600Z\n\n"
+                          "host;x-amz-date\n"
+                          "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+        CHECK_INT(
+            sigv4_string_to_sign(S, &p, (struct str){creq.p, creq.len}, &sts, err, sizeof err), 0);
+        CHECK_STR(sts.p, "AWS4-HMAC-SHA256\n20150830T123600Z\n"
+                         "20150830/us-east-1/service/aws4_request\n"
+                         "bb579772317eb040ac9ed261061d46c1f17a8133879d6129b6e1c25292927e63");
+        CHECK_INT(sigv4_signing_key(S, p.secret_key, STR_LIT("20150830"), p.region, p.service, key,
+                                    err, sizeof err),
+                  0);
+        CHECK_INT(sigv4_signature(S, key, (struct str){sts.p, sts.len}, hex), 0);
+        CHECK_STR(hex, "5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31");
+        CHECK_INT(sigv4_authorization(&p, sh, (struct str){hex, 64}, &auth), 0);
+        CHECK_STR(auth.p,
+                  "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/"
+                  "aws4_request, SignedHeaders=host;x-amz-date, "
+                  "Signature=5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31");
+        struct sigv4_result r;
+        CHECK_INT(sigv4_sign(S, &req, &p, &r, err, sizeof err), 0);
+        CHECK_INT(r.nadd, 2);
+        CHECK_VIEW(r.add[0].name, "X-Amz-Date");
+        CHECK_VIEW(r.add[1].name, "Authorization");
+        CHECK_VIEW(r.add[1].value, auth.p);
+        buf_free(&creq);
+        buf_free(&sts);
+        buf_free(&auth);
+    }
+    TEST("service defaults: S3 signs the payload and keeps the path as sent")
+    {
+        struct sigv4_params p = base_params();
+        p.service = STR_LIT("s3");
+        sigv4_params_service_defaults(&p);
+        CHECK(!p.normalize_path && !p.double_encode && p.sign_body);
+        p.service = STR_LIT("codedeploy");
+        sigv4_params_service_defaults(&p);
+        CHECK(p.normalize_path && p.double_encode && !p.sign_body);
+    }
+    TEST("presigned S3 URL: UNSIGNED-PAYLOAD, token signed, parameters appended in order")
+    {
+        const struct sigv4_header h[] = {{STR_LIT("Host"), STR_LIT("b.s3.amazonaws.com")}};
+        struct sigv4_request req = {
+            STR_LIT("GET"), STR_LIT("/k%20y"), STR_LIT("x-id=GetObject"), h, 1, {"", 0}};
+        struct sigv4_params p = base_params();
+        p.service = STR_LIT("s3");
+        sigv4_params_service_defaults(&p);
+        p.mode = SIGV4_QUERY;
+        p.session_token = STR_LIT("tok/en+");
+        p.payload_hash = STR_LIT("UNSIGNED-PAYLOAD");
+        struct sigv4_result r;
+        char err[200];
+        CHECK_INT(sigv4_sign(S, &req, &p, &r, err, sizeof err), 0);
+        CHECK_INT(r.nadd, 0);
+        CHECK(r.canonical_request.len > 16 &&
+              memcmp(r.canonical_request.p + r.canonical_request.len - 16, "UNSIGNED-PAYLOAD",
+                     16) == 0);
+        char *q = as_cstr(r.query);
+        const char *pre = "x-id=GetObject&X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=";
+        CHECK(strncmp(q, pre, strlen(pre)) == 0);
+        CHECK(strstr(q, "&X-Amz-Expires=3600&X-Amz-Security-Token=tok%2Fen%2B&X-Amz-Signature=") !=
+              NULL);
+        free(q);
+        CHECK(strstr(r.canonical_request.p, "\n/k%20y\n") != NULL);
+    }
+}
+
 static void test_errors(void)
 {
     TEST("errors name the problem and never the secret")
@@ -673,6 +751,7 @@ int main(void)
     test_normalize();
     test_query();
     test_headers();
+    test_stages();
     test_errors();
     test_cache();
     test_suite();
