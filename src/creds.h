@@ -52,6 +52,7 @@ struct creds_opts {
     int http_timeout_ms;    /* container endpoint; 0 = 2000 */
 };
 
+/* A provider caches one credential set; it is not thread-safe (one per thread, or a lock). */
 struct creds_provider;
 
 /* opts may be NULL (defaults); it is copied. Never NULL (exits on out of memory). */

@@ -363,6 +363,17 @@ static void test_process(void)
         CHECK_STR(c.source, "custom-process");
         creds_clear(&c);
     }
+    TEST("credential_process: works when the host ignores SIGCHLD (children reaped for it)")
+    {
+        reset();
+        write_process("printf '{\"Version\": 1, \"AccessKeyId\": \"AKIGN\", "
+                      "\"SecretAccessKey\": \"sk-proc\"}'\n");
+        void (*old)(int) = signal(SIGCHLD, SIG_IGN);
+        CHECK_INT(get_once(NULL, &c), 0);
+        CHECK_STR(c.access_key, "AKIGN");
+        creds_clear(&c);
+        signal(SIGCHLD, old);
+    }
     static const struct {
         const char *script, *want;
     } bad[] = {
