@@ -370,6 +370,7 @@ static char *field_dup(lua_State *L, int t, const char *name)
     return r;
 }
 
+/* cjson.decode raises on bad input; run it under lua_pcall so that a bad answer is a message. */
 static int decode_protected(lua_State *L)
 {
     size_t n = 0;
@@ -447,6 +448,9 @@ static int digits(const char *s, int n, int *v)
     return 0;
 }
 
+/* Credential expirations come as RFC 3339 from process helpers and container agents, with or
+ * without fractions and offsets; a strict parse here means a typo is an error, not "never
+ * expires". */
 int creds_parse_rfc3339(const char *s, int64_t *ms)
 {
     int Y, M, D, h, m, sec, frac_ms = 0;
@@ -658,6 +662,7 @@ cleanup:
     return rc;
 }
 
+/* credential_process: run it, then read its JSON (Version 1) from the wiped output buffer. */
 static int from_process(struct creds_provider *p, const char *cmd, struct creds *out, char *err,
                         size_t errlen)
 {
@@ -739,6 +744,8 @@ static int container_token(struct creds_provider *p, char **token, char *err, si
     return 0;
 }
 
+/* One blocking GET with a short timeout, no redirects and no proxy (the endpoint is local or
+ * pinned by the URL rules), the body bounded and wiped, then the JSON read with cjson. */
 static int from_container(struct creds_provider *p, const char *rel, const char *full,
                           struct creds *out, char *err, size_t errlen)
 {
@@ -944,6 +951,9 @@ cleanup:
     return rc;
 }
 
+/* botocore's refresh windows: inside 15 minutes of expiry try to refresh but keep the current
+ * set if that fails (it is still valid); inside 10 minutes a failed refresh is an error, since
+ * the set may expire during the call it would sign. */
 int creds_get(struct creds_provider *p, struct creds *out, char *err, size_t errlen)
 {
     memset(out, 0, sizeof *out);
@@ -972,6 +982,8 @@ int creds_get(struct creds_provider *p, struct creds *out, char *err, size_t err
     return 0;
 }
 
+/* Region from the same profile the credentials come from: config file first, as botocore reads
+ * it, then the credentials file. */
 char *creds_profile_region(struct creds_provider *p)
 {
     struct profile pr = {0};

@@ -217,6 +217,9 @@ static int reencode(struct buf *out, struct str in)
     return wr_done(&w);
 }
 
+/* botocore's remove_dot_segments, not RFC 3986's: empty segments go too ("//" is "/"), and a
+ * trailing "/." or "/.." leaves no trailing slash. Segments are appended as they come; ".."
+ * truncates back to the previous separator, so no segment list is kept. */
 int sigv4_normalize_path(struct buf *out, struct str path)
 {
     if (path.len == 0)
@@ -924,6 +927,8 @@ int sigv4_string_to_sign(struct sigv4_signer *s, const struct sigv4_params *p, s
     return string_to_sign(s, p, creq, out, err, errlen);
 }
 
+/* The four-step derivation on the one re-keyable context; the "AWS4"+secret key lives on the
+ * stack only for the first step and is wiped with the intermediate keys. */
 int sigv4_signing_key(struct sigv4_signer *s, struct str secret, struct str date8,
                       struct str region, struct str service, unsigned char key[32], char *err,
                       size_t errlen)
