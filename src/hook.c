@@ -1,5 +1,7 @@
-/* hook.c: the one path that matters, top to bottom: read the event, decide the script, run it
- * under limits, turn whatever happened into an outcome, and say so. */
+/* hook.c: the one path that matters, top to bottom. Each step is a call into its own module:
+ * event.c validates, worker.c runs the script in a child under limits, report.c tells CodeDeploy,
+ * rapi.c answers Lambda. What this file owns is the order, the time budget and the rule that
+ * every hook event ends with exactly one report. */
 #include "hook.h"
 
 #include "buf.h"
@@ -8,6 +10,9 @@
 #include "json.h"
 #include "lhost.h"
 #include "log.h"
+#include "rapi.h"
+#include "report.h"
+#include "worker.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -15,6 +20,210 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+/* ---- the time budget ------------------------------------------------------------------------ */
+
+/* How an invocation's time is spent, all on the monotonic clock:
+ *   script_ms: the Lua deadline (the count hook stops the script here)
+ *   kill_ms:   the worker is killed if still running (blocked in C): script_ms + grace
+ *   report_ms: the last moment for the report's retries, leaving time to answer Lambda
+ * kill_ms is deadline - reserve, so the report is always sent no later than that. */
+struct budget {
+    int64_t script_ms, kill_ms, report_ms, reserve_ms;
+};
+
+static struct budget plan_budget(const struct config *cfg, int64_t time_left_ms)
+{
+    int64_t now = clock_ms();
+    struct budget b;
+    b.reserve_ms = config_reserve_ms(cfg, time_left_ms);
+    int64_t grace = b.reserve_ms / 10;
+    grace = grace < 20 ? 20 : grace > 200 ? 200 : grace;
+    int64_t answer = b.reserve_ms / 10 < 100 ? b.reserve_ms / 10 : 100;
+    b.kill_ms = now + time_left_ms - b.reserve_ms;
+    b.script_ms = b.kill_ms - grace;
+    b.report_ms = now + time_left_ms - answer;
+    return b;
+}
+
+/* ---- the script ------------------------------------------------------------------------------ */
+
+static int is_name(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 64)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= 'a' && s[i] <= 'z') ||
+              (s[i] >= '0' && s[i] <= '9') || s[i] == '_' || s[i] == '-'))
+            return 0;
+    return 1;
+}
+
+/* "hooks/AfterAllowTraffic.lua" -> "AfterAllowTraffic" */
+static void name_from_path(const char *path, char *out, size_t outlen)
+{
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    size_t n = strlen(base);
+    if (n > 4 && strcmp(base + n - 4, ".lua") == 0)
+        n -= 4;
+    fmt_into(out, outlen, "%.*s", (int)n, base);
+}
+
+/* _HANDLER names a lifecycle event ("AfterAllowTraffic" -> $LAMBDA_TASK_ROOT/hooks/
+ * AfterAllowTraffic.lua) or a script path relative to LAMBDA_TASK_ROOT ("custom/gate.lua").
+ * Absolute paths and ".." segments are refused: the handler must not reach outside the package.
+ * A problem here is a Failed report for each event, never an init error. */
+static int resolve_handler(const struct config *cfg, char *path, size_t pathlen, char *hook,
+                           size_t hooklen, char *err, size_t errlen)
+{
+    const char *h = cfg->handler;
+    if (!h || !*h) {
+        fmt_into(err, errlen,
+                 "_HANDLER is empty: set it to a lifecycle event name such as "
+                 "AfterAllowTraffic, or to a script path under LAMBDA_TASK_ROOT");
+        return -1;
+    }
+    if (!cfg->task_root || !*cfg->task_root) {
+        fmt_into(err, errlen, "LAMBDA_TASK_ROOT is not set: the hook scripts cannot be found");
+        return -1;
+    }
+    size_t n = strlen(h);
+    int is_path = strchr(h, '/') || (n > 4 && strcmp(h + n - 4, ".lua") == 0);
+    if (!is_path) {
+        if (!is_name(h)) {
+            fmt_into(err, errlen,
+                     "_HANDLER=%.64s is neither a lifecycle event name (letters, digits, _ and -) "
+                     "nor a .lua script path",
+                     h);
+            return -1;
+        }
+        fmt_into(path, pathlen, "%s/hooks/%s.lua", cfg->task_root, h);
+        fmt_into(hook, hooklen, "%s", h);
+        return 0;
+    }
+    if (h[0] == '/' || strcmp(h, "..") == 0 || strncmp(h, "../", 3) == 0 || strstr(h, "/../") ||
+        (n >= 3 && strcmp(h + n - 3, "/..") == 0) || n > 512) {
+        fmt_into(err, errlen,
+                 "_HANDLER=%.64s: a script path must be relative to LAMBDA_TASK_ROOT, without '..'",
+                 h);
+        return -1;
+    }
+    fmt_into(path, pathlen, "%s/%s", cfg->task_root, h);
+    name_from_path(h, hook, hooklen);
+    return 0;
+}
+
+/* ---- outcomes ----------------------------------------------------------------------------------
+ */
+
+/* Everything known about one hook execution once it is over. */
+struct result {
+    const char *hook;
+    const struct event *ev;
+    struct lhost_outcome out;
+    const char *status;   /* "Succeeded" or "Failed": what is (or would be) reported */
+    struct report report; /* when a report was attempted */
+    int reported;         /* a report was attempted */
+    int redelivered;
+};
+
+/* The outcome as JSON: what `run` prints and what a Lambda invocation returns. */
+static char *result_json(const struct result *r)
+{
+    struct json *j = json_new();
+    json_set_str(j, "status", r->status);
+    json_set_str(j, "hook", r->hook);
+    json_set_str(j, "deploymentId", r->ev->deployment_id);
+    json_set_str(j, "reason", lhost_reason_name(r->out.reason));
+    if (r->out.reason != LHOST_OK)
+        json_set_str(j, "error", r->out.message);
+    json_set_int(j, "durationMs", r->out.duration_ms);
+    json_set_int(j, "memoryPeakBytes", (int64_t)r->out.mem_peak);
+    if (r->out.result_json)
+        json_set_raw(j, "result", r->out.result_json, strlen(r->out.result_json));
+    if (r->reported) {
+        json_set_str(j, "report", report_result_name(r->report.result));
+        json_set_int(j, "reportAttempts", r->report.attempts);
+    }
+    if (r->redelivered)
+        json_set_bool(j, "redelivered", 1);
+    return json_finish(j);
+}
+
+/* Fail without running anything (bad handler, bad settings, no time): same shape as a script
+ * failure, so the report and the answer follow the same path. */
+static void fail_outcome(struct lhost_outcome *o, enum lhost_reason reason, const char *msg)
+{
+    memset(o, 0, sizeof *o);
+    o->reason = reason;
+    fmt_into(o->message, sizeof o->message, "%s", msg);
+}
+
+static void log_script_end(const char *hook, const struct lhost_outcome *o, int on_error_succeeded)
+{
+    if (o->reason == LHOST_OK) {
+        log_info("script finished: hook %s succeeded in %lld ms", hook, (long long)o->duration_ms);
+        return;
+    }
+    char *fields = NULL;
+    if (o->traceback) {
+        struct json *f = json_new();
+        json_set_str(f, "traceback", o->traceback);
+        fields = json_finish(f);
+    }
+    log_line(LOG_ERROR, fields, "script finished: hook %s failed (%s) in %lld ms: %s", hook,
+             lhost_reason_name(o->reason), (long long)o->duration_ms, o->message);
+    free(fields);
+    if (on_error_succeeded)
+        log_warn("HOOKHOST_ON_ERROR=Succeeded: the failure is reported as Succeeded");
+}
+
+/* Run the script (if there is one) in a worker under the budget, then report. This is the part
+ * `run` and `serve` share. script may be NULL with why set: the hook fails without running. */
+static void execute(const struct config *cfg, const char *script, const char *why,
+                    struct lhost_job *job, const struct budget *b, int dry_run, struct result *r)
+{
+    if (!script) {
+        fail_outcome(&r->out, LHOST_MISSING, why);
+        log_error("hook %s cannot run: %s", r->hook, why);
+    } else if (b->script_ms - clock_ms() < 10) {
+        fail_outcome(&r->out, LHOST_TIMEOUT, "no time left to run the hook before the reserve");
+        log_error("hook %s cannot run: no time left before the %lld ms reserve", r->hook,
+                  (long long)b->reserve_ms);
+    } else {
+        job->script_path = script;
+        job->deadline_ms = b->script_ms;
+        log_info("script started: %s (hook %s, %lld ms, memory %zu MiB%s)", script, r->hook,
+                 (long long)(b->script_ms - clock_ms()), job->mem_max >> 20,
+                 dry_run ? ", dry run" : "");
+        worker_run(job, b->kill_ms, &r->out);
+        log_script_end(r->hook, &r->out, cfg->on_error_succeeded);
+    }
+    int ok = r->out.reason == LHOST_OK;
+    r->status = ok || cfg->on_error_succeeded ? "Succeeded" : "Failed";
+
+    if (r->ev->kind != EVENT_CODEDEPLOY)
+        return;
+    if (dry_run) {
+        log_info("dry run: would report %s for deployment %s", r->status, r->ev->deployment_id);
+        return;
+    }
+    r->reported = 1;
+    report_send(r->ev->deployment_id, r->ev->execution_id, r->status, b->report_ms, &r->report);
+    if (r->report.result == REPORT_NOT_DELIVERED)
+        log_error("report NOT delivered: status %s for deployment %s after %d attempts in %lld "
+                  "ms: %s",
+                  r->status, r->ev->deployment_id, r->report.attempts,
+                  (long long)r->report.duration_ms, r->report.error);
+    else
+        log_info("report sent: status %s for deployment %s (%s, %d attempt%s, %lld ms)", r->status,
+                 r->ev->deployment_id, report_result_name(r->report.result), r->report.attempts,
+                 r->report.attempts == 1 ? "" : "s", (long long)r->report.duration_ms);
+}
+
+/* ---- hookhost run --------------------------------------------------------------------------- */
 
 /* Read a whole file (or stdin for "-") into b, refusing more than HOOK_MAX_EVENT bytes. */
 static int read_event_file(const char *path, struct buf *b, char *err, size_t errlen)
@@ -52,35 +261,6 @@ static int read_event_file(const char *path, struct buf *b, char *err, size_t er
     return rc;
 }
 
-/* "hooks/AfterAllowTraffic.lua" -> "AfterAllowTraffic" */
-static void hook_name_from_script(const char *script, char *out, size_t outlen)
-{
-    const char *base = strrchr(script, '/');
-    base = base ? base + 1 : script;
-    size_t n = strlen(base);
-    if (n > 4 && strcmp(base + n - 4, ".lua") == 0)
-        n -= 4;
-    fmt_into(out, outlen, "%.*s", (int)n, base);
-}
-
-/* The outcome as JSON: what `run` prints and what a Lambda invocation returns. */
-static char *outcome_json(const char *status, const char *hook, const struct event *ev,
-                          const struct lhost_outcome *o)
-{
-    struct json *j = json_new();
-    json_set_str(j, "status", status);
-    json_set_str(j, "hook", hook);
-    json_set_str(j, "deploymentId", ev->deployment_id);
-    json_set_str(j, "reason", lhost_reason_name(o->reason));
-    if (o->reason != LHOST_OK)
-        json_set_str(j, "error", o->message);
-    json_set_int(j, "durationMs", o->duration_ms);
-    json_set_int(j, "memoryPeakBytes", (int64_t)o->mem_peak);
-    if (o->result_json)
-        json_set_raw(j, "result", o->result_json, strlen(o->result_json));
-    return json_finish(j);
-}
-
 int hook_run_local(const struct hook_local_opts *o)
 {
     char err[512];
@@ -102,56 +282,226 @@ int hook_run_local(const struct hook_local_opts *o)
         buf_free(&event);
         return 2;
     }
-
     char hook[128];
     if (o->hook)
         fmt_into(hook, sizeof hook, "%s", o->hook);
     else
-        hook_name_from_script(o->script, hook, sizeof hook);
+        name_from_path(o->script, hook, sizeof hook);
     log_set_request_id("local");
     log_set_deployment_id(ev.deployment_id);
 
+    struct budget b = plan_budget(&cfg, o->timeout_ms);
     struct lhost_job job = {
-        .script_path = o->script,
         .event_json = event.p,
         .event_len = event.len,
         .hook = hook,
         .deployment_id = ev.deployment_id,
         .execution_id = ev.execution_id,
         .request_id = "local",
-        .controller = "local",
-        .deadline_ms = clock_ms() + o->timeout_ms,
+        .controller = ev.kind == EVENT_CODEDEPLOY ? "codedeploy" : "local",
         .mem_max = cfg.mem_max,
         .lua_dir = cfg.lua_dir,
         .task_root = cfg.task_root,
         .dry_run = o->dry_run,
     };
-    log_info("hook %s: running %s (timeout %lld ms, memory %zu MiB%s)", hook, o->script,
-             (long long)o->timeout_ms, cfg.mem_max >> 20, o->dry_run ? ", dry run" : "");
-    struct lhost_outcome out;
-    int ok = lhost_run(&job, &out) == 0;
-    const char *status = ok || cfg.on_error_succeeded ? "Succeeded" : "Failed";
-    if (ok) {
-        log_info("hook %s: succeeded in %lld ms", hook, (long long)out.duration_ms);
-    } else {
-        char *fields = NULL;
-        if (out.traceback) {
-            struct json *f = json_new();
-            json_set_str(f, "traceback", out.traceback);
-            fields = json_finish(f);
-        }
-        log_line(LOG_ERROR, fields, "hook %s: failed (%s) in %lld ms: %s", hook,
-                 lhost_reason_name(out.reason), (long long)out.duration_ms, out.message);
-        free(fields);
-        if (cfg.on_error_succeeded)
-            log_warn("HOOKHOST_ON_ERROR=Succeeded: the failure is reported as Succeeded");
-    }
-    char *json = outcome_json(status, hook, &ev, &out);
+    struct result r = {.hook = hook, .ev = &ev};
+    execute(&cfg, o->script, NULL, &job, &b, o->dry_run, &r);
+
+    char *json = result_json(&r);
     printf("%s\n", json);
     fflush(stdout);
     free(json);
-    lhost_outcome_free(&out);
+    int rc = r.out.reason == LHOST_OK ? 0 : 1;
+    if (r.reported && r.report.result == REPORT_NOT_DELIVERED)
+        rc = 1;
+    lhost_outcome_free(&r.out);
     event_free(&ev);
     buf_free(&event);
-    return ok ? 0 : 1;
+    return rc;
+}
+
+/* ---- hookhost serve ----------------------------------------------------------------------------
+ */
+
+/* What this process remembers of recent hook executions, so that a redelivered event (Lambda
+ * retries asynchronous invocations; CodeDeploy's invocation mode is undocumented) is not run
+ * again: a known outcome whose report was delivered is answered as is; one whose report was not
+ * delivered gets only its report retried. */
+#define SEEN_MAX 64
+struct seen {
+    char *execution_id;
+    char status[16];
+    int delivered;
+    char *answer; /* the JSON answer given */
+};
+static struct seen seen_[SEEN_MAX];
+static unsigned seen_next_;
+
+static struct seen *seen_find(const char *execution_id)
+{
+    for (int i = 0; i < SEEN_MAX; i++)
+        if (seen_[i].execution_id && strcmp(seen_[i].execution_id, execution_id) == 0)
+            return &seen_[i];
+    return NULL;
+}
+
+static struct seen *seen_add(const char *execution_id)
+{
+    struct seen *s = &seen_[seen_next_++ % SEEN_MAX];
+    free(s->execution_id);
+    free(s->answer);
+    memset(s, 0, sizeof *s);
+    s->execution_id = xstrdup(execution_id);
+    return s;
+}
+
+static void answer(struct rapi *api, const char *request_id, const char *body)
+{
+    char err[512];
+    if (rapi_respond(api, request_id, body, strlen(body), err, sizeof err) < 0)
+        log_error("could not answer the invocation: %s", err);
+}
+
+static void answer_error(struct rapi *api, const char *request_id, const char *type,
+                         const char *message)
+{
+    char err[512];
+    if (rapi_error(api, request_id, type, message, NULL, err, sizeof err) < 0)
+        log_error("could not post the invocation error: %s", err);
+}
+
+/* A redelivered hook event: never run twice; make sure its report is there. */
+static void handle_redelivery(struct rapi *api, const struct rapi_invocation *inv,
+                              const struct event *ev, struct seen *s, int64_t report_ms)
+{
+    log_warn("redelivered hook execution: not running it again (status %s, report %s)", s->status,
+             s->delivered ? "delivered" : "not yet delivered");
+    if (!s->delivered) {
+        struct report rep;
+        report_send(ev->deployment_id, ev->execution_id, s->status, report_ms, &rep);
+        s->delivered = rep.result != REPORT_NOT_DELIVERED;
+        log_line(s->delivered ? LOG_INFO : LOG_ERROR, NULL,
+                 "report %s: status %s (%s, %d attempts)", s->delivered ? "sent" : "NOT delivered",
+                 s->status, report_result_name(rep.result), rep.attempts);
+    }
+    if (s->delivered) {
+        struct json *j = json_new();
+        json_set_str(j, "status", s->status);
+        json_set_str(j, "deploymentId", ev->deployment_id);
+        json_set_bool(j, "redelivered", 1);
+        if (s->answer)
+            json_set_raw(j, "first", s->answer, strlen(s->answer));
+        char *body = json_finish(j);
+        answer(api, inv->request_id, body);
+        free(body);
+    } else {
+        answer_error(api, inv->request_id, "Runtime.ReportNotDelivered",
+                     "the hook's status could not be reported to CodeDeploy");
+    }
+}
+
+/* One invocation, from the event to the answer. */
+static void handle(struct rapi *api, const struct config *cfg, const char *cfg_error,
+                   struct rapi_invocation *inv)
+{
+    int64_t time_left = inv->deadline_epoch_ms - rapi_epoch_ms();
+    struct budget b = plan_budget(cfg, time_left);
+    log_set_request_id(inv->request_id);
+    log_set_deployment_id(NULL);
+    if (inv->trace_id[0])
+        setenv("_X_AMZN_TRACE_ID", inv->trace_id, 1);
+    else
+        unsetenv("_X_AMZN_TRACE_ID");
+
+    char err[512];
+    struct event ev;
+    if (event_parse(inv->event.p, inv->event.len, &ev, err, sizeof err) < 0) {
+        log_error("event received but unusable (%zu bytes): %s", inv->event.len, err);
+        answer_error(api, inv->request_id, "Function.InvalidEvent", err);
+        return;
+    }
+    log_set_deployment_id(ev.deployment_id);
+    log_info("event received: %s, %lld ms left (reserve %lld ms)",
+             ev.kind == EVENT_CODEDEPLOY ? "CodeDeploy hook" : "plain invocation",
+             (long long)time_left, (long long)b.reserve_ms);
+
+    struct seen *s = ev.kind == EVENT_CODEDEPLOY ? seen_find(ev.execution_id) : NULL;
+    if (s) {
+        handle_redelivery(api, inv, &ev, s, b.report_ms);
+        event_free(&ev);
+        return;
+    }
+
+    char script[4096] = "", hook[128] = "unknown";
+    const char *why = cfg_error;
+    if (!why && resolve_handler(cfg, script, sizeof script, hook, sizeof hook, err, sizeof err) < 0)
+        why = err;
+    struct lhost_job job = {
+        .event_json = inv->event.p,
+        .event_len = inv->event.len,
+        .hook = hook,
+        .deployment_id = ev.deployment_id,
+        .execution_id = ev.execution_id,
+        .request_id = inv->request_id,
+        .controller = ev.kind == EVENT_CODEDEPLOY ? "codedeploy" : "lambda",
+        .mem_max = cfg->mem_max,
+        .lua_dir = cfg->lua_dir,
+        .task_root = cfg->task_root,
+    };
+    struct result r = {.hook = hook, .ev = &ev};
+    execute(cfg, why ? NULL : script, why, &job, &b, 0, &r);
+
+    char *body = result_json(&r);
+    if (ev.kind == EVENT_CODEDEPLOY) {
+        s = seen_add(ev.execution_id);
+        fmt_into(s->status, sizeof s->status, "%s", r.status);
+        s->delivered = r.report.result != REPORT_NOT_DELIVERED;
+        s->answer = xstrdup(body);
+        if (s->delivered)
+            answer(api, inv->request_id, body);
+        else
+            answer_error(api, inv->request_id, "Runtime.ReportNotDelivered", r.report.error);
+    } else if (r.out.reason == LHOST_OK) {
+        const char *res = r.out.result_json ? r.out.result_json : "null";
+        answer(api, inv->request_id, res);
+    } else {
+        answer_error(api, inv->request_id, "Function.HookFailed", r.out.message);
+    }
+    free(body);
+    lhost_outcome_free(&r.out);
+    event_free(&ev);
+}
+
+int hook_serve(void)
+{
+    char err[512], cfg_err[512];
+    struct config cfg;
+    const char *cfg_error = NULL;
+    if (config_load(&cfg, cfg_err, sizeof cfg_err) < 0) {
+        /* A bad setting fails every hook (with a report), never the runtime: an init error would
+         * keep events from reaching us and leave CodeDeploy waiting an hour. */
+        log_error("configuration: %s; every hook will fail until it is fixed", cfg_err);
+        cfg_error = cfg_err;
+        config_load_defaults(&cfg);
+    }
+    struct rapi *api = rapi_new(getenv("AWS_LAMBDA_RUNTIME_API"), err, sizeof err);
+    if (!api) {
+        log_line(LOG_FATAL, NULL, "cannot serve: %s", err);
+        return 1;
+    }
+    log_info("hookhost serving (handler %s, task root %s, memory %zu MiB)",
+             cfg.handler ? cfg.handler : "(none)", cfg.task_root ? cfg.task_root : "(none)",
+             cfg.mem_max >> 20);
+    for (;;) {
+        struct rapi_invocation inv;
+        if (rapi_next(api, &inv, err, sizeof err) < 0) {
+            log_line(LOG_FATAL, NULL, "the Runtime API is gone: %s", err);
+            rapi_free(api);
+            return 1;
+        }
+        handle(api, &cfg, cfg_error, &inv);
+        rapi_invocation_free(&inv);
+        log_set_request_id(NULL);
+        log_set_deployment_id(NULL);
+    }
 }

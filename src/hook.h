@@ -1,6 +1,9 @@
-/* hook.h: the path every hook takes: event -> script -> outcome (-> report, in serve mode).
+/* hook.h: the path every hook takes, in Lambda and at a terminal:
  *
- * hook_run_local() is `hookhost run`: the same path as in Lambda, driven from a terminal.
+ *   event -> validate -> script (from _HANDLER or the command line) -> worker process with
+ *   limits -> outcome (always) -> report to CodeDeploy (hook events) -> answer
+ *
+ * hook_serve() is `hookhost serve` (the Lambda bootstrap); hook_run_local() is `hookhost run`.
  */
 #ifndef HOOKHOST_HOOK_H
 #define HOOKHOST_HOOK_H
@@ -11,14 +14,19 @@ struct hook_local_opts {
     const char *script;     /* path of the hook script */
     const char *event_path; /* event file, "-" for stdin, NULL for {} */
     const char *hook;       /* lifecycle event name; NULL: the script's base name */
-    int64_t timeout_ms;     /* the hook's whole time */
-    int dry_run;
+    int64_t timeout_ms;     /* the hook's whole time, reserve included */
+    int dry_run;            /* no report; signed calls are described, not sent */
 };
 
-/* Run one hook locally; prints log lines on stderr and the outcome as one JSON line on stdout.
- * Returns the exit status: 0 the hook succeeded, 1 it failed, 2 the invocation was wrong (bad
- * event file, bad settings). */
+/* Run one hook locally, with the same worker, limits and finalizer as in Lambda: an event with
+ * a DeploymentId gets its status reported to CodeDeploy (unless dry_run). Logs go to stderr and
+ * the outcome to stdout as one JSON line. Returns the exit status: 0 the hook succeeded, 1 it
+ * failed (or its report could not be delivered), 2 the invocation was wrong. */
 int hook_run_local(const struct hook_local_opts *o);
+
+/* Serve invocations from the Runtime API at $AWS_LAMBDA_RUNTIME_API until it goes away. Returns
+ * the process exit status (non-zero: the Runtime API is gone or unusable). */
+int hook_serve(void);
 
 /* The largest event accepted (Lambda's synchronous payload limit is 6 MB). */
 #define HOOK_MAX_EVENT ((size_t)6 * 1024 * 1024 + 4096)

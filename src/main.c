@@ -185,8 +185,9 @@ static int cmd_serve(int argc, char **argv)
         fputs(usage_serve, stdout);
         return 0;
     }
-    fprintf(stderr, "hookhost serve: the Runtime API loop is not part of this build yet\n");
-    return 1;
+    if (argc > 1)
+        return usage_error("serve", usage_serve, "unexpected argument %s", argv[1]);
+    return hook_serve();
 }
 
 static int cmd_sign(int argc, char **argv)

@@ -1,0 +1,332 @@
+"""hookhost serve as a Lambda bootstrap against the emulators: every hook event ends with exactly
+one accepted report, before the deadline, and the runtime keeps serving."""
+import json
+import os
+import pathlib
+import time
+
+import pytest
+
+from runtime import Runtime
+
+OK = "return function(event, ctx) return {hook = ctx.hook} end\n"
+
+
+@pytest.fixture
+def rt(hookhost_bin, tmp_path):
+    r = Runtime(hookhost_bin, tmp_path / "task")
+    r.hook("AfterAllowTraffic", OK)
+    yield r
+    r.stop()
+
+
+def assert_one_report(rt, event, status, out):
+    reps = rt.reports(event)
+    assert [r["status"] for r in reps] == [status], f"reports {reps}\nlog:\n{rt.log()}"
+    assert out["before_deadline"], out
+    assert rt.emu.signature_failures == 0
+
+
+def assert_still_serving(rt):
+    """The runtime answers the next event normally."""
+    rt.hook("AfterAllowTraffic", OK)
+    ev = rt.hook_event()
+    _, out = rt.invoke(ev)
+    assert out["kind"] == "response", out
+    assert_one_report(rt, ev, "Succeeded", out)
+
+
+def body(out):
+    return json.loads(out["body"])
+
+
+def test_success(rt):
+    ev = rt.hook_event()
+    _, out = rt.invoke(ev)
+    assert out["kind"] == "response"
+    b = body(out)
+    assert b["status"] == "Succeeded" and b["report"] == "accepted" and b["result"] == {"hook": "AfterAllowTraffic"}
+    assert_one_report(rt, ev, "Succeeded", out)
+    msgs = [l["message"] for l in rt.log_lines()]
+    for phase in ("event received", "script started", "script finished", "report sent"):
+        assert any(m.startswith(phase) for m in msgs), (phase, msgs)
+    assert all(l.get("requestId") for l in rt.log_lines() if l.get("message", "").startswith("report sent"))
+
+
+@pytest.mark.parametrize("script,reason", [
+    ("return function() error('cloudfront is down') end\n", "error"),
+    ("return function(\n", "syntax"),
+    ("return function() while true do end end\n", "timeout"),
+    ("return function() while true do pcall(function() while true do end end) end end\n", "timeout"),
+    ("return function() local t = {} for i = 1, 1e9 do t[i] = string.rep('x', 4096) .. i end end\n",
+     "memory"),
+    ("return function() return false, 'alarm in ALARM' end\n", "returned false"),
+])
+def test_failing_scripts_report_failed(rt, script, reason):
+    rt.env["HOOKHOST_MEMORY_MB"] = "32"
+    rt.hook("AfterAllowTraffic", script)
+    ev = rt.hook_event()
+    t0 = time.time()
+    _, out = rt.invoke(ev, timeout=3)
+    assert out["kind"] == "response"
+    assert body(out)["status"] == "Failed" and body(out)["reason"] == reason
+    assert_one_report(rt, ev, "Failed", out)
+    assert_still_serving(rt)
+
+
+def test_missing_script(rt):
+    (rt.task_root / "hooks" / "AfterAllowTraffic.lua").unlink()
+    ev = rt.hook_event()
+    _, out = rt.invoke(ev)
+    assert body(out)["reason"] == "script missing"
+    assert_one_report(rt, ev, "Failed", out)
+    assert_still_serving(rt)
+
+
+def test_script_blocked_in_c_is_killed_before_the_reserve(rt, tmp_path):
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    rt.hook("AfterAllowTraffic", f"return function() io.open('{fifo}', 'r') end\n")
+    ev = rt.hook_event()
+    _, out = rt.invoke(ev, timeout=2)
+    assert body(out)["reason"] == "timeout" and "killed" in body(out)["error"]
+    assert_one_report(rt, ev, "Failed", out)
+    assert_still_serving(rt)
+
+
+@pytest.mark.parametrize("sig", ["SIGSEGV", "SIGKILL"])
+def test_worker_crash(rt, tmp_path, sig):
+    import signal as sigmod
+    fifo, pidfile = tmp_path / "fifo", tmp_path / "pid"
+    os.mkfifo(fifo)
+    rt.hook("AfterAllowTraffic", f"""
+return function()
+  local pid = io.open('/proc/self/stat'):read('l'):match('^(%d+)')
+  local f = io.open('{pidfile}', 'w'); f:write(pid); f:close()
+  io.open('{fifo}', 'r')
+end
+""")
+    ev = rt.hook_event()
+    rid = rt.emu.queue_event(ev, timeout=8)
+    for _ in range(500):
+        if pidfile.exists() and pidfile.read_text():
+            break
+        time.sleep(0.01)
+    os.kill(int(pidfile.read_text()), getattr(sigmod, sig))
+    out = rt.emu.wait_outcome(rid, timeout=10)
+    assert body(out)["reason"] == "crash" and "signal" in body(out)["error"]
+    assert_one_report(rt, ev, "Failed", out)
+    assert_still_serving(rt)
+
+
+def test_on_error_succeeded(hookhost_bin, tmp_path):
+    rt = Runtime(hookhost_bin, tmp_path / "task", env={"HOOKHOST_ON_ERROR": "Succeeded"})
+    try:
+        rt.hook("AfterAllowTraffic", "return function() error('x') end\n")
+        ev = rt.hook_event()
+        _, out = rt.invoke(ev)
+        assert body(out)["status"] == "Succeeded" and body(out)["reason"] == "error"
+        assert_one_report(rt, ev, "Succeeded", out)
+        assert any(l.get("level") == "ERROR" for l in rt.log_lines())
+    finally:
+        rt.stop()
+
+
+def test_codedeploy_throttles_the_report_then_accepts(rt):
+    rt.emu.inject_fault("throttle", "codedeploy", "PutLifecycleEventHookExecutionStatus", count=2)
+    ev = rt.hook_event()
+    _, out = rt.invoke(ev, timeout=15)
+    assert out["kind"] == "response"
+    assert body(out)["reportAttempts"] == 3
+    assert_one_report(rt, ev, "Succeeded", out)
+
+
+def test_report_applied_but_answered_500_is_not_reported_twice(rt):
+    rt.emu.inject_fault("apply_then_fail", "codedeploy", "PutLifecycleEventHookExecutionStatus")
+    ev = rt.hook_event()
+    _, out = rt.invoke(ev, timeout=15)
+    assert out["kind"] == "response" and body(out)["report"] == "already completed"
+    assert_one_report(rt, ev, "Succeeded", out)
+
+
+def test_codedeploy_refusing_the_report_fails_the_invocation(rt):
+    rt.emu.inject_fault("error", "codedeploy", "PutLifecycleEventHookExecutionStatus", count=100,
+                        status=400, code="AccessDeniedException", message="not allowed")
+    ev = rt.hook_event()
+    _, out = rt.invoke(ev, timeout=5)
+    assert out["kind"] == "error" and out["error_type"] == "Runtime.ReportNotDelivered"
+    assert "AccessDeniedException" in json.loads(out["body"])["errorMessage"]
+    assert rt.reports(ev) == []
+    assert out["before_deadline"]
+    rt.emu.clear_faults()
+    assert_still_serving(rt)
+
+
+def test_report_failing_until_the_deadline_gives_up_in_time(rt):
+    rt.emu.inject_fault("http503", "codedeploy", "PutLifecycleEventHookExecutionStatus", count=1000)
+    ev = rt.hook_event()
+    _, out = rt.invoke(ev, timeout=3)
+    assert out["kind"] == "error" and out["before_deadline"]
+    rt.emu.clear_faults()
+    assert_still_serving(rt)
+
+
+def test_redelivered_event_runs_once_and_reports_once(rt, tmp_path):
+    counter = tmp_path / "runs"
+    rt.hook("AfterAllowTraffic", f"""
+return function()
+  local f = io.open('{counter}', 'a'); f:write('x'); f:close()
+end
+""")
+    ev = rt.hook_event()
+    rid, out1 = rt.invoke(ev)
+    _, out2 = rt.invoke(ev, request_id=rid)
+    assert out1["kind"] == "response" and out2["kind"] == "response"
+    assert body(out2)["redelivered"] is True
+    assert counter.read_text() == "x"
+    assert_one_report(rt, ev, "Succeeded", out2)
+
+
+def test_redelivery_after_an_undelivered_report_retries_only_the_report(rt, tmp_path):
+    counter = tmp_path / "runs"
+    rt.hook("AfterAllowTraffic", f"""
+return function()
+  local f = io.open('{counter}', 'a'); f:write('x'); f:close()
+end
+""")
+    rt.emu.inject_fault("error", "codedeploy", "PutLifecycleEventHookExecutionStatus", count=100,
+                        status=400, code="AccessDeniedException")
+    ev = rt.hook_event()
+    rid, out1 = rt.invoke(ev, timeout=4)
+    assert out1["kind"] == "error"
+    rt.emu.clear_faults()
+    _, out2 = rt.invoke(ev, request_id=rid)
+    assert out2["kind"] == "response"
+    assert counter.read_text() == "x"
+    assert_one_report(rt, ev, "Succeeded", out2)
+
+
+@pytest.mark.parametrize("raw,message", [
+    ('{"DeploymentId": ', "invalid JSON"),
+    ('{"DeploymentId": "d-ABCDEFGH1"}', "LifecycleEventHookExecutionId is missing"),
+    ('{"DeploymentId": "d-ABC/../x", "LifecycleEventHookExecutionId": "e"}', "DeploymentId is not"),
+    ('{"DeploymentId": "d-ABCDEFGH1", "LifecycleEventHookExecutionId": "a\\r\\nHost: evil"}',
+     "LifecycleEventHookExecutionId is not"),
+])
+def test_bad_events_are_refused_and_the_runtime_goes_on(rt, raw, message):
+    _, out = rt.invoke(raw)
+    assert out["kind"] == "error" and out["error_type"] == "Function.InvalidEvent"
+    assert message in json.loads(out["body"])["errorMessage"]
+    assert rt.emu.reports() == []
+    assert_still_serving(rt)
+
+
+def test_six_megabyte_event(rt):
+    rt.hook("AfterAllowTraffic", "return function(e) return #e.blob end\n")
+    ev = rt.hook_event()
+    ev["blob"] = "b" * (6 * 1000 * 1000 - 200)
+    _, out = rt.invoke(ev, timeout=10)
+    assert body(out)["result"] == len(ev["blob"])
+    assert_one_report(rt, ev, "Succeeded", out)
+
+
+def test_plain_invocation_returns_the_result_without_report(rt):
+    rt.hook("AfterAllowTraffic", "return function(e) return {echo = e.x} end\n")
+    _, out = rt.invoke({"x": 42})
+    assert out["kind"] == "response" and json.loads(out["body"]) == {"echo": 42}
+    assert rt.emu.reports() == []
+    rt.hook("AfterAllowTraffic", "return function(e) error('nope') end\n")
+    _, out = rt.invoke({"x": 1})
+    assert out["kind"] == "error" and out["error_type"] == "Function.HookFailed"
+
+
+def test_runtime_api_failing_once(rt):
+    rt.emu.inject_fault("http500", "rapi", "Response")
+    ev = rt.hook_event()
+    _, out = rt.invoke(ev)
+    assert out["kind"] == "response"
+    assert_one_report(rt, ev, "Succeeded", out)
+    assert_still_serving(rt)
+
+
+def test_no_state_leaks_between_events(rt):
+    rt.hook("AfterAllowTraffic", "return function() local seen = LEFTOVER; LEFTOVER = 1; "
+                                  "return seen == nil end\n")
+    for _ in range(3):
+        _, out = rt.invoke(rt.hook_event())
+        assert body(out)["result"] is True
+
+
+def test_trace_id_and_ctx(rt):
+    rt.hook("AfterAllowTraffic", "return function(e, ctx) return {trace = os.getenv('_X_AMZN_TRACE_ID'),"
+                                 " request = ctx.request_id, controller = ctx.controller} end\n")
+    ev = rt.hook_event()
+    rid = rt.emu.queue_event(ev, trace_id="Root=1-abc-def;Sampled=1")
+    out = rt.emu.wait_outcome(rid, 10)
+    r = body(out)["result"]
+    assert r == {"trace": "Root=1-abc-def;Sampled=1", "request": rid, "controller": "codedeploy"}
+
+
+@pytest.mark.parametrize("handler,message", [
+    ("", "_HANDLER is empty"),
+    ("../etc/passwd.lua", "without '..'"),
+    ("/etc/x.lua", "without '..'"),
+    ("hooks/../../x.lua", "without '..'"),
+    ("a.b", "neither a lifecycle event name"),
+])
+def test_bad_handler_fails_each_hook_with_a_report(hookhost_bin, tmp_path, handler, message):
+    rt = Runtime(hookhost_bin, tmp_path / "task", handler=handler)
+    try:
+        ev = rt.hook_event()
+        _, out = rt.invoke(ev)
+        assert body(out)["status"] == "Failed" and message in body(out)["error"]
+        assert_one_report(rt, ev, "Failed", out)
+    finally:
+        rt.stop()
+
+
+def test_handler_as_a_script_path(hookhost_bin, tmp_path):
+    rt = Runtime(hookhost_bin, tmp_path / "task", handler="custom/gate.lua")
+    try:
+        (rt.task_root / "custom").mkdir()
+        (rt.task_root / "custom" / "gate.lua").write_text("return function(e, ctx) return ctx.hook end\n")
+        ev = rt.hook_event()
+        _, out = rt.invoke(ev)
+        assert body(out)["result"] == "gate"
+        assert_one_report(rt, ev, "Succeeded", out)
+    finally:
+        rt.stop()
+
+
+def test_bad_setting_fails_hooks_but_not_the_runtime(hookhost_bin, tmp_path):
+    rt = Runtime(hookhost_bin, tmp_path / "task", env={"HOOKHOST_MEMORY_MB": "lots"})
+    try:
+        rt.hook("AfterAllowTraffic", OK)
+        ev = rt.hook_event()
+        _, out = rt.invoke(ev)
+        assert body(out)["status"] == "Failed" and "HOOKHOST_MEMORY_MB" in body(out)["error"]
+        assert_one_report(rt, ev, "Failed", out)
+        assert rt.emu.init_errors() == []
+    finally:
+        rt.stop()
+
+
+def test_bootstrap_name_serves_and_api_gone_exits_non_zero(hookhost_bin, tmp_path):
+    boot = tmp_path / "bootstrap"
+    boot.symlink_to(hookhost_bin)
+    rt = Runtime(hookhost_bin, tmp_path / "task", start=False)
+    rt.hook("AfterAllowTraffic", OK)
+    rt.start(argv0=str(boot))
+    try:
+        ev = rt.hook_event()
+        _, out = rt.invoke(ev)
+        assert_one_report(rt, ev, "Succeeded", out)
+        rt.emu.stop()
+        assert rt.wait_exit(15) not in (None, 0)
+    finally:
+        rt.stop()
+
+
+def test_no_runtime_api_is_a_clear_error(hookhost):
+    p = hookhost("serve")
+    assert p.returncode == 1 and "AWS_LAMBDA_RUNTIME_API is not set" in p.stderr
