@@ -330,6 +330,24 @@ static void test_stages(void)
         buf_free(&sts);
         buf_free(&auth);
     }
+    TEST("empty views may have NULL pointers: path \"/\", no query, empty body")
+    {
+        const struct sigv4_header h[] = {{STR_LIT("Host"), STR_LIT("example.amazonaws.com")},
+                                         {STR_LIT("X-Empty"), {NULL, 0}}};
+        struct sigv4_request req = {STR_LIT("GET"), {NULL, 0}, {NULL, 0}, h, 2, {NULL, 0}};
+        struct sigv4_params p = base_params();
+        p.session_token = (struct str){NULL, 0};
+        struct sigv4_result r;
+        char err[200];
+        CHECK_INT(sigv4_sign(S, &req, &p, &r, err, sizeof err), 0);
+        CHECK_VIEW(r.canonical_request,
+                   "GET\n/\n\nhost:example.amazonaws.com\nx-amz-date:20150830T123600Z\nx-empty:\n\n"
+                   "host;x-amz-date;x-empty\n"
+                   "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+        p.mode = SIGV4_QUERY;
+        CHECK_INT(sigv4_sign(S, &req, &p, &r, err, sizeof err), 0);
+        CHECK(r.query.len > 0 && strncmp(r.query.p, "X-Amz-Algorithm=", 16) == 0);
+    }
     TEST("service defaults: S3 signs the payload and keeps the path as sent")
     {
         struct sigv4_params p = base_params();
