@@ -5,7 +5,9 @@
 
 #include "buf.h"
 #include "json.h"
+#include "lmod_aws.h"
 #include "log.h"
+#include "xml.h"
 
 #include <lauxlib.h>
 #include <lua-cjson.h>
@@ -295,6 +297,8 @@ static int open_cjson_safe(lua_State *L)
 static const luaL_Reg preloads[] = {
     {"cjson", open_cjson},
     {"cjson.safe", open_cjson_safe},
+    {"hookhost.xml", luaopen_hookhost_xml},
+    {"hookhost.aws.core", luaopen_hookhost_aws_core},
     {NULL, NULL},
 };
 
