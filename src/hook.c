@@ -489,6 +489,17 @@ int hook_serve(void)
         log_line(LOG_FATAL, NULL, "cannot serve: %s", err);
         return 1;
     }
+    /* The one init error: a runtime that could never deliver a report is broken. Lambda then
+     * fails the invocations at once, which fails the deployment instead of letting it wait. */
+    if (report_init(err, sizeof err) < 0) {
+        char msg[600], perr[512];
+        fmt_into(msg, sizeof msg, "cannot report to CodeDeploy: %s", err);
+        log_line(LOG_FATAL, NULL, "%s", msg);
+        if (rapi_init_error(api, "Runtime.ConfigError", msg, perr, sizeof perr) < 0)
+            log_error("could not post the init error: %s", perr);
+        rapi_free(api);
+        return 1;
+    }
     log_info("hookhost serving (handler %s, task root %s, memory %zu MiB)",
              cfg.handler ? cfg.handler : "(none)", cfg.task_root ? cfg.task_root : "(none)",
              cfg.mem_max >> 20);

@@ -29,6 +29,13 @@ const char *report_result_name(enum report_result r)
     return "not delivered";
 }
 
+int report_init(char *err, size_t errlen)
+{
+    if (!client_)
+        client_ = aws_client_new(NULL, err, errlen);
+    return client_ ? 0 : -1;
+}
+
 static void sleep_ms(int64_t ms)
 {
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
@@ -44,10 +51,9 @@ void report_send(const char *deployment_id, const char *execution_id, const char
 {
     memset(out, 0, sizeof *out);
     int64_t t0 = clock_ms();
+    char err[512];
     if (!client_) {
-        char err[512];
-        client_ = aws_client_new(NULL, err, sizeof err);
-        if (!client_) {
+        if (report_init(err, sizeof err) < 0) {
             out->result = REPORT_NOT_DELIVERED;
             fmt_into(out->error, sizeof out->error, "cannot call CodeDeploy: %s", err);
             return;

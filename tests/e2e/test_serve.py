@@ -330,3 +330,16 @@ def test_bootstrap_name_serves_and_api_gone_exits_non_zero(hookhost_bin, tmp_pat
 def test_no_runtime_api_is_a_clear_error(hookhost):
     p = hookhost("serve")
     assert p.returncode == 1 and "AWS_LAMBDA_RUNTIME_API is not set" in p.stderr
+
+
+def test_broken_runtime_posts_an_init_error_and_exits(hookhost_bin, tmp_path):
+    rt = Runtime(hookhost_bin, tmp_path / "task", env={"AWS_MAX_ATTEMPTS": "many"}, start=False)
+    rt.hook("AfterAllowTraffic", OK)
+    rt.start()
+    try:
+        assert rt.wait_exit(10) == 1
+        errs = rt.emu.init_errors()
+        assert len(errs) == 1 and errs[0]["error_type"] == "Runtime.ConfigError"
+        assert "AWS_MAX_ATTEMPTS" in json.loads(errs[0]["body"])["errorMessage"]
+    finally:
+        rt.stop()
