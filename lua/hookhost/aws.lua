@@ -20,7 +20,8 @@
 --   aws.rest_xml{service, method?, path?, query?, headers?, body?, content_type?, region?,
 --                max_attempts?, operation?} -> status, decoded XML root (nil: empty body), headers
 --   aws.xml_escape(s) -> s with & < > " ' escaped, for request documents
---   aws.map(t) -> t marked as a map for aws.query (Name.entry.N.key / Name.entry.N.value)
+--   aws.map(t [, key_name, value_name]) -> t marked as a map for aws.query:
+--       Name.entry.N.key / Name.entry.N.value (or the model's names, e.g. SNS's "Name", "Value")
 --   aws.uri_encode(s [, keep_slash]) -> s percent-encoded (RFC 3986 unreserved bytes kept)
 --   aws.error{code, message, ...} -> an error object like the ones calls return
 -- opts (json, query) and the rest_xml table accept region, endpoint_prefix, max_attempts.
@@ -125,8 +126,8 @@ local function flatten(value, prefix, out, depth)
     table.sort(keys)
     for i, k in ipairs(keys) do
       local p = prefix .. ".entry." .. i
-      out[#out + 1] = {p .. ".key", k}
-      flatten(value.entries[k], p .. ".value", out, depth + 1)
+      out[#out + 1] = {p .. "." .. value.key_name, k}
+      flatten(value.entries[k], p .. "." .. value.value_name, out, depth + 1)
     end
   elseif t == "table" then
     if next(value) == nil then
@@ -246,9 +247,12 @@ function M.xml_escape(s)
 end
 
 --- Mark a table as a map for aws.query.
-function M.map(t)
+function M.map(t, key_name, value_name)
   check(type(t) == "table", "map", "expected a table")
-  return setmetatable({entries = t}, MAP)
+  check(key_name == nil or type(key_name) == "string", "map", "key_name must be a string")
+  check(value_name == nil or type(value_name) == "string", "map", "value_name must be a string")
+  return setmetatable({entries = t, key_name = key_name or "key", value_name = value_name or "value"},
+                      MAP)
 end
 
 return M
