@@ -1,0 +1,111 @@
+"""A throw-away Lambda-like root: the cached Debian minbase root under an overlay, /proc mounted.
+
+The cached root filesystem (dist_rootfs.py) stays untouched: each sandbox is an overlayfs whose
+upper layer lives in the test's temporary folder, so packages unzipped to /var/task or /opt and
+hook scripts written there vanish with it. When the kernel refuses an overlay, the root is
+copied instead (slower, same result). Everything mounted here is unmounted in `close()`, in
+reverse order, and nothing outside the sandbox folder is touched.
+"""
+import os
+import pathlib
+import shutil
+import subprocess
+import zipfile
+
+# Resolved with the host's PATH: the sandbox's environment (PATH included) is for the chroot.
+CHROOT = shutil.which("chroot") or "/usr/sbin/chroot"
+
+# What Lambda sets for provided.al2023 functions: the loader searches these before DT_RUNPATH
+# (but after DT_RPATH), so the sandbox uses it too. /usr/lib/x86_64-linux-gnu is added in front
+# so that the Debian root's own libgnutls, libzstd, ... would win if the bundled libraries'
+# run path were not searched first.
+LAMBDA_LD_LIBRARY_PATH = ("/usr/lib/x86_64-linux-gnu:/var/lang/lib:/lib64:/usr/lib64:/var/runtime:"
+                          "/var/runtime/lib:/var/task:/var/task/lib:/opt/lib")
+
+
+class Sandbox:
+    def __init__(self, rootfs, workdir):
+        self.rootfs = pathlib.Path(rootfs)
+        self.workdir = pathlib.Path(workdir)
+        self.root = None
+        self._mounts = []  # mounted paths, unmounted in reverse order
+
+    def __enter__(self):
+        try:
+            self.open()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def open(self):
+        upper, work, merged = (self.workdir / n for n in ("upper", "work", "root"))
+        for d in (upper, work, merged):
+            d.mkdir(parents=True)
+        r = subprocess.run(["mount", "-t", "overlay", "overlay", "-o",
+                            f"lowerdir={self.rootfs},upperdir={upper},workdir={work}", str(merged)],
+                           capture_output=True, text=True)
+        if r.returncode == 0:
+            self._mounts.append(merged)
+        else:  # no overlayfs here: a private copy of the root
+            subprocess.run(["cp", "-a", f"{self.rootfs}/.", str(merged)], check=True)
+        self.root = merged
+        proc = merged / "proc"
+        r = subprocess.run(["mount", "-t", "proc", "proc", str(proc)], capture_output=True, text=True)
+        if r.returncode != 0:
+            subprocess.run(["mount", "--bind", "/proc", str(proc)], check=True)
+        self._mounts.append(proc)
+
+    def close(self):
+        while self._mounts:
+            m = self._mounts.pop()
+            if subprocess.run(["umount", str(m)], capture_output=True).returncode != 0:
+                # Busy (a process still running inside): detach it so nothing stays mounted.
+                subprocess.run(["umount", "-l", str(m)], capture_output=True)
+
+    # ---- content ----
+    def path(self, inside):
+        """Host path of an absolute path inside the sandbox."""
+        return self.root / str(inside).lstrip("/")
+
+    def unzip(self, zip_path, inside):
+        """Unzip a package to a folder inside the sandbox, keeping the zip's file modes."""
+        dest = self.path(inside)
+        dest.mkdir(parents=True, exist_ok=True)
+        with zipfile.ZipFile(zip_path) as z:
+            for info in z.infolist():
+                target = dest / info.filename
+                if info.is_dir():
+                    target.mkdir(parents=True, exist_ok=True)
+                    continue
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with z.open(info) as src, open(target, "wb") as out:
+                    shutil.copyfileobj(src, out)
+                mode = (info.external_attr >> 16) & 0o7777
+                if mode:
+                    os.chmod(target, mode)
+        return dest
+
+    def write(self, inside, text):
+        p = self.path(inside)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(text)
+        return p
+
+    # ---- processes ----
+    def env(self, **extra):
+        env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "TZ": "UTC",
+               "LD_LIBRARY_PATH": LAMBDA_LD_LIBRARY_PATH, "LAMBDA_TASK_ROOT": "/var/task",
+               "AWS_REGION": "us-east-1"}
+        env.update({k: str(v) for k, v in extra.items()})
+        return env
+
+    def run(self, argv, env=None, timeout=60, input=None):
+        return subprocess.run([CHROOT, str(self.root), *argv], env=env or self.env(),
+                              capture_output=True, text=True, timeout=timeout, input=input)
+
+    def popen(self, argv, env=None, **kw):
+        return subprocess.Popen([CHROOT, str(self.root), *argv], env=env or self.env(), **kw)

@@ -1,0 +1,328 @@
+"""The Lambda packages of `make dist`: layout, glibc 2.34 compatibility, and proof that they run
+in a root filesystem that has none of hookhost's libraries (Debian minbase under chroot), both as
+a self-contained function (/var/task) and as a layer (/opt) with a scripts-only function.
+
+The chroot cases run `bootstrap run SCRIPT` (the local runner) and `bootstrap` as Lambda starts
+it, serving events from the Runtime API emulator with CodeDeploy's signature check. A probe hook
+reads /proc/self/maps to show which shared objects the process really loaded.
+"""
+import json
+import pathlib
+import re
+import subprocess
+import zipfile
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+GLIBC_MAX = (2, 34)  # provided.al2023
+
+# Shared objects built from glibc: the Lambda image provides them, the packages must not.
+GLIBC_SONAME = re.compile(r"^(libc|libm|libmvec|libpthread|libdl|librt|libresolv|libanl|libutil|"
+                          r"libBrokenLocale|libthread_db|libc_malloc_debug|libnss_[a-z0-9]+|"
+                          r"ld-linux[-a-z0-9_]*)\.so(\.[0-9]+)*$")
+# Bundled libraries the runtime cannot work without (the rest is libcurl's closure).
+ESSENTIAL = ("libcurl.so.4", "libssl.so.3", "libcrypto.so.3", "libexpat.so.1")
+
+# A hook that prints the shared objects mapped into its process, package.path, and that
+# requires a module planted in the package's Lua library folder.
+PROBE = r"""
+local probe = require("hookhost._distprobe")
+return function(event, ctx)
+  local f = assert(io.open("/proc/self/maps", "r"))
+  local seen, list = {}, {}
+  for line in f:lines() do
+    local p = line:match("%s(/%S+)$")
+    if p and p:match("%.so[.%d]*$") and not seen[p] then seen[p] = true; list[#list + 1] = p end
+  end
+  f:close()
+  table.sort(list)
+  print("MAPS " .. table.concat(list, ","))
+  print("PATH " .. package.path)
+  print("PROBE " .. probe.word)
+end
+"""
+PROBE_MODULE = 'return { word = "found" }\n'
+
+
+# ---------------------------------------------------------------- helpers
+
+def unzip_all(zip_path, dest):
+    with zipfile.ZipFile(zip_path) as z:
+        z.extractall(dest)
+        for info in z.infolist():
+            mode = (info.external_attr >> 16) & 0o7777
+            if mode and not info.is_dir():
+                (pathlib.Path(dest) / info.filename).chmod(mode)
+    return pathlib.Path(dest)
+
+
+def is_elf(path):
+    with open(path, "rb") as f:
+        return f.read(4) == b"\x7fELF"
+
+
+def elf_files(folder):
+    return sorted(p for p in pathlib.Path(folder).rglob("*") if p.is_file() and is_elf(p))
+
+
+def version_tuple(v):
+    return tuple(int(x) for x in v.split("."))
+
+
+def glibc_requirements(path):
+    """{version: [symbols]} of the GLIBC_ versions a file requires.
+
+    The versions come from the version-needs section (`readelf -V`), which is what the dynamic
+    loader checks at load time; the symbols using each come from `objdump -T`."""
+    out = subprocess.run(["readelf", "-V", "--wide", str(path)], capture_output=True, text=True, check=True).stdout
+    needs = {}
+    section = out.split(".gnu.version_r", 1)[1] if ".gnu.version_r" in out else ""
+    for m in re.finditer(r"Name:\s*GLIBC_([0-9.]+)\s", section):
+        needs.setdefault(m.group(1), [])
+    dyn = subprocess.run(["objdump", "-T", str(path)], capture_output=True, text=True, check=True).stdout
+    for line in dyn.splitlines():
+        if "*UND*" not in line:
+            continue
+        m = re.search(r"\(?GLIBC_([0-9.]+)\)?\s+(\S+)$", line)
+        if m:
+            needs.setdefault(m.group(1), []).append(m.group(2))
+    return needs
+
+
+def dynamic_section(path):
+    """(needed sonames, DT_RPATH or None, DT_RUNPATH or None) from `readelf -d`."""
+    out = subprocess.run(["readelf", "-d", "--wide", str(path)], capture_output=True, text=True, check=True).stdout
+    needed = re.findall(r"\(NEEDED\)\s+Shared library: \[([^]]+)\]", out)
+    rpath = re.search(r"\(RPATH\)\s+Library rpath: \[([^]]*)\]", out)
+    runpath = re.search(r"\(RUNPATH\)\s+Library runpath: \[([^]]*)\]", out)
+    return needed, rpath and rpath.group(1), runpath and runpath.group(1)
+
+
+def run_lines(text, prefix):
+    """The text after `prefix` on the log lines a hook printed (print goes to the log)."""
+    found = []
+    for line in text.splitlines():
+        i = line.find(prefix + " ")
+        if i >= 0:
+            found.append(line[i + len(prefix) + 1:].strip())
+    return found
+
+
+def check_maps(maps_line, lib_dir):
+    """Every mapped shared object is glibc's or one of the package's own under lib_dir."""
+    libs = maps_line.split(",")
+    foreign = [p for p in libs if not p.startswith(lib_dir + "/") and not GLIBC_SONAME.match(p.rsplit("/", 1)[1])]
+    assert not foreign, f"shared objects loaded from outside {lib_dir}: {foreign}"
+    bundled = {p.rsplit("/", 1)[1] for p in libs if p.startswith(lib_dir + "/")}
+    missing = [e for e in ESSENTIAL if e not in bundled]
+    assert not missing, f"not loaded from {lib_dir}: {missing}; maps: {libs}"
+    return libs
+
+
+def outcome_of(stdout):
+    lines = [ln for ln in stdout.splitlines() if ln.startswith("{")]
+    assert lines, f"no outcome line on stdout: {stdout!r}"
+    return json.loads(lines[-1])
+
+
+def serve_unavailable(hookhost_bin):
+    """Why `serve` cannot be tested yet, or None when `hookhost serve --help` describes it."""
+    r = subprocess.run([hookhost_bin, "serve", "--help"], capture_output=True, text=True, timeout=10)
+    text = (r.stdout + r.stderr).lower()
+    if r.returncode != 0 or "not available" in text or "not implemented" in text or "serve" not in text:
+        return f"`hookhost serve --help` says serve is not available yet (exit {r.returncode}): {text.strip()[:200]}"
+    return None
+
+
+# ---------------------------------------------------------------- the zips
+
+def test_package_layout(dist):
+    fn = zipfile.ZipFile(dist / "function.zip")
+    layer = zipfile.ZipFile(dist / "layer.zip")
+    hooks_only = zipfile.ZipFile(dist / "hooks-only.zip")
+
+    names = fn.namelist()
+    assert "bootstrap" in names and "lib/" in names and "hooks/" in names and "hookhost/" in names
+    assert (fn.getinfo("bootstrap").external_attr >> 16) & 0o777 == 0o755
+    for e in ESSENTIAL:
+        assert f"lib/{e}" in names
+    # The package root mirrors lua/: every shipped hook and library file, nothing else.
+    for sub in ("hooks", "hookhost"):
+        want = sorted(f"{sub}/{p.relative_to(ROOT / 'lua' / sub)}" for p in (ROOT / "lua" / sub).rglob("*")
+                      if p.is_file() and not p.name.startswith("."))
+        assert sorted(n for n in names if n.startswith(sub + "/") and not n.endswith("/")) == want
+
+    lnames = layer.namelist()
+    assert "bootstrap" in lnames and "lua/hookhost/" in lnames
+    assert not any(n.startswith("hooks/") for n in lnames), "the layer is the runtime alone"
+    assert {n for n in lnames if n.startswith("lib/")} == {n for n in names if n.startswith("lib/")}
+    assert all(n.startswith("hooks/") for n in hooks_only.namelist())
+
+    # Reproducible: sorted entries, one fixed time stamp, no extra fields (zip -X).
+    for z in (fn, layer, hooks_only):
+        assert z.namelist() == sorted(z.namelist())
+        for info in z.infolist():
+            assert info.date_time == (1980, 1, 1, 0, 0, 0), info.filename
+            assert info.extra == b"", info.filename
+
+
+def test_no_shipped_elf_needs_glibc_newer_than_2_34(dist, tmp_path):
+    offenders = []
+    checked = 0
+    for name in ("function.zip", "layer.zip"):
+        folder = unzip_all(dist / name, tmp_path / name)
+        for path in elf_files(folder):
+            checked += 1
+            for version, symbols in sorted(glibc_requirements(path).items()):
+                if version_tuple(version) > GLIBC_MAX:
+                    offenders.append(f"{name}:{path.relative_to(folder)} needs GLIBC_{version}"
+                                     f" ({', '.join(sorted(set(symbols))) or 'no symbol named'})")
+    assert checked > 10, "no ELF files found in the packages"
+    assert not offenders, "glibc newer than 2.34 (provided.al2023) needed by:\n" + "\n".join(offenders)
+
+
+def test_bundle_is_closed_and_uses_its_own_run_path(dist, tmp_path):
+    folder = unzip_all(dist / "function.zip", tmp_path / "fn")
+    bundled = {p.name for p in (folder / "lib").iterdir()}
+    assert not [b for b in bundled if GLIBC_SONAME.match(b)], "glibc libraries must not be bundled"
+    problems = []
+    for path in elf_files(folder):
+        needed, rpath, runpath = dynamic_section(path)
+        want = "$ORIGIN/lib" if path.name == "bootstrap" else "$ORIGIN"
+        # DT_RPATH, not DT_RUNPATH: Lambda's LD_LIBRARY_PATH is searched before DT_RUNPATH.
+        if rpath != want or runpath is not None:
+            problems.append(f"{path.name}: RPATH {rpath!r} RUNPATH {runpath!r}, want RPATH {want!r}")
+        for lib in needed:
+            if lib not in bundled and not GLIBC_SONAME.match(lib):
+                problems.append(f"{path.name} needs {lib}, which is neither bundled nor glibc's")
+    assert not problems, "\n".join(problems)
+
+
+# ---------------------------------------------------------------- in a bare root
+
+def runner(box, folder):
+    """The packaged binary under another name than `bootstrap`, for its subcommands.
+
+    Named `bootstrap` it always serves the Runtime API, whatever its arguments (src/main.c), so
+    the tests reach `run` and `check` through a symlink beside it: the same file, the same
+    /proc/self/exe and $ORIGIN, so the same libraries and Lua folder."""
+    link = box.path(f"{folder}/hookhost-cli")  # not `hookhost`: that is the Lua library folder
+    link.symlink_to("bootstrap")
+    return f"{folder}/hookhost-cli"
+
+
+def plant_probe(box, task_hooks, lib_folder):
+    box.write(f"{task_hooks}/DistProbe.lua", PROBE)
+    box.write(f"{lib_folder}/hookhost/_distprobe.lua", PROBE_MODULE)
+
+
+def assert_bare_root(box):
+    libdir = box.path("/usr/lib/x86_64-linux-gnu")
+    present = [e for e in ESSENTIAL if (libdir / e).exists()]
+    assert not present, f"the test root must not have hookhost's libraries, but has {present}"
+
+
+def test_function_package_runs_in_a_bare_root(dist, sandbox):
+    box = sandbox
+    assert_bare_root(box)
+    box.unzip(dist / "function.zip", "/var/task")
+    plant_probe(box, "/var/task/hooks", "/var/task")
+    exe = runner(box, "/var/task")
+
+    r = box.run([exe, "--version"])
+    assert r.returncode == 0 and r.stdout.startswith("hookhost "), r.stdout + r.stderr
+
+    r = box.run([exe, "run", "--dry-run", "/var/task/hooks/DistProbe.lua"])
+    assert r.returncode == 0, f"exit {r.returncode}\nstdout: {r.stdout}\nstderr: {r.stderr}"
+    assert outcome_of(r.stdout)["status"] == "Succeeded"
+    check_maps(run_lines(r.stderr, "MAPS")[0], "/var/task/lib")
+    assert "/var/task/?.lua" in run_lines(r.stderr, "PATH")[0]
+    assert run_lines(r.stderr, "PROBE") == ["found"]
+
+    # The failure path of the packaged binary: a raising hook fails with exit 1.
+    box.write("/var/task/hooks/Boom.lua", 'return function() error("boom") end\n')
+    r = box.run([exe, "run", "--dry-run", "/var/task/hooks/Boom.lua"])
+    assert r.returncode == 1 and outcome_of(r.stdout)["status"] == "Failed", r.stdout + r.stderr
+
+    # Every shipped hook compiles with the packaged binary.
+    shipped = sorted(p.name for p in box.path("/var/task/hooks").glob("*.lua")
+                     if p.name not in ("DistProbe.lua", "Boom.lua"))
+    if shipped:
+        r = box.run([exe, "check", *[f"/var/task/hooks/{n}" for n in shipped]])
+        assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_every_shipped_library_module_loads_in_the_bare_root(dist, sandbox):
+    modules = sorted(".".join(p.relative_to(ROOT / "lua").with_suffix("").parts)
+                     for p in (ROOT / "lua" / "hookhost").rglob("*.lua"))
+    if not modules:
+        pytest.skip("lua/hookhost has no Lua modules yet")
+    box = sandbox
+    box.unzip(dist / "function.zip", "/var/task")
+    lines = "\n".join(f'  require("{m}")' for m in modules)
+    box.write("/var/task/hooks/Requires.lua", f"return function()\n{lines}\nend\n")
+    r = box.run([runner(box, "/var/task"), "run", "--dry-run", "/var/task/hooks/Requires.lua"])
+    assert r.returncode == 0, f"requiring {modules}:\n{r.stdout}\n{r.stderr}"
+
+
+def test_layer_with_a_scripts_only_function_runs_in_a_bare_root(dist, sandbox):
+    box = sandbox
+    assert_bare_root(box)
+    box.unzip(dist / "layer.zip", "/opt")
+    box.unzip(dist / "hooks-only.zip", "/var/task")
+    assert not box.path("/var/task/bootstrap").exists() and not box.path("/var/task/lib").exists()
+    plant_probe(box, "/var/task/hooks", "/opt/lua")
+
+    r = box.run([runner(box, "/opt"), "run", "--dry-run", "/var/task/hooks/DistProbe.lua"])
+    assert r.returncode == 0, f"exit {r.returncode}\nstdout: {r.stdout}\nstderr: {r.stderr}"
+    assert outcome_of(r.stdout)["status"] == "Succeeded"
+    check_maps(run_lines(r.stderr, "MAPS")[0], "/opt/lib")
+    assert "/opt/lua/?.lua" in run_lines(r.stderr, "PATH")[0]
+    assert run_lines(r.stderr, "PROBE") == ["found"]
+
+
+@pytest.mark.parametrize("layout", ["function", "layer"])
+def test_bootstrap_serves_hook_events_in_a_bare_root(dist, sandbox, hookhost_bin, layout):
+    """Lambda's start: `bootstrap` with no arguments serves the Runtime API; the hook's report
+    reaches the CodeDeploy emulator, which verifies its SigV4 signature."""
+    why = serve_unavailable(hookhost_bin)
+    if why:
+        pytest.skip(why)
+    from emulators import Emulators
+
+    box = sandbox
+    if layout == "function":
+        box.unzip(dist / "function.zip", "/var/task")
+        plant_probe(box, "/var/task/hooks", "/var/task")
+        bootstrap, lib_dir = "/var/task/bootstrap", "/var/task/lib"
+    else:
+        box.unzip(dist / "layer.zip", "/opt")
+        box.unzip(dist / "hooks-only.zip", "/var/task")
+        plant_probe(box, "/var/task/hooks", "/opt/lua")
+        bootstrap, lib_dir = "/opt/bootstrap", "/opt/lib"
+
+    log_path = box.workdir / "serve.log"
+    with Emulators.start() as emu:
+        dep = emu.seed_deployment()
+        ex = emu.seed_hook_execution(dep, "AfterAllowTraffic")
+        env = box.env(**emu.env(), _HANDLER="DistProbe", AWS_LAMBDA_LOG_FORMAT="Text",
+                      AWS_LAMBDA_FUNCTION_MEMORY_SIZE="256")
+        with open(log_path, "wb") as log:
+            proc = box.popen([bootstrap], env=env, stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+        try:
+            rid = emu.queue_event({"DeploymentId": dep, "LifecycleEventHookExecutionId": ex}, timeout=20)
+            outcome = emu.wait_outcome(rid, timeout=30)
+            log_text = log_path.read_text(errors="replace")
+            assert outcome is not None, f"no answer from the runtime; log:\n{log_text}"
+            assert outcome["kind"] == "response" and outcome["before_deadline"], outcome
+            assert [r["status"] for r in emu.reports(dep)] == ["Succeeded"], log_text
+            assert emu.signature_failures == 0
+            check_maps(run_lines(log_text, "MAPS")[0], lib_dir)
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
