@@ -6,6 +6,7 @@
 #include "buf.h"
 #include "json.h"
 #include "lmod_aws.h"
+#include "lmod_http.h"
 #include "log.h"
 #include "xml.h"
 
@@ -299,6 +300,7 @@ static const luaL_Reg preloads[] = {
     {"cjson.safe", open_cjson_safe},
     {"hookhost.xml", luaopen_hookhost_xml},
     {"hookhost.aws.core", luaopen_hookhost_aws_core},
+    {"hookhost.http.core", luaopen_hookhost_http_core},
     {NULL, NULL},
 };
 

@@ -1,0 +1,41 @@
+/* lmod_http.h: the C core of the Lua module `hookhost.http` (lua/hookhost/http.lua wraps it),
+ * plain HTTP(S) requests for smoke tests, plus the clock the Lua library waits with.
+ *
+ * Registered in package.preload as "hookhost.http.core" (luaopen_hookhost_http_core):
+ *
+ *   request{url, method?, headers?, body?, timeout_ms?, max_body?}
+ *       -> status, headers, body              any HTTP answer, whatever its status
+ *       -> nil, message, kind                 no answer: kind is "timeout", "connection",
+ *                                             "dns", "tls", "too_large", "request", "deadline"
+ *                                             or "other"; message names the method and the URL
+ *                                             without its query, never a header value
+ *     url: http:// or https:// only (at most HTTP_LUA_MAX_URL bytes); method "GET" by default
+ *     (upper-case letters); headers {Name = "value"} (no line breaks); timeout_ms: this request's
+ *     whole time, capped by the hook's time left (lhost_remaining_ms), default the time left;
+ *     max_body: 1 .. HTTP_DEFAULT_MAX_BODY bytes, default HTTP_LUA_DEFAULT_MAX_BODY.
+ *     Response headers come back with lower-case names (repeated ones joined with ", ").
+ *     Redirects are never followed (a 3xx is an answer like any other). TLS verification is
+ *     always on; AWS_CA_BUNDLE names the trusted CAs when set.
+ *   remaining_ms()  -> the running hook's time left in ms (what ctx.remaining_ms() returns)
+ *   now_ms()        -> a monotonic clock in ms (http_now_ms)
+ *   sleep_ms(ms)    -> sleeps min(ms, time left) ms; returns the ms actually slept
+ *
+ * Bad arguments raise; failures of the world return nil, message, kind. The process has one
+ * http_client, made on first use in the process that runs the script (a worker forked per
+ * execution), so connections stay warm between requests of one execution. A response lives in a
+ * userdata with __gc until it has been copied into Lua: nothing leaks on a memory error.
+ */
+#ifndef HOOKHOST_LMOD_HTTP_H
+#define HOOKHOST_LMOD_HTTP_H
+
+#include <lua.h>
+
+#define HTTP_LUA_MAX_URL          8192
+#define HTTP_LUA_DEFAULT_MAX_BODY ((size_t)1 << 20)
+
+int luaopen_hookhost_http_core(lua_State *L);
+
+/* Free the process's client (tests). Safe at any time outside a call. */
+void lmod_http_shutdown(void);
+
+#endif
