@@ -1,4 +1,5 @@
-"""Local emulators of the Lambda Runtime API, CloudFront and CodeDeploy for hookhost's tests.
+"""Local emulators of the Lambda Runtime API, CloudFront, CodeDeploy, CloudWatch (DescribeAlarms)
+and SNS (Publish) for hookhost's tests.
 
     import sys; sys.path.insert(0, "tests")      # pytest already does this for tests/*
     from emulators import Emulators
@@ -14,9 +15,11 @@ See README.md in this folder for the admin HTTP API and the `scripts/emulators` 
 import threading
 
 from .cloudfront import DEFAULT_DISTRIBUTION, CloudFront
+from .cloudwatch import CloudWatch
 from .codedeploy import CodeDeploy
 from .core import FAULT_KINDS, Endpoint, Fault, Hub
 from .rapi import RuntimeApi
+from .sns import Sns
 
 __all__ = ["Emulators", "DEFAULT_ACCESS_KEY", "DEFAULT_SECRET_KEY", "DEFAULT_DISTRIBUTION",
            "FAULT_KINDS"]
@@ -26,7 +29,7 @@ DEFAULT_SECRET_KEY = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
 
 
 class Emulators:
-    """The three services (and optionally the admin API) on their own 127.0.0.1 ports."""
+    """The services (and optionally the admin API) on their own 127.0.0.1 ports."""
 
     def __init__(self, *, access_key=DEFAULT_ACCESS_KEY, secret_key=DEFAULT_SECRET_KEY,
                  session_token=None, region="us-east-1", invalidation_seconds=1.0,
@@ -38,8 +41,12 @@ class Emulators:
         self.rapi = RuntimeApi(self.hub)
         self.cloudfront = CloudFront(self.hub, keys, session_token, invalidation_seconds, distributions)
         self.codedeploy = CodeDeploy(self.hub, keys, session_token, region)
-        self._endpoints = [Endpoint(s) for s in (self.rapi, self.cloudfront, self.codedeploy)]
-        self.rapi_url, self.cloudfront_url, self.codedeploy_url = (e.url for e in self._endpoints)
+        self.cloudwatch = CloudWatch(self.hub, keys, session_token, region)
+        self.sns = Sns(self.hub, keys, session_token, region)
+        self._endpoints = [Endpoint(s) for s in (self.rapi, self.cloudfront, self.codedeploy,
+                                                 self.cloudwatch, self.sns)]
+        (self.rapi_url, self.cloudfront_url, self.codedeploy_url, self.cloudwatch_url,
+         self.sns_url) = (e.url for e in self._endpoints)
         self.rapi_address = self.rapi_url[len("http://"):]  # for AWS_LAMBDA_RUNTIME_API
         self.admin_url = None
         if admin:
@@ -75,6 +82,8 @@ class Emulators:
         env = {"AWS_LAMBDA_RUNTIME_API": self.rapi_address,
                "AWS_ENDPOINT_URL_CLOUDFRONT": self.cloudfront_url,
                "AWS_ENDPOINT_URL_CODEDEPLOY": self.codedeploy_url,
+               "AWS_ENDPOINT_URL_CLOUDWATCH": self.cloudwatch_url,
+               "AWS_ENDPOINT_URL_SNS": self.sns_url,
                "AWS_REGION": self.region, "AWS_ACCESS_KEY_ID": self.access_key,
                "AWS_SECRET_ACCESS_KEY": self.secret_key}
         if self.session_token:
@@ -85,6 +94,7 @@ class Emulators:
         """Ports and URLs, as `scripts/emulators` prints them."""
         return {"rapi": self.rapi_address, "rapi_url": self.rapi_url,
                 "cloudfront_url": self.cloudfront_url, "codedeploy_url": self.codedeploy_url,
+                "cloudwatch_url": self.cloudwatch_url, "sns_url": self.sns_url,
                 "admin_url": self.admin_url, "region": self.region,
                 "ports": {e.server.service.name: e.port for e in self._endpoints}}
 
@@ -143,13 +153,28 @@ class Emulators:
         result: "accepted" or the error code."""
         return self.codedeploy.report_attempts()
 
+    # ---- CloudWatch and SNS -----------------------------------------------------------------
+
+    def seed_alarm(self, name, state="OK", reason=None, composite=False):
+        """A CloudWatch alarm (state OK, ALARM or INSUFFICIENT_DATA); seeding again updates it."""
+        self.cloudwatch.seed_alarm(name, state, reason, composite)
+
+    def seed_topic(self, arn, exists=True):
+        """Any topic ARN in the region exists unless marked here with exists=False."""
+        self.sns.seed_topic(arn, exists)
+
+    def published(self, topic_arn=None):
+        """Every message published: time, TopicArn, Message, Subject, MessageAttributes,
+        MessageId."""
+        return self.sns.published(topic_arn)
+
     # ---- faults and the request log ---------------------------------------------------------
 
     def inject_fault(self, kind, service, operation=None, count=1, seconds=0.0, status=None,
                      code=None, message=None):
-        """Fault the next `count` requests to service ("rapi", "cloudfront", "codedeploy"),
-        optionally only those of one operation. kind is one of FAULT_KINDS."""
-        if service not in ("rapi", "cloudfront", "codedeploy"):
+        """Fault the next `count` requests to service ("rapi", "cloudfront", "codedeploy",
+        "cloudwatch", "sns"), optionally only those of one operation. kind is one of FAULT_KINDS."""
+        if service not in ("rapi", "cloudfront", "codedeploy", "cloudwatch", "sns"):
             raise ValueError(f"unknown service {service!r}")
         self.hub.inject(Fault(kind, service, operation, count, seconds, status, code, message))
 
