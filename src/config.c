@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include "buf.h"
+#include "event.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -63,6 +64,61 @@ static void find_lua_dir(char *out, size_t outlen)
     }
 }
 
+int config_is_hook_name(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 64)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= 'a' && s[i] <= 'z') ||
+              (s[i] >= '0' && s[i] <= '9') || s[i] == '_' || s[i] == '-'))
+            return 0;
+    return 1;
+}
+
+/* Walk "STAGE=Name,STAGE=Name": with want == NULL, check every pair (0 or -1 with the bad pair
+ * named in err); with want set, find its name (0) or say it is absent (-1). */
+static int ecs_map_walk(const char *map, const char *want, char *out, size_t outlen, char *err,
+                        size_t errlen)
+{
+    const char *p = map;
+    while (*p) {
+        size_t len = strcspn(p, ",");
+        char pair[160], *eq;
+        if (len >= sizeof pair) {
+            fmt_into(err, errlen, "HOOKHOST_ECS_STAGE_MAP: an entry is too long");
+            return -1;
+        }
+        fmt_into(pair, sizeof pair, "%.*s", (int)len, p);
+        eq = strchr(pair, '=');
+        if (eq)
+            *eq = '\0';
+        if (!eq || !event_is_ecs_stage(pair) || !config_is_hook_name(eq + 1)) {
+            if (!want)
+                fmt_into(err, errlen,
+                         "HOOKHOST_ECS_STAGE_MAP: '%.64s' is not STAGE=HookName with an ECS "
+                         "lifecycle stage and a hook script name",
+                         pair);
+            return -1;
+        }
+        if (want && strcmp(pair, want) == 0) {
+            fmt_into(out, outlen, "%s", eq + 1);
+            return 0;
+        }
+        p += len;
+        if (*p == ',')
+            p++;
+    }
+    return want ? -1 : 0;
+}
+
+int config_ecs_map(const struct config *c, const char *stage, char *out, size_t outlen)
+{
+    if (!c->ecs_map || !stage)
+        return -1;
+    return ecs_map_walk(c->ecs_map, stage, out, outlen, NULL, 0);
+}
+
 void config_load_defaults(struct config *c)
 {
     memset(c, 0, sizeof *c);
@@ -71,6 +127,17 @@ void config_load_defaults(struct config *c)
     find_lua_dir(c->lua_dir, sizeof c->lua_dir);
     c->task_root = getenv("LAMBDA_TASK_ROOT");
     c->handler = getenv("_HANDLER");
+}
+
+static int load_ecs_map(struct config *c, char *err, size_t errlen)
+{
+    const char *m = getenv("HOOKHOST_ECS_STAGE_MAP");
+    if (!m || !*m)
+        return 0;
+    if (ecs_map_walk(m, NULL, NULL, 0, err, errlen) < 0)
+        return -1;
+    c->ecs_map = m;
+    return 0;
 }
 
 int config_load(struct config *c, char *err, size_t errlen)
@@ -109,6 +176,8 @@ int config_load(struct config *c, char *err, size_t errlen)
             return -1;
         }
     }
+    if (load_ecs_map(c, err, errlen) < 0)
+        return -1;
     return 0;
 }
 

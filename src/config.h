@@ -6,7 +6,10 @@
  * HOOKHOST_ON_ERROR    Failed (default) or Succeeded: the status reported when a script fails
  * HOOKHOST_LUA_DIR     the hookhost Lua library (default: found next to the executable)
  * LAMBDA_TASK_ROOT     the function package (hooks/ and modules)
- * _HANDLER             the lifecycle event name or a script path under LAMBDA_TASK_ROOT
+ * _HANDLER             the lifecycle event name or a script path under LAMBDA_TASK_ROOT, or
+ *                      "auto" (the lifecycle event from CodeDeploy, or the ECS stage)
+ * HOOKHOST_ECS_STAGE_MAP  ECS lifecycle stage -> hook script name, for stages without their own
+ *                      script: "POST_PRODUCTION_TRAFFIC_SHIFT=AfterAllowTraffic,..."
  */
 #ifndef HOOKHOST_CONFIG_H
 #define HOOKHOST_CONFIG_H
@@ -22,6 +25,7 @@ struct config {
     char lua_dir[PATH_MAX]; /* "" when no library was found */
     const char *task_root;  /* borrowed from the environment; may be NULL */
     const char *handler;    /* borrowed from the environment; may be NULL */
+    const char *ecs_map;    /* HOOKHOST_ECS_STAGE_MAP, checked; may be NULL */
 };
 
 /* Read and check the environment. Returns 0, or -1 with a message naming the variable. */
@@ -29,6 +33,13 @@ int config_load(struct config *c, char *err, size_t errlen);
 
 /* The defaults alone (every HOOKHOST_* setting ignored), for when config_load failed. */
 void config_load_defaults(struct config *c);
+
+/* The script name HOOKHOST_ECS_STAGE_MAP gives an ECS stage. Returns 0 with the name in out, or
+ * -1 when the stage is not mapped. */
+int config_ecs_map(const struct config *c, const char *stage, char *out, size_t outlen);
+
+/* 1 when s can name a hook script: letters, digits, '_' and '-', 1 to 64 of them. */
+int config_is_hook_name(const char *s);
 
 /* The reserve for an event that arrived with `time_left_ms` before its deadline. */
 int64_t config_reserve_ms(const struct config *c, int64_t time_left_ms);

@@ -15,16 +15,29 @@
 enum event_kind {
     EVENT_PLAIN,      /* no DeploymentId: run the script, return its result, report nothing */
     EVENT_CODEDEPLOY, /* a CodeDeploy lifecycle hook: report the status */
+    EVENT_ECS,        /* an ECS-native blue/green lifecycle hook: return {"hookStatus": ...} */
 };
 
+/* An ECS-native lifecycle hook event carries the service and revision under `executionDetails`
+ * (as ECS sends it) or at the top level (as the developer guide's payload list reads), and may
+ * name its lifecycle stage (`lifecycleStage`, in either place). Either shape is accepted. */
 struct event {
     enum event_kind kind;
-    char *deployment_id; /* malloc'd, validated; NULL for EVENT_PLAIN */
-    char *execution_id;  /* malloc'd, validated; NULL for EVENT_PLAIN */
+    char *deployment_id; /* malloc'd, validated; CodeDeploy only */
+    char *execution_id;  /* malloc'd, validated; CodeDeploy only */
+    char *ecs_stage;     /* malloc'd, one of the ECS lifecycle stages, or NULL when not sent */
+    char *ecs_service;   /* malloc'd serviceArn (ECS only), at most 2048 printable characters */
 };
 
+/* 1 when s is one of the ECS lifecycle stages a hook can run at (RECONCILE_SERVICE,
+ * PRE_SCALE_UP, POST_SCALE_UP, TEST_TRAFFIC_SHIFT, POST_TEST_TRAFFIC_SHIFT,
+ * PRODUCTION_TRAFFIC_SHIFT, POST_PRODUCTION_TRAFFIC_SHIFT). */
+int event_is_ecs_stage(const char *s);
+
 /* Decode and classify an event. Returns 0, or -1 with a message naming the bad field (no
- * untrusted bytes are copied into the message). The caller frees with event_free(). */
+ * untrusted bytes are copied into the message); on failure ev->kind still says EVENT_ECS when
+ * the event had the ECS shape (ECS must get a hookStatus answer). The caller frees with
+ * event_free() either way. */
 int event_parse(const char *json, size_t len, struct event *ev, char *err, size_t errlen);
 void event_free(struct event *ev);
 

@@ -48,18 +48,6 @@ static struct budget plan_budget(const struct config *cfg, int64_t time_left_ms)
 
 /* ---- the script ------------------------------------------------------------------------------ */
 
-static int is_name(const char *s)
-{
-    size_t n = strlen(s);
-    if (n == 0 || n > 64)
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        if (!((s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= 'a' && s[i] <= 'z') ||
-              (s[i] >= '0' && s[i] <= '9') || s[i] == '_' || s[i] == '-'))
-            return 0;
-    return 1;
-}
-
 /* "hooks/AfterAllowTraffic.lua" -> "AfterAllowTraffic" */
 static void name_from_path(const char *path, char *out, size_t outlen)
 {
@@ -71,18 +59,26 @@ static void name_from_path(const char *path, char *out, size_t outlen)
     fmt_into(out, outlen, "%.*s", (int)n, base);
 }
 
-/* _HANDLER names a lifecycle event ("AfterAllowTraffic" -> $LAMBDA_TASK_ROOT/hooks/
- * AfterAllowTraffic.lua) or a script path relative to LAMBDA_TASK_ROOT ("custom/gate.lua").
- * Absolute paths and ".." segments are refused: the handler must not reach outside the package.
- * A problem here is a Failed report for each event, never an init error. */
-static int resolve_handler(const struct config *cfg, char *path, size_t pathlen, char *hook,
-                           size_t hooklen, char *err, size_t errlen)
+static int file_exists(const char *path)
+{
+    return access(path, F_OK) == 0;
+}
+
+/* Which script an event runs. _HANDLER names a lifecycle event ("AfterAllowTraffic" ->
+ * $LAMBDA_TASK_ROOT/hooks/AfterAllowTraffic.lua) or a script path relative to LAMBDA_TASK_ROOT
+ * ("custom/gate.lua"), for every kind of event: one AfterAllowTraffic script serves CodeDeploy and
+ * ECS alike. _HANDLER=auto lets the event decide: an ECS event runs hooks/<STAGE>.lua, or the
+ * script HOOKHOST_ECS_STAGE_MAP gives its stage. Absolute paths and ".." are refused: the handler
+ * must not reach outside the package. A problem here fails each hook (with its report or
+ * hookStatus), never the runtime. */
+static int resolve_script(const struct config *cfg, const struct event *ev, char *path,
+                          size_t pathlen, char *hook, size_t hooklen, char *err, size_t errlen)
 {
     const char *h = cfg->handler;
     if (!h || !*h) {
         fmt_into(err, errlen,
                  "_HANDLER is empty: set it to a lifecycle event name such as "
-                 "AfterAllowTraffic, or to a script path under LAMBDA_TASK_ROOT");
+                 "AfterAllowTraffic, to a script path under LAMBDA_TASK_ROOT, or to auto");
         return -1;
     }
     if (!cfg->task_root || !*cfg->task_root) {
@@ -90,9 +86,32 @@ static int resolve_handler(const struct config *cfg, char *path, size_t pathlen,
         return -1;
     }
     size_t n = strlen(h);
+    if (strcmp(h, "auto") == 0) {
+        if (ev->kind != EVENT_ECS) {
+            fmt_into(err, errlen,
+                     "_HANDLER=auto: this %s event does not say which hook it is; "
+                     "set _HANDLER to the lifecycle event name",
+                     ev->kind == EVENT_CODEDEPLOY ? "CodeDeploy" : "plain");
+            return -1;
+        }
+        if (!ev->ecs_stage) {
+            fmt_into(err, errlen,
+                     "_HANDLER=auto: this ECS event does not name its lifecycle "
+                     "stage; set _HANDLER to the hook's name");
+            return -1;
+        }
+        char mapped[80];
+        fmt_into(path, pathlen, "%s/hooks/%s.lua", cfg->task_root, ev->ecs_stage);
+        fmt_into(hook, hooklen, "%s", ev->ecs_stage);
+        if (!file_exists(path) && config_ecs_map(cfg, ev->ecs_stage, mapped, sizeof mapped) == 0) {
+            fmt_into(path, pathlen, "%s/hooks/%s.lua", cfg->task_root, mapped);
+            fmt_into(hook, hooklen, "%s", mapped);
+        }
+        return 0;
+    }
     int is_path = strchr(h, '/') || (n > 4 && strcmp(h + n - 4, ".lua") == 0);
     if (!is_path) {
-        if (!is_name(h)) {
+        if (!config_is_hook_name(h)) {
             fmt_into(err, errlen,
                      "_HANDLER=%.64s is neither a lifecycle event name (letters, digits, _ and -) "
                      "nor a .lua script path",
@@ -149,6 +168,43 @@ static char *result_json(const struct result *r)
     }
     if (r->redelivered)
         json_set_bool(j, "redelivered", 1);
+    if (r->ev->kind == EVENT_ECS) {
+        json_set_str(j, "stage", r->ev->ecs_stage);
+        json_set_str(j, "hookStatus",
+                     r->out.reason != LHOST_OK
+                         ? (strcmp(r->status, "Succeeded") == 0 ? "SUCCEEDED" : "FAILED")
+                     : r->out.in_progress ? "IN_PROGRESS"
+                                          : "SUCCEEDED");
+        if (r->out.in_progress && r->out.callback_delay >= 0)
+            json_set_int(j, "callBackDelay", r->out.callback_delay);
+        if (r->out.details_json)
+            json_set_raw(j, "hookDetails", r->out.details_json, strlen(r->out.details_json));
+    }
+    return json_finish(j);
+}
+
+static const char *controller_name(enum event_kind k, const char *plain)
+{
+    return k == EVENT_CODEDEPLOY ? "codedeploy" : k == EVENT_ECS ? "ecs" : plain;
+}
+
+/* What an ECS-native hook returns: hookStatus, and for IN_PROGRESS the callBackDelay and the
+ * hookDetails ECS hands to the next call. Nothing else, so that ECS reads nothing unexpected. */
+static char *ecs_answer(const struct result *r, int on_error_succeeded)
+{
+    const struct lhost_outcome *o = &r->out;
+    struct json *j = json_new();
+    if (o->reason != LHOST_OK) {
+        json_set_str(j, "hookStatus", on_error_succeeded ? "SUCCEEDED" : "FAILED");
+    } else if (o->in_progress) {
+        json_set_str(j, "hookStatus", "IN_PROGRESS");
+        if (o->callback_delay >= 0)
+            json_set_int(j, "callBackDelay", o->callback_delay);
+        if (o->details_json)
+            json_set_raw(j, "hookDetails", o->details_json, strlen(o->details_json));
+    } else {
+        json_set_str(j, "hookStatus", "SUCCEEDED");
+    }
     return json_finish(j);
 }
 
@@ -298,7 +354,8 @@ int hook_run_local(const struct hook_local_opts *o)
         .deployment_id = ev.deployment_id,
         .execution_id = ev.execution_id,
         .request_id = "local",
-        .controller = ev.kind == EVENT_CODEDEPLOY ? "codedeploy" : "local",
+        .controller = controller_name(ev.kind, "local"),
+        .stage = ev.ecs_stage,
         .mem_max = cfg.mem_max,
         .lua_dir = cfg.lua_dir,
         .task_root = cfg.task_root,
@@ -417,13 +474,18 @@ static void handle(struct rapi *api, const struct config *cfg, const char *cfg_e
     struct event ev;
     if (event_parse(inv->event.p, inv->event.len, &ev, err, sizeof err) < 0) {
         log_error("event received but unusable (%zu bytes): %s", inv->event.len, err);
-        answer_error(api, inv->request_id, "Function.InvalidEvent", err);
+        if (ev.kind == EVENT_ECS) /* ECS must get a hookStatus, never a function error */
+            answer(api, inv->request_id, "{\"hookStatus\":\"FAILED\"}");
+        else
+            answer_error(api, inv->request_id, "Function.InvalidEvent", err);
+        event_free(&ev);
         return;
     }
     log_set_deployment_id(ev.deployment_id);
-    log_info("event received: %s, %lld ms left (reserve %lld ms)",
-             ev.kind == EVENT_CODEDEPLOY ? "CodeDeploy hook" : "plain invocation",
-             (long long)time_left, (long long)b.reserve_ms);
+    static const char *const kinds[] = {"plain invocation", "CodeDeploy hook", "ECS hook"};
+    log_info("event received: %s%s%s, %lld ms left (reserve %lld ms)", kinds[ev.kind],
+             ev.ecs_stage ? " at " : "", ev.ecs_stage ? ev.ecs_stage : "", (long long)time_left,
+             (long long)b.reserve_ms);
 
     struct seen *s = ev.kind == EVENT_CODEDEPLOY ? seen_find(ev.execution_id) : NULL;
     if (s) {
@@ -434,7 +496,8 @@ static void handle(struct rapi *api, const struct config *cfg, const char *cfg_e
 
     char script[4096] = "", hook[128] = "unknown";
     const char *why = cfg_error;
-    if (!why && resolve_handler(cfg, script, sizeof script, hook, sizeof hook, err, sizeof err) < 0)
+    if (!why &&
+        resolve_script(cfg, &ev, script, sizeof script, hook, sizeof hook, err, sizeof err) < 0)
         why = err;
     struct lhost_job job = {
         .event_json = inv->event.p,
@@ -443,7 +506,8 @@ static void handle(struct rapi *api, const struct config *cfg, const char *cfg_e
         .deployment_id = ev.deployment_id,
         .execution_id = ev.execution_id,
         .request_id = inv->request_id,
-        .controller = ev.kind == EVENT_CODEDEPLOY ? "codedeploy" : "lambda",
+        .controller = controller_name(ev.kind, "lambda"),
+        .stage = ev.ecs_stage,
         .mem_max = cfg->mem_max,
         .lua_dir = cfg->lua_dir,
         .task_root = cfg->task_root,
@@ -461,6 +525,11 @@ static void handle(struct rapi *api, const struct config *cfg, const char *cfg_e
             answer(api, inv->request_id, body);
         else
             answer_error(api, inv->request_id, "Runtime.ReportNotDelivered", r.report.error);
+    } else if (ev.kind == EVENT_ECS) {
+        char *a = ecs_answer(&r, cfg->on_error_succeeded);
+        log_info("answered ECS: %s", a);
+        answer(api, inv->request_id, a);
+        free(a);
     } else if (r.out.reason == LHOST_OK) {
         const char *res = r.out.result_json ? r.out.result_json : "null";
         answer(api, inv->request_id, res);

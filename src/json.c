@@ -150,6 +150,7 @@ int json_get_fields(const char *text, size_t len, struct json_field *fields, siz
         fields[i].value = NULL;
         fields[i].len = 0;
         fields[i].num = 0;
+        fields[i].json = NULL;
     }
     lua_rawgeti(L, LUA_REGISTRYINDEX, decode_ref);
     lua_pushlstring(L, text, len);
@@ -166,7 +167,19 @@ int json_get_fields(const char *text, size_t len, struct json_field *fields, siz
         return -1;
     }
     for (size_t i = 0; i < n; i++) {
-        int t = lua_getfield(L, -1, fields[i].key);
+        int t;
+        if (fields[i].parent) {
+            if (lua_getfield(L, -1, fields[i].parent) == LUA_TTABLE) {
+                t = lua_getfield(L, -1, fields[i].key);
+                lua_remove(L, -2);
+            } else {
+                lua_pop(L, 1);
+                t = LUA_TNIL;
+                lua_pushnil(L);
+            }
+        } else {
+            t = lua_getfield(L, -1, fields[i].key);
+        }
         if (t == LUA_TSTRING) {
             size_t vlen;
             const char *v = lua_tolstring(L, -1, &vlen);
@@ -181,6 +194,16 @@ int json_get_fields(const char *text, size_t len, struct json_field *fields, siz
             fields[i].num = lua_toboolean(L, -1);
         } else if (t != LUA_TNIL && !(t == LUA_TLIGHTUSERDATA)) {
             fields[i].kind = JSON_OTHER; /* cjson.null is a light userdata: counts as absent */
+            if (fields[i].want_json) {
+                lua_rawgeti(L, LUA_REGISTRYINDEX, encode_ref);
+                lua_pushvalue(L, -2);
+                lua_call(L, 1, 2);
+                size_t elen;
+                const char *e = lua_tolstring(L, -2, &elen);
+                if (e)
+                    fields[i].json = xstrndup(e, elen);
+                lua_pop(L, 2);
+            }
         }
         lua_pop(L, 1);
     }
@@ -193,6 +216,7 @@ void json_fields_free(struct json_field *fields, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         free(fields[i].value);
-        fields[i].value = NULL;
+        free(fields[i].json);
+        fields[i].value = fields[i].json = NULL;
     }
 }

@@ -36,14 +36,18 @@ void json_discard(struct json *j);
 enum json_kind { JSON_ABSENT, JSON_STRING, JSON_NUMBER, JSON_BOOL, JSON_OTHER };
 
 struct json_field {
-    const char *key;     /* in: a top-level key */
+    const char *key;     /* in: a key of the top-level object, or of `parent` when set */
+    const char *parent;  /* in: NULL, or a top-level key whose object holds `key` */
     enum json_kind kind; /* out */
-    char *value; /* out: malloc'd copy when kind == JSON_STRING (may contain NULs), else NULL */
-    size_t len;  /* out: length of value */
-    double num;  /* out: the number (JSON_NUMBER), or 1/0 (JSON_BOOL) */
+    char *value;   /* out: malloc'd copy when kind == JSON_STRING (may contain NULs), else NULL */
+    size_t len;    /* out: length of value */
+    double num;    /* out: the number (JSON_NUMBER), or 1/0 (JSON_BOOL) */
+    char *json;    /* out: malloc'd re-encoded JSON when want_json and kind is JSON_OTHER */
+    int want_json; /* in: encode objects and arrays into `json` */
 };
 
-/* Decode text (which must be a JSON object) and read the given top-level keys. Returns 0, or -1
+/* Decode text (which must be a JSON object) and read the given keys (top-level, or one level
+ * down under `parent`). Returns 0, or -1
  * with a message ("invalid JSON: ...", "not a JSON object") in err. On success the caller frees
  * each field's value with json_fields_free(). */
 int json_get_fields(const char *text, size_t len, struct json_field *fields, size_t n, char *err,

@@ -31,7 +31,11 @@ struct host {
     int mem_refused; /* the allocator said no at least once */
     int timed_out;   /* the deadline hook fired */
     int64_t started_ms;
+    int in_progress;        /* ctx.in_progress was called */
+    int64_t callback_delay; /* its delay, -1 for ECS's default */
 };
+
+#define DETAILS_KEY "hookhost.in_progress_details" /* registry: the details table */
 
 static struct host *host_of(lua_State *L)
 {
@@ -414,6 +418,40 @@ static int ctx_log(lua_State *L)
     return 0;
 }
 
+/* ctx.in_progress{delay = seconds, details = {...}}: "not done yet, call me again" under
+ * ECS-native deployments. The script still returns normally; the runtime then answers
+ * IN_PROGRESS with callBackDelay and hookDetails, which ECS hands back on its next call. */
+static int ctx_in_progress(lua_State *L)
+{
+    struct host *h = host_of(L);
+    const char *controller = h->job->controller ? h->job->controller : "local";
+    if (strcmp(controller, "ecs") != 0)
+        return luaL_error(L,
+                          "ctx.in_progress is only for ECS-native deployments (ctx.controller "
+                          "is '%s'): under CodeDeploy a hook finishes within one invocation",
+                          controller);
+    int64_t delay = -1;
+    if (!lua_isnoneornil(L, 1)) {
+        luaL_checktype(L, 1, LUA_TTABLE);
+        if (lua_getfield(L, 1, "delay") != LUA_TNIL) {
+            int isint;
+            lua_Integer d = lua_tointegerx(L, -1, &isint);
+            luaL_argcheck(L, isint && d >= 0 && d <= LHOST_MAX_CALLBACK_DELAY, 1,
+                          "delay must be whole seconds from 0 to 3600");
+            delay = d;
+        }
+        if (lua_getfield(L, 1, "details") != LUA_TNIL) {
+            luaL_argcheck(L, lua_istable(L, -1), 1, "details must be a table");
+            lua_pushvalue(L, -1);
+            lua_setfield(L, LUA_REGISTRYINDEX, DETAILS_KEY);
+        }
+    }
+    h->in_progress = 1;
+    h->callback_delay = delay;
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
 static void set_string_field(lua_State *L, const char *key, const char *value)
 {
     if (value) {
@@ -430,10 +468,13 @@ static void push_ctx(lua_State *L, const struct lhost_job *job)
     set_string_field(L, "execution_id", job->execution_id);
     set_string_field(L, "request_id", job->request_id);
     set_string_field(L, "controller", job->controller ? job->controller : "local");
+    set_string_field(L, "stage", job->stage);
     lua_pushboolean(L, job->dry_run);
     lua_setfield(L, -2, "dry_run");
     lua_pushcfunction(L, ctx_remaining_ms);
     lua_setfield(L, -2, "remaining_ms");
+    lua_pushcfunction(L, ctx_in_progress);
+    lua_setfield(L, -2, "in_progress");
 
     static const struct {
         const char *name;
@@ -522,6 +563,25 @@ static int pmain(lua_State *L)
     }
     lua_pop(L, 1);
     out->reason = LHOST_OK;
+    if (h->in_progress) {
+        if (lua_getfield(L, LUA_REGISTRYINDEX, DETAILS_KEY) != LUA_TNIL) {
+            lua_getfield(L, LUA_REGISTRYINDEX, "hookhost.json_encode");
+            lua_insert(L, -2);
+            if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
+                out->reason = LHOST_ERROR;
+                fmt_into(out->message, sizeof out->message,
+                         "ctx.in_progress: details cannot be encoded as JSON: %s",
+                         lua_tostring(L, -1));
+                return 0;
+            }
+            size_t n;
+            const char *d = lua_tolstring(L, -1, &n);
+            out->details_json = xstrndup(d, n); /* the outcome owns it from here */
+        }
+        lua_pop(L, 1);
+        out->in_progress = 1;
+        out->callback_delay = h->callback_delay;
+    }
     if (!lua_isnil(L, -1)) {
         lua_getfield(L, LUA_REGISTRYINDEX, "hookhost.json_encode");
         lua_insert(L, -2);
@@ -581,7 +641,8 @@ void lhost_outcome_free(struct lhost_outcome *out)
 {
     free(out->traceback);
     free(out->result_json);
-    out->traceback = out->result_json = NULL;
+    free(out->details_json);
+    out->traceback = out->result_json = out->details_json = NULL;
 }
 
 int lhost_check(const char *path, char *err, size_t errlen)

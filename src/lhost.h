@@ -15,6 +15,9 @@
 #ifndef HOOKHOST_LHOST_H
 #define HOOKHOST_LHOST_H
 
+/* ctx.in_progress's limit on callBackDelay, in seconds. */
+#define LHOST_MAX_CALLBACK_DELAY 3600
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -30,7 +33,8 @@ struct lhost_job {
     const char *deployment_id; /* ctx.deployment_id */
     const char *execution_id;  /* ctx.execution_id */
     const char *request_id;    /* ctx.request_id */
-    const char *controller;    /* ctx.controller: "codedeploy", "ecs" or "local" */
+    const char *controller;    /* ctx.controller: "codedeploy", "ecs", "lambda" or "local" */
+    const char *stage;         /* ctx.stage: the ECS lifecycle stage, or NULL */
     int64_t deadline_ms;       /* monotonic ms (clock_ms()) at which the script is stopped */
     size_t mem_max;            /* bytes the Lua state may hold */
     const char *lua_dir;       /* the hookhost Lua library (lua/), on package.path */
@@ -59,6 +63,10 @@ struct lhost_outcome {
     char *result_json;  /* malloc'd JSON of the function's first return value, or NULL */
     size_t mem_peak;    /* the most bytes the state held */
     int64_t duration_ms;
+    /* ECS-native hooks: the script called ctx.in_progress{delay, details} and returned. */
+    int in_progress;
+    int64_t callback_delay; /* seconds; -1: ECS's default */
+    char *details_json;     /* malloc'd JSON object for hookDetails, or NULL */
 };
 
 /* Run one execution. Never fails to fill *out; returns 0 when the hook succeeded, -1 otherwise. */

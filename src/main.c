@@ -89,18 +89,6 @@ static int is_help(int argc, char **argv)
     return 0;
 }
 
-static int is_hook_name(const char *s)
-{
-    size_t n = strlen(s);
-    if (n == 0 || n > 64)
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        if (!((s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= 'a' && s[i] <= 'z') ||
-              (s[i] >= '0' && s[i] <= '9') || s[i] == '_' || s[i] == '-'))
-            return 0;
-    return 1;
-}
-
 static int cmd_run(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -122,7 +110,7 @@ static int cmd_run(int argc, char **argv)
             o.event_path = optarg;
             break;
         case 'k':
-            if (!is_hook_name(optarg))
+            if (!config_is_hook_name(optarg))
                 return usage_error("run", usage_run,
                                    "--hook %s: expected a lifecycle event name (letters, digits, "
                                    "_ and -, at most 64)",

@@ -46,6 +46,9 @@ static void child_main(const struct lhost_job *job, int fd)
     json_set_str(j, "result", o.result_json);
     json_set_int(j, "mem_peak", (int64_t)o.mem_peak);
     json_set_int(j, "duration_ms", o.duration_ms);
+    json_set_bool(j, "in_progress", o.in_progress);
+    json_set_int(j, "callback_delay", o.callback_delay);
+    json_set_str(j, "details", o.details_json);
     char *text = json_finish(j);
     size_t len = strlen(text), off = 0;
     while (off < len) {
@@ -63,13 +66,16 @@ static void child_main(const struct lhost_job *job, int fd)
  * does not decode; the caller then says how the child died instead. */
 static int decode_outcome(const char *text, size_t len, struct lhost_outcome *out)
 {
-    struct json_field f[] = {{.key = "reason"}, {.key = "message"},  {.key = "traceback"},
-                             {.key = "result"}, {.key = "mem_peak"}, {.key = "duration_ms"}};
+    struct json_field f[] = {
+        {.key = "reason"},      {.key = "message"},        {.key = "traceback"},
+        {.key = "result"},      {.key = "mem_peak"},       {.key = "duration_ms"},
+        {.key = "in_progress"}, {.key = "callback_delay"}, {.key = "details"}};
+    size_t nf = sizeof f / sizeof *f;
     char err[128];
-    if (len == 0 || json_get_fields(text, len, f, 6, err, sizeof err) < 0)
+    if (len == 0 || json_get_fields(text, len, f, nf, err, sizeof err) < 0)
         return -1;
     if (f[0].kind != JSON_NUMBER || f[0].num < LHOST_OK || f[0].num > LHOST_CRASH) {
-        json_fields_free(f, 6);
+        json_fields_free(f, nf);
         return -1;
     }
     out->reason = (enum lhost_reason)f[0].num;
@@ -80,7 +86,11 @@ static int decode_outcome(const char *text, size_t len, struct lhost_outcome *ou
     f[2].value = f[3].value = NULL;
     out->mem_peak = f[4].kind == JSON_NUMBER ? (size_t)f[4].num : 0;
     out->duration_ms = f[5].kind == JSON_NUMBER ? (int64_t)f[5].num : 0;
-    json_fields_free(f, 6);
+    out->in_progress = f[6].kind == JSON_BOOL && f[6].num != 0;
+    out->callback_delay = f[7].kind == JSON_NUMBER ? (int64_t)f[7].num : -1;
+    out->details_json = f[8].value;
+    f[8].value = NULL;
+    json_fields_free(f, nf);
     return 0;
 }
 

@@ -57,6 +57,20 @@ int main(void)
         CHECK(strstr(err, "expected Failed or Succeeded") != NULL);
         unsetenv("HOOKHOST_ON_ERROR");
     }
+    TEST("HOOKHOST_ECS_STAGE_MAP maps stages to hook names, and is checked")
+    {
+        setenv("HOOKHOST_ECS_STAGE_MAP",
+               "POST_PRODUCTION_TRAFFIC_SHIFT=AfterAllowTraffic,POST_TEST_TRAFFIC_SHIFT=Smoke", 1);
+        CHECK_INT(config_load(&c, err, sizeof err), 0);
+        char name[80];
+        CHECK_INT(config_ecs_map(&c, "POST_TEST_TRAFFIC_SHIFT", name, sizeof name), 0);
+        CHECK_STR(name, "Smoke");
+        CHECK_INT(config_ecs_map(&c, "PRE_SCALE_UP", name, sizeof name), -1);
+        setenv("HOOKHOST_ECS_STAGE_MAP", "POST_SCALE_UP=../etc", 1);
+        CHECK_INT(config_load(&c, err, sizeof err), -1);
+        CHECK(strstr(err, "HOOKHOST_ECS_STAGE_MAP") != NULL);
+        unsetenv("HOOKHOST_ECS_STAGE_MAP");
+    }
     TEST("parse_int takes whole numbers in range only")
     {
         long long v;

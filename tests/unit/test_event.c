@@ -83,5 +83,35 @@ int main(void)
         deep[0] = '{';
         CHECK_INT(parse(deep, &ev, err, sizeof err), -1);
     }
+    TEST("ECS-native events, nested as ECS sends them or flat as the guide lists the fields")
+    {
+        CHECK_INT(parse("{\"executionDetails\":{\"serviceArn\":\"arn:aws:ecs:r:1:service/c/s\","
+                        "\"targetServiceRevisionArn\":\"arn:rev\",\"lifecycleStage\":"
+                        "\"POST_SCALE_UP\"},\"hookDetails\":{\"a\":1}}",
+                        &ev, err, sizeof err),
+                  0);
+        CHECK_INT(ev.kind, EVENT_ECS);
+        CHECK_STR(ev.ecs_stage, "POST_SCALE_UP");
+        CHECK_STR(ev.ecs_service, "arn:aws:ecs:r:1:service/c/s");
+        event_free(&ev);
+        CHECK_INT(parse("{\"serviceArn\":\"arn:s\",\"targetServiceRevisionArn\":\"arn:r\"}", &ev,
+                        err, sizeof err),
+                  0);
+        CHECK_INT(ev.kind, EVENT_ECS);
+        CHECK(ev.ecs_stage == NULL);
+        event_free(&ev);
+    }
+    TEST("a bad ECS stage is refused, and the event is still known as ECS")
+    {
+        CHECK_INT(parse("{\"executionDetails\":{\"serviceArn\":\"a\",\"targetServiceRevisionArn\":"
+                        "\"b\",\"lifecycleStage\":\"SCALE_UP\"}}",
+                        &ev, err, sizeof err),
+                  -1);
+        CHECK_INT(ev.kind, EVENT_ECS);
+        CHECK(strstr(err, "lifecycleStage") != NULL);
+        event_free(&ev);
+        CHECK(event_is_ecs_stage("POST_PRODUCTION_TRAFFIC_SHIFT"));
+        CHECK(!event_is_ecs_stage("post_scale_up"));
+    }
     return test_report("event");
 }

@@ -1,0 +1,172 @@
+"""The same hooks under ECS-native blue/green deployments: the function returns hookStatus."""
+import json
+import os
+
+import pytest
+
+from emulators.ecs import EcsDeployment
+from runtime import Runtime
+
+
+@pytest.fixture
+def rt(hookhost_bin, tmp_path):
+    r = Runtime(hookhost_bin, tmp_path / "task", handler="auto")
+    yield r
+    r.stop()
+
+
+def test_stage_script_succeeds(rt):
+    rt.hook("POST_PRODUCTION_TRAFFIC_SHIFT", """
+return function(event, ctx)
+  assert(ctx.controller == 'ecs' and ctx.stage == 'POST_PRODUCTION_TRAFFIC_SHIFT')
+  assert(ctx.hook == 'POST_PRODUCTION_TRAFFIC_SHIFT')
+  assert(event.executionDetails.serviceArn:find('service/demo/web'))
+end
+""")
+    res = EcsDeployment(rt.emu).run_stage("POST_PRODUCTION_TRAFFIC_SHIFT")
+    assert res.status == "SUCCEEDED" and res.calls == 1, (res, rt.log())
+    assert res.answers == [{"hookStatus": "SUCCEEDED"}]
+    assert rt.emu.reports() == []  # no CodeDeploy report under ECS
+
+
+def test_one_script_serves_both_controllers_through_the_stage_map(hookhost_bin, tmp_path):
+    rt = Runtime(hookhost_bin, tmp_path / "task", handler="auto",
+                 env={"HOOKHOST_ECS_STAGE_MAP": "POST_PRODUCTION_TRAFFIC_SHIFT=AfterAllowTraffic"})
+    try:
+        rt.hook("AfterAllowTraffic", "return function(e, ctx) return ctx.controller end\n")
+        res = EcsDeployment(rt.emu).run_stage("POST_PRODUCTION_TRAFFIC_SHIFT")
+        assert res.status == "SUCCEEDED", (res, rt.log())
+        assert any("AfterAllowTraffic.lua" in l.get("message", "") for l in rt.log_lines())
+    finally:
+        rt.stop()
+
+
+def test_handler_name_runs_for_an_ecs_event_without_a_stage(hookhost_bin, tmp_path):
+    rt = Runtime(hookhost_bin, tmp_path / "task", handler="AfterAllowTraffic")
+    try:
+        rt.hook("AfterAllowTraffic", "return function(e, ctx) assert(ctx.controller == 'ecs') end\n")
+        dep = EcsDeployment(rt.emu, nested=False, send_stage=False)  # the top-level shape
+        res = dep.run_stage("POST_PRODUCTION_TRAFFIC_SHIFT")
+        assert res.status == "SUCCEEDED", (res, rt.log())
+    finally:
+        rt.stop()
+
+
+def test_in_progress_carries_hook_details_to_the_next_call(rt):
+    rt.hook("POST_TEST_TRAFFIC_SHIFT", """
+return function(event, ctx)
+  local d = event.hookDetails or {}
+  local n = (d.checks or 0) + 1
+  if n < 3 then
+    return ctx.in_progress{delay = 5, details = {checks = n, bucket = d.bucket}}
+  end
+  assert(d.bucket == 'approvals')
+end
+""")
+    dep = EcsDeployment(rt.emu, hook_details={"bucket": "approvals"})
+    res = dep.run_stage("POST_TEST_TRAFFIC_SHIFT")
+    assert res.status == "SUCCEEDED" and res.calls == 3, (res, rt.log())
+    assert res.answers[0] == {"hookStatus": "IN_PROGRESS", "callBackDelay": 5,
+                              "hookDetails": {"checks": 1, "bucket": "approvals"}}
+    assert res.payloads[2]["hookDetails"] == {"checks": 2, "bucket": "approvals"}
+
+
+@pytest.mark.parametrize("body,reason", [
+    ("return function() error('smoke test failed') end", "error"),
+    ("return function() return false, 'alarm' end", "returned false"),
+    ("return function() while true do end end", "timeout"),
+    ("return function() local t = {} for i = 1, 1e9 do t[i] = string.rep('x', 4096) .. i end end",
+     "memory"),
+    ("return function(", "syntax"),
+])
+def test_every_failure_is_failed_never_a_function_error(hookhost_bin, tmp_path, body, reason):
+    rt = Runtime(hookhost_bin, tmp_path / "task", handler="auto", env={"HOOKHOST_MEMORY_MB": "32"})
+    try:
+        rt.hook("PRE_SCALE_UP", body + "\n")
+        res = EcsDeployment(rt.emu, invoke_timeout=3).run_stage("PRE_SCALE_UP")
+        assert res.status == "FAILED" and res.answers == [{"hookStatus": "FAILED"}], (res, rt.log())
+        assert any(reason in l.get("message", "") for l in rt.log_lines())
+        outs = rt.emu.outcomes()
+        assert all(o["outcome"]["before_deadline"] for o in outs)
+    finally:
+        rt.stop()
+
+
+def test_worker_crash_is_failed(rt, tmp_path):
+    import signal
+    import time
+    fifo, pidfile = tmp_path / "fifo", tmp_path / "pid"
+    os.mkfifo(fifo)
+    rt.hook("POST_SCALE_UP", f"""
+return function()
+  local pid = io.open('/proc/self/stat'):read('l'):match('^(%d+)')
+  local f = io.open('{pidfile}', 'w'); f:write(pid); f:close()
+  io.open('{fifo}', 'r')
+end
+""")
+    dep = EcsDeployment(rt.emu)
+    rid = rt.emu.queue_event(dep.payload("POST_SCALE_UP", None), timeout=8)
+    for _ in range(500):
+        if pidfile.exists() and pidfile.read_text():
+            break
+        time.sleep(0.01)
+    os.kill(int(pidfile.read_text()), signal.SIGSEGV)
+    out = rt.emu.wait_outcome(rid, 10)
+    assert out["kind"] == "response" and json.loads(out["body"]) == {"hookStatus": "FAILED"}
+
+
+def test_missing_stage_script_is_failed(rt):
+    res = EcsDeployment(rt.emu).run_stage("RECONCILE_SERVICE")
+    assert res.status == "FAILED"
+    assert any("RECONCILE_SERVICE.lua" in l.get("message", "") for l in rt.log_lines())
+
+
+def test_invalid_stage_is_failed(rt):
+    rid = rt.emu.queue_event({"executionDetails": {"serviceArn": "arn:x", "targetServiceRevisionArn": "arn:y",
+                                                   "lifecycleStage": "DROP TABLE"}})
+    out = rt.emu.wait_outcome(rid, 10)
+    assert out["kind"] == "response" and json.loads(out["body"]) == {"hookStatus": "FAILED"}
+
+
+def test_in_progress_outside_ecs_is_an_error(hookhost_bin, tmp_path):
+    rt = Runtime(hookhost_bin, tmp_path / "task")
+    try:
+        rt.hook("AfterAllowTraffic", "return function(e, ctx) return ctx.in_progress{delay = 1} end\n")
+        ev = rt.hook_event()
+        _, out = rt.invoke(ev)
+        b = json.loads(out["body"])
+        assert b["status"] == "Failed" and "only for ECS-native" in b["error"]
+    finally:
+        rt.stop()
+
+
+def test_on_error_succeeded_applies_to_ecs(hookhost_bin, tmp_path):
+    rt = Runtime(hookhost_bin, tmp_path / "task", handler="auto", env={"HOOKHOST_ON_ERROR": "Succeeded"})
+    try:
+        rt.hook("PRE_SCALE_UP", "return function() error('x') end\n")
+        res = EcsDeployment(rt.emu).run_stage("PRE_SCALE_UP")
+        assert res.status == "SUCCEEDED"
+    finally:
+        rt.stop()
+
+
+def test_run_prints_the_hook_status(hookhost, write):
+    s = write("h.lua", "return function(e, ctx) return ctx.in_progress{delay = 7, details = {a = 1}} end\n")
+    ev = write("ev.json", json.dumps({"executionDetails": {"serviceArn": "arn:s", "targetServiceRevisionArn": "arn:r",
+                                                           "lifecycleStage": "POST_SCALE_UP"}}))
+    p = hookhost("run", "--event", ev, s)
+    assert p.returncode == 0, p.stderr
+    o = json.loads(p.stdout.splitlines()[-1])
+    assert o["hookStatus"] == "IN_PROGRESS" and o["callBackDelay"] == 7 and o["hookDetails"] == {"a": 1}
+    assert o["stage"] == "POST_SCALE_UP"
+
+
+def test_bad_stage_map_fails_hooks(hookhost_bin, tmp_path):
+    rt = Runtime(hookhost_bin, tmp_path / "task", handler="auto",
+                 env={"HOOKHOST_ECS_STAGE_MAP": "NOT_A_STAGE=AfterAllowTraffic"})
+    try:
+        res = EcsDeployment(rt.emu).run_stage("POST_SCALE_UP")
+        assert res.status == "FAILED"
+        assert any("HOOKHOST_ECS_STAGE_MAP" in l.get("message", "") for l in rt.log_lines())
+    finally:
+        rt.stop()
