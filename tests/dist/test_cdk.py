@@ -198,3 +198,22 @@ def test_environment_agnostic_stack_uses_pseudo_parameters(synth):
 ])
 def test_bad_context_is_refused(synth, context, message):
     assert message in synth(expect_failure=True, **context)
+
+
+def test_appspec_names_the_functions_the_stack_creates(synth):
+    yaml = pytest.importorskip("yaml")
+    spec = yaml.safe_load((ROOT / "deploy" / "appspec.yml").read_text())
+    assert spec["version"] == 0.0
+    props = spec["Resources"][0]["TargetService"]["Properties"]
+    assert spec["Resources"][0]["TargetService"]["Type"] == "AWS::ECS::Service"
+    assert {"TaskDefinition", "LoadBalancerInfo"} <= set(props)
+    assert {"ContainerName", "ContainerPort"} <= set(props["LoadBalancerInfo"])
+    hooks = [next(iter(h.items())) for h in spec["Hooks"]]
+    events = [e for e, _ in hooks]
+    order = ["BeforeInstall", "AfterInstall", "AfterAllowTestTraffic", "BeforeAllowTraffic", "AfterAllowTraffic"]
+    assert events == sorted(events, key=order.index), "hooks in lifecycle order"
+    assert events == ["AfterAllowTestTraffic", "BeforeAllowTraffic", "AfterAllowTraffic"]
+    t = synth(hooks=",".join(events))
+    names = {f["Handler"]: f["FunctionName"] for f in resources(t, "AWS::Lambda::Function")}
+    for event, arn in hooks:
+        assert arn == f"arn:aws:lambda:<REGION>:<ACCOUNT_ID>:function:{names[event]}"
