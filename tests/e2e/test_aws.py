@@ -350,7 +350,7 @@ def test_dry_run_sends_nothing(hookhost, write, emu):
 return function(event, ctx)
   local d = aws.json("codedeploy", "CodeDeploy_20141006", "GetDeployment", {deploymentId = "d-ABCDEFGH1"})
   local status, x = invalidate("E2EXAMPLE123", "dry-1")
-  local st, h, b, raw = aws.request{service = "sns", method = "POST", query = {Action = "Publish"}}
+  local st, h, b, raw = aws.request{service = "sts", method = "POST", query = {Action = "GetCallerIdentity"}}
   return {json = d, xml_status = status, xml = x, raw = raw, st = st}
 end
 """, "--dry-run")
@@ -362,8 +362,8 @@ end
     assert r["xml_status"] == 0 and r["xml"]["dry_run"] is True
     assert r["xml"]["url"] == emu.cloudfront_url + "/2020-05-31/distribution/E2EXAMPLE123/invalidation"
     assert r["xml"]["region"] == "us-east-1"
-    assert r["st"] == 0 and r["raw"]["query"] == "Action=Publish"
-    assert r["raw"]["url"] == "https://sns.us-east-1.amazonaws.com/"
+    assert r["st"] == 0 and r["raw"]["query"] == "Action=GetCallerIdentity"
+    assert r["raw"]["url"] == "https://sts.us-east-1.amazonaws.com/"  # the AWS default endpoint
     assert "dry run: POST " + emu.codedeploy_url + "/ (codedeploy GetDeployment" in p.stderr
     assert emu.requests() == []
 
@@ -448,6 +448,43 @@ end
                               "hook": {"DataType": "String", "StringValue": "AfterAllowTraffic"}}})
     assert pairs(r["empty"]) == _botocore_query_pairs("cloudwatch", "DescribeAlarms",
                                                       {"AlarmNames": [], "ActionPrefix": "x"})
+
+
+def test_query_protocol_against_sns_and_cloudwatch(hookhost, write, emu):
+    topic = "arn:aws:sns:us-east-1:123456789012:deploys"
+    gone = "arn:aws:sns:us-east-1:123456789012:gone"
+    emu.seed_topic(gone, exists=False)
+    emu.seed_alarm("web-5xx", state="ALARM", reason="Threshold crossed")
+    emu.seed_alarm("web-latency")
+    emu.inject_fault("throttle", "sns", "Publish", count=1)
+    p, o, _ = run_hook(hookhost, write, emu, """
+return function(event, ctx)
+  local pub, err = aws.query("sns", "Publish", "2010-03-31", {
+    TopicArn = event.topic, Subject = "deployed", Message = "AfterAllowTraffic done: 100% & <ok>",
+    MessageAttributes = aws.map({hook = {DataType = "String", StringValue = "AfterAllowTraffic"}},
+                                "Name", "Value")})
+  assert(pub, tostring(err))
+  local alarms = assert(aws.query("cloudwatch", "DescribeAlarms", "2010-08-01",
+                                  {AlarmNames = {"web-5xx", "web-latency", "nope"}}))
+  local states = {}
+  for _, m in ipairs(xml.find_all(alarms, "DescribeAlarmsResult/MetricAlarms/member")) do
+    states[xml.text(m, "AlarmName")] = xml.text(m, "StateValue")
+  end
+  local none, e2 = aws.query("sns", "Publish", "2010-03-31", {TopicArn = event.gone, Message = "x"})
+  return {id = xml.text(pub, "PublishResult/MessageId"), states = states, err = errt(e2)}
+end
+""", event={"topic": topic, "gone": gone})
+    assert p.returncode == 0, p.stderr
+    r = o["result"]
+    msgs = emu.published(topic)
+    assert len(msgs) == 1 and msgs[0]["MessageId"] == r["id"]
+    assert msgs[0]["Message"] == "AfterAllowTraffic done: 100% & <ok>"
+    assert msgs[0]["Subject"] == "deployed"
+    assert msgs[0]["MessageAttributes"] == {
+        "hook": {"DataType": "String", "StringValue": "AfterAllowTraffic"}}
+    assert [q["status"] for q in requests_of(emu, "sns", "Publish")][:2] == [400, 200]
+    assert r["states"] == {"web-5xx": "ALARM", "web-latency": "OK"}
+    assert r["err"]["code"] == "NotFound" and r["err"]["status"] == 404 and r["err"]["request_id"]
 
 
 def test_bad_arguments_raise(hookhost, write, emu):
