@@ -1,0 +1,178 @@
+--- hookhost.cloudwatch: an alarm gate (CloudWatch DescribeAlarms, query API 2010-08-01).
+--
+--   local cloudwatch = require("hookhost.cloudwatch")
+--   return function(event, ctx)
+--     local ok, why = cloudwatch.check_alarms{names = {"api-5xx", "api-latency"}, prefix = "web-"}
+--     if not ok then return false, why end
+--   end
+--
+-- check_alarms{names?, prefix?, missing?, insufficient_data?}
+--   -> true, alarms                      no alarm is in ALARM
+--   -> false, message, alarms            some are: the message names each one with its reason,
+--                                        e.g. "1 alarm in ALARM: api-5xx (Threshold Crossed...)"
+--   -> nil, err                          CloudWatch could not be asked (a hookhost.aws error)
+--   names: alarm names (metric or composite); prefix: an alarm name prefix; at least one of them.
+--   missing: "fail" (default: a named alarm that does not exist fails the gate, so a typo cannot
+--     open it) or "ignore". insufficient_data: "pass" (default) or "fail".
+--   A prefix that matches no alarm passes (nothing is alarming); alarms has them all.
+-- describe_alarms{names?, prefix?, state?} -> {{name, state, reason, updated, composite}, ...}
+--   Every page (NextToken), names in groups of 100 (the API's limit), metric and composite
+--   alarms.
+
+local aws = require("hookhost.aws")
+local xml = require("hookhost.xml")
+local util = require("hookhost.util")
+
+local M = {VERSION = "2010-08-01", MAX_NAMES_PER_CALL = 100, MAX_PAGES = 1000}
+
+local STATES = {OK = true, ALARM = true, INSUFFICIENT_DATA = true}
+
+local function page_alarms(doc, out)
+  for _, kind in ipairs({"MetricAlarms", "CompositeAlarms"}) do
+    for _, m in ipairs(xml.find_all(doc, "DescribeAlarmsResult/" .. kind .. "/member")) do
+      out[#out + 1] = {name = xml.text(m, "AlarmName"), state = xml.text(m, "StateValue"),
+                       reason = xml.text(m, "StateReason"),
+                       updated = xml.text(m, "StateUpdatedTimestamp"),
+                       composite = kind == "CompositeAlarms"}
+    end
+  end
+end
+
+local function describe(params, out)
+  local token
+  for _ = 1, M.MAX_PAGES do
+    params.NextToken = token
+    local doc, err = aws.query("monitoring", "DescribeAlarms", M.VERSION, params)
+    if not doc then
+      return nil, err
+    end
+    if doc.dry_run then
+      return out
+    end
+    page_alarms(doc, out)
+    token = xml.text(doc, "DescribeAlarmsResult/NextToken")
+    if token == nil or token == "" then
+      return out
+    end
+  end
+  return nil, aws.error{code = "TooManyPages", status = 0,
+                        message = "DescribeAlarms returned more than " .. M.MAX_PAGES .. " pages"}
+end
+
+local function check_names(fname, names)
+  if names == nil then
+    return {}
+  end
+  if type(names) ~= "table" then
+    util.argerror("cloudwatch." .. fname, "names must be a list of alarm names")
+  end
+  for i, n in ipairs(names) do
+    if type(n) ~= "string" or n == "" or #n > 255 then
+      util.argerror("cloudwatch." .. fname, string.format(
+        "names[%d] must be an alarm name (1 to 255 characters)", i))
+    end
+  end
+  return names
+end
+
+function M.describe_alarms(t)
+  t = t or {}
+  local names = check_names("describe_alarms", t.names)
+  if t.prefix ~= nil and (type(t.prefix) ~= "string" or t.prefix == "" or #t.prefix > 255) then
+    util.argerror("cloudwatch.describe_alarms", "prefix must be a string of 1 to 255 characters")
+  end
+  if t.state ~= nil and not STATES[t.state] then
+    util.argerror("cloudwatch.describe_alarms", "state must be OK, ALARM or INSUFFICIENT_DATA")
+  end
+  local types = {"CompositeAlarm", "MetricAlarm"}
+  local out = {}
+  if #names > 0 then
+    for first = 1, #names, M.MAX_NAMES_PER_CALL do
+      local chunk = table.move(names, first, math.min(first + M.MAX_NAMES_PER_CALL - 1, #names),
+                               1, {})
+      local ok, err = describe({AlarmNames = chunk, StateValue = t.state, AlarmTypes = types,
+                                MaxRecords = 100}, out)
+      if not ok then
+        return nil, err
+      end
+    end
+  end
+  if t.prefix then
+    local ok, err = describe({AlarmNamePrefix = t.prefix, StateValue = t.state,
+                              AlarmTypes = types, MaxRecords = 100}, out)
+    if not ok then
+      return nil, err
+    end
+  end
+  if #names == 0 and not t.prefix then
+    local ok, err = describe({StateValue = t.state, AlarmTypes = types, MaxRecords = 100}, out)
+    if not ok then
+      return nil, err
+    end
+  end
+  -- names and prefix may both match an alarm: keep one of each
+  local seen, unique = {}, {}
+  for _, a in ipairs(out) do
+    if not seen[a.name] then
+      seen[a.name] = true
+      unique[#unique + 1] = a
+    end
+  end
+  return unique
+end
+
+function M.check_alarms(t)
+  if type(t) ~= "table" then
+    util.argerror("cloudwatch.check_alarms", "expected a table {names = {...}, prefix = \"...\"}")
+  end
+  local names = check_names("check_alarms", t.names)
+  if #names == 0 and (t.prefix == nil or t.prefix == "") then
+    util.argerror("cloudwatch.check_alarms", "give names (a list of alarm names) or a prefix")
+  end
+  local missing = t.missing or "fail"
+  local insufficient = t.insufficient_data or "pass"
+  if (missing ~= "fail" and missing ~= "ignore")
+     or (insufficient ~= "pass" and insufficient ~= "fail") then
+    util.argerror("cloudwatch.check_alarms",
+                  "missing must be \"fail\" or \"ignore\"; insufficient_data \"pass\" or \"fail\"")
+  end
+  local alarms, err = M.describe_alarms{names = names, prefix = t.prefix ~= "" and t.prefix or nil}
+  if not alarms then
+    return nil, err
+  end
+  local found, bad, lost = {}, {}, {}
+  for _, a in ipairs(alarms) do
+    found[a.name] = true
+    if a.state == "ALARM" or (insufficient == "fail" and a.state == "INSUFFICIENT_DATA") then
+      bad[#bad + 1] = a
+    end
+  end
+  if missing == "fail" then
+    for _, n in ipairs(names) do
+      if not found[n] then
+        lost[#lost + 1] = n
+      end
+    end
+  end
+  if #bad == 0 and #lost == 0 then
+    return true, alarms
+  end
+  local parts = {}
+  if #bad > 0 then
+    local items = {}
+    for i, a in ipairs(bad) do
+      local reason = a.reason and a.reason ~= "" and (": " .. a.reason:sub(1, 160)) or ""
+      items[i] = string.format("%s (%s%s)", a.name, a.state, reason)
+    end
+    parts[#parts + 1] = string.format("%d alarm%s in %s: %s", #bad, #bad == 1 and "" or "s",
+                                      insufficient == "fail" and "ALARM or INSUFFICIENT_DATA"
+                                      or "ALARM", table.concat(items, "; "))
+  end
+  if #lost > 0 then
+    parts[#parts + 1] = string.format("%d alarm%s not found: %s", #lost, #lost == 1 and "" or "s",
+                                      table.concat(lost, ", "))
+  end
+  return false, table.concat(parts, "; "), alarms
+end
+
+return M

@@ -1,0 +1,200 @@
+--- hookhost.codedeploy: the CodeDeploy calls a hook may want (AWS JSON 1.1, CodeDeploy_20141006).
+--
+--   local codedeploy = require("hookhost.codedeploy")
+--   return function(event, ctx)
+--     local d = assert(codedeploy.get_deployment(ctx.deployment_id))
+--     ctx.log.info("deploying", {application = d.applicationName, group = d.deploymentGroupName})
+--   end
+--
+-- Functions (bad arguments raise; failures of the world return nil, err, a hookhost.aws error):
+--   get_deployment(id)                   -> deploymentInfo (the API's field names)
+--   list_deployment_targets(id)          -> {target id, ...} (every page)
+--   get_deployment_target(id, target_id) -> deploymentTarget {deploymentTargetType, ecsTarget |
+--                                           lambdaTarget | instanceTarget | cloudFormationTarget}
+--   batch_get_deployment_targets(id, {target_id, ...}) -> {deploymentTarget, ...} (25 per call)
+--   lifecycle_events(target)             -> {{lifecycleEventName, status}, ...} of one target
+--   current_lifecycle_event(id)          -> name, target_ids: the hook-able lifecycle event that is
+--       InProgress on the deployment's targets; nil, err when none is or several are.
+--       Hook-able: ECS BeforeInstall, AfterInstall, AfterAllowTestTraffic, BeforeAllowTraffic,
+--       AfterAllowTraffic; Lambda BeforeAllowTraffic, AfterAllowTraffic.
+--   put_status(id, execution_id, status) -> true ("Succeeded" or "Failed")
+--       For completeness only: the runtime reports every hook execution by itself, exactly
+--       once. A script that reports too makes the runtime's report fail with
+--       LifecycleEventAlreadyCompletedException, and may report a status other than the one the
+--       runtime would have (e.g. Succeeded before the script goes on to fail). Hook scripts
+--       must not call it for their own execution.
+
+local aws = require("hookhost.aws")
+local util = require("hookhost.util")
+
+local M = {
+  TARGET_PREFIX = "CodeDeploy_20141006",
+  HOOKS = {
+    ECS = {"BeforeInstall", "AfterInstall", "AfterAllowTestTraffic", "BeforeAllowTraffic",
+           "AfterAllowTraffic"},
+    Lambda = {"BeforeAllowTraffic", "AfterAllowTraffic"},
+  },
+}
+
+local TARGET_KEYS = {ECSTarget = "ecsTarget", LambdaTarget = "lambdaTarget",
+                     InstanceTarget = "instanceTarget",
+                     CloudFormationTarget = "cloudFormationTarget"}
+local PLATFORM_OF = {ECSTarget = "ECS", LambdaTarget = "Lambda", CloudFormationTarget = "ECS"}
+
+local function check_id(fname, id)
+  if type(id) ~= "string" or not id:match("^d%-[A-Z0-9]+$") or #id > 64 then
+    util.argerror("codedeploy." .. fname, string.format(
+      "deployment id %q is not a CodeDeploy deployment id (d- and upper-case letters or digits)",
+      tostring(id)))
+  end
+end
+
+local function call(op, params)
+  return aws.json("codedeploy", M.TARGET_PREFIX, op, params)
+end
+
+function M.get_deployment(id)
+  check_id("get_deployment", id)
+  local r, err = call("GetDeployment", {deploymentId = id})
+  if not r then
+    return nil, err
+  end
+  return r.deploymentInfo or r
+end
+
+function M.list_deployment_targets(id)
+  check_id("list_deployment_targets", id)
+  local ids, token, pages = {}, nil, 0
+  repeat
+    local r, err = call("ListDeploymentTargets", {deploymentId = id, nextToken = token})
+    if not r then
+      return nil, err
+    end
+    for _, t in ipairs(r.targetIds or {}) do
+      ids[#ids + 1] = t
+    end
+    token = r.nextToken
+    pages = pages + 1
+  until token == nil or token == "" or pages >= 100
+  return ids
+end
+
+function M.get_deployment_target(id, target_id)
+  check_id("get_deployment_target", id)
+  if type(target_id) ~= "string" or target_id == "" then
+    util.argerror("codedeploy.get_deployment_target", "target_id must be a non-empty string")
+  end
+  local r, err = call("GetDeploymentTarget", {deploymentId = id, targetId = target_id})
+  if not r then
+    return nil, err
+  end
+  return r.deploymentTarget
+end
+
+function M.batch_get_deployment_targets(id, target_ids)
+  check_id("batch_get_deployment_targets", id)
+  if type(target_ids) ~= "table" then
+    util.argerror("codedeploy.batch_get_deployment_targets", "target_ids must be a list")
+  end
+  local out = {}
+  for first = 1, #target_ids, 25 do
+    local chunk = table.move(target_ids, first, math.min(first + 24, #target_ids), 1, {})
+    local r, err = call("BatchGetDeploymentTargets", {deploymentId = id, targetIds = chunk})
+    if not r then
+      return nil, err
+    end
+    for _, t in ipairs(r.deploymentTargets or {}) do
+      out[#out + 1] = t
+    end
+  end
+  return out
+end
+
+--- The lifecycle events of one deployment target, whatever its type.
+function M.lifecycle_events(target)
+  local key = TARGET_KEYS[target and target.deploymentTargetType or ""]
+  local inner = key and target[key]
+  if type(inner) ~= "table" then
+    for _, k in pairs(TARGET_KEYS) do
+      if type(target[k]) == "table" then
+        inner = target[k]
+        break
+      end
+    end
+  end
+  return inner and inner.lifecycleEvents or {}
+end
+
+local function hookable(platform)
+  local set = {}
+  local lists = platform and {M.HOOKS[platform]} or {M.HOOKS.ECS, M.HOOKS.Lambda}
+  for _, list in ipairs(lists) do
+    for _, name in ipairs(list) do
+      set[name] = true
+    end
+  end
+  return set
+end
+
+function M.current_lifecycle_event(id)
+  check_id("current_lifecycle_event", id)
+  local ids, err = M.list_deployment_targets(id)
+  if not ids then
+    return nil, err
+  end
+  if #ids == 0 then
+    return nil, aws.error{code = "NoLifecycleEvent", status = 0, message = string.format(
+      "deployment %s has no targets, so no lifecycle event is in progress", id)}
+  end
+  local targets
+  targets, err = M.batch_get_deployment_targets(id, ids)
+  if not targets then
+    return nil, err
+  end
+  local found, order, on = {}, {}, {}
+  for _, t in ipairs(targets) do
+    local allowed = hookable(PLATFORM_OF[t.deploymentTargetType or ""])
+    local key = TARGET_KEYS[t.deploymentTargetType or ""]
+    local tid = key and t[key] and t[key].targetId or "?"
+    for _, ev in ipairs(M.lifecycle_events(t)) do
+      local name = ev.lifecycleEventName
+      if ev.status == "InProgress" and allowed[name] then
+        if not found[name] then
+          found[name] = true
+          order[#order + 1] = name
+          on[name] = {}
+        end
+        on[name][#on[name] + 1] = tid
+      end
+    end
+  end
+  if #order == 1 then
+    return order[1], on[order[1]]
+  end
+  if #order == 0 then
+    return nil, aws.error{code = "NoLifecycleEvent", status = 0, message = string.format(
+      "no hook-able lifecycle event is InProgress on the %d target(s) of deployment %s: set "
+      .. "_HANDLER to the lifecycle event instead of auto", #targets, id)}
+  end
+  return nil, aws.error{code = "AmbiguousLifecycleEvent", status = 0, message = string.format(
+    "several hook-able lifecycle events are InProgress on deployment %s (%s): set _HANDLER to "
+    .. "the lifecycle event instead of auto", id, table.concat(order, ", "))}
+end
+
+function M.put_status(id, execution_id, status)
+  check_id("put_status", id)
+  if type(execution_id) ~= "string" or execution_id == "" then
+    util.argerror("codedeploy.put_status", "execution_id must be the LifecycleEventHookExecutionId")
+  end
+  if status ~= "Succeeded" and status ~= "Failed" then
+    util.argerror("codedeploy.put_status", "status must be \"Succeeded\" or \"Failed\"")
+  end
+  local r, err = call("PutLifecycleEventHookExecutionStatus", {
+    deploymentId = id, lifecycleEventHookExecutionId = execution_id, status = status})
+  if not r then
+    return nil, err
+  end
+  return true
+end
+
+return M

@@ -1,0 +1,68 @@
+--- hookhost.sns: publish a notification (SNS Publish, query API 2010-03-31).
+--
+--   local sns = require("hookhost.sns")
+--   local id = assert(sns.publish{topic_arn = os.getenv("TOPIC_ARN"),
+--                                 subject = "deployment " .. ctx.deployment_id,
+--                                 message = "traffic shifted"})
+--
+-- publish{topic_arn, message, subject?, attributes?} -> message id | nil, err (hookhost.aws error)
+--   topic_arn: arn:<partition>:sns:<region>:<account>:<name>; the call goes to that region.
+--   message: 1 byte to 256 KiB. subject: at most 100 characters, one line, no control characters.
+--   attributes: {Name = "string value"} sent as String message attributes.
+--   In a dry run nothing is sent and the result is "dry-run".
+
+local aws = require("hookhost.aws")
+local xml = require("hookhost.xml")
+local util = require("hookhost.util")
+
+local M = {VERSION = "2010-03-31", MAX_MESSAGE_BYTES = 256 * 1024, MAX_SUBJECT = 100}
+
+function M.publish(t)
+  if type(t) ~= "table" then
+    util.argerror("sns.publish", "expected a table {topic_arn, message, subject?}")
+  end
+  local arn = t.topic_arn
+  local region = type(arn) == "string"
+                 and arn:match("^arn:aws[%w%-]*:sns:([%w%-]+):%d%d%d%d%d%d%d%d%d%d%d%d:[%w_%-%.]+$")
+  if not region then
+    util.argerror("sns.publish", string.format(
+      "topic_arn %s is not an SNS topic ARN (arn:aws:sns:<region>:<account>:<name>)",
+      type(arn) == "string" and string.format("%q", arn) or "(" .. type(arn) .. ")"))
+  end
+  if type(t.message) ~= "string" or t.message == "" or #t.message > M.MAX_MESSAGE_BYTES then
+    util.argerror("sns.publish", "message must be a string of 1 byte to 256 KiB")
+  end
+  if t.subject ~= nil and (type(t.subject) ~= "string" or t.subject == ""
+                           or #t.subject > M.MAX_SUBJECT or t.subject:find("%c")) then
+    util.argerror("sns.publish", "subject must be one line of 1 to 100 characters")
+  end
+  local params = {TopicArn = arn, Message = t.message, Subject = t.subject}
+  if t.attributes ~= nil then
+    if type(t.attributes) ~= "table" then
+      util.argerror("sns.publish", "attributes must be a table {Name = \"value\"}")
+    end
+    local attrs = {}
+    for k, v in pairs(t.attributes) do
+      if type(k) ~= "string" or type(v) ~= "string" then
+        util.argerror("sns.publish", "attributes must map names to string values")
+      end
+      attrs[k] = {DataType = "String", StringValue = v}
+    end
+    params.MessageAttributes = aws.map(attrs, "Name", "Value")
+  end
+  local doc, err = aws.query("sns", "Publish", M.VERSION, params, {region = region})
+  if not doc then
+    return nil, err
+  end
+  if doc.dry_run then
+    return "dry-run"
+  end
+  local id = xml.text(doc, "PublishResult/MessageId")
+  if not id then
+    return nil, aws.error{code = "SerializationError", status = 200,
+                          message = "Publish answered without a MessageId"}
+  end
+  return id
+end
+
+return M
