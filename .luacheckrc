@@ -1,5 +1,6 @@
 -- luacheck configuration for lua/ (the hookhost library and the shipped hooks).
 std = "lua54"
 max_line_length = 110
--- Hook scripts and library modules get ctx and event as arguments, never as globals.
-files["lua/hooks"] = { std = "lua54" }
+-- Hook scripts and library modules get ctx and event as arguments, never as globals. A hook's
+-- function keeps the documented signature function(event, ctx) even when it ignores the event.
+files["lua/hooks"] = { std = "lua54", ignore = { "212/event" } }
