@@ -70,7 +70,8 @@ static int file_exists(const char *path)
  * ECS alike. _HANDLER=auto lets the event decide: an ECS event runs hooks/<STAGE>.lua, or the
  * script HOOKHOST_ECS_STAGE_MAP gives its stage. Absolute paths and ".." are refused: the handler
  * must not reach outside the package. A problem here fails each hook (with its report or
- * hookStatus), never the runtime. */
+ * hookStatus), never the runtime. Returns 0 (path and hook set), 1 for a CodeDeploy event under
+ * _HANDLER=auto (path is the hooks folder; the worker discovers the hook), or -1. */
 static int resolve_script(const struct config *cfg, const struct event *ev, char *path,
                           size_t pathlen, char *hook, size_t hooklen, char *err, size_t errlen)
 {
@@ -87,11 +88,16 @@ static int resolve_script(const struct config *cfg, const struct event *ev, char
     }
     size_t n = strlen(h);
     if (strcmp(h, "auto") == 0) {
+        if (ev->kind == EVENT_CODEDEPLOY) {
+            /* The worker asks CodeDeploy which lifecycle event is InProgress (lhost.c). */
+            fmt_into(path, pathlen, "%s/hooks", cfg->task_root);
+            fmt_into(hook, hooklen, "auto");
+            return 1;
+        }
         if (ev->kind != EVENT_ECS) {
             fmt_into(err, errlen,
-                     "_HANDLER=auto: this %s event does not say which hook it is; "
-                     "set _HANDLER to the lifecycle event name",
-                     ev->kind == EVENT_CODEDEPLOY ? "CodeDeploy" : "plain");
+                     "_HANDLER=auto: a plain invocation does not say which hook it "
+                     "is; set _HANDLER to the lifecycle event name");
             return -1;
         }
         if (!ev->ecs_stage) {
@@ -251,10 +257,13 @@ static void execute(const struct config *cfg, const char *script, const char *wh
     } else {
         job->script_path = script;
         job->deadline_ms = b->script_ms;
-        log_info("script started: %s (hook %s, %lld ms, memory %zu MiB%s)", script, r->hook,
+        log_info("script started: %s (hook %s, %lld ms, memory %zu MiB%s)",
+                 job->discover_hook ? "(from CodeDeploy)" : script, r->hook,
                  (long long)(b->script_ms - clock_ms()), job->mem_max >> 20,
                  dry_run ? ", dry run" : "");
         worker_run(job, b->kill_ms, &r->out);
+        if (r->out.hook[0]) /* _HANDLER=auto: the worker found out which hook this is */
+            r->hook = r->out.hook;
         log_script_end(r->hook, &r->out, cfg->on_error_succeeded);
     }
     int ok = r->out.reason == LHOST_OK;
@@ -496,9 +505,14 @@ static void handle(struct rapi *api, const struct config *cfg, const char *cfg_e
 
     char script[4096] = "", hook[128] = "unknown";
     const char *why = cfg_error;
-    if (!why &&
-        resolve_script(cfg, &ev, script, sizeof script, hook, sizeof hook, err, sizeof err) < 0)
-        why = err;
+    int discover = 0;
+    if (!why) {
+        int rc =
+            resolve_script(cfg, &ev, script, sizeof script, hook, sizeof hook, err, sizeof err);
+        if (rc < 0)
+            why = err;
+        discover = rc == 1;
+    }
     struct lhost_job job = {
         .event_json = inv->event.p,
         .event_len = inv->event.len,
@@ -508,6 +522,8 @@ static void handle(struct rapi *api, const struct config *cfg, const char *cfg_e
         .request_id = inv->request_id,
         .controller = controller_name(ev.kind, "lambda"),
         .stage = ev.ecs_stage,
+        .discover_hook = discover,
+        .hooks_dir = discover ? script : NULL,
         .mem_max = cfg->mem_max,
         .lua_dir = cfg->lua_dir,
         .task_root = cfg->task_root,

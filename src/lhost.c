@@ -4,6 +4,7 @@
 #include "lhost.h"
 
 #include "buf.h"
+#include "config.h"
 #include "json.h"
 #include "lmod_aws.h"
 #include "lmod_http.h"
@@ -460,10 +461,10 @@ static void set_string_field(lua_State *L, const char *key, const char *value)
     }
 }
 
-static void push_ctx(lua_State *L, const struct lhost_job *job)
+static void push_ctx(lua_State *L, const struct lhost_job *job, const char *hook)
 {
     lua_createtable(L, 0, 10);
-    set_string_field(L, "hook", job->hook);
+    set_string_field(L, "hook", hook);
     set_string_field(L, "deployment_id", job->deployment_id);
     set_string_field(L, "execution_id", job->execution_id);
     set_string_field(L, "request_id", job->request_id);
@@ -491,6 +492,41 @@ static void push_ctx(lua_State *L, const struct lhost_job *job)
         lua_setfield(L, -2, levels[i].name);
     }
     lua_setfield(L, -2, "log");
+}
+
+/* ---- _HANDLER=auto ----------------------------------------------------------------------- */
+
+/* Ask CodeDeploy which hook-able lifecycle event of the deployment is InProgress (through the
+ * Lua library, under the same limits as the script), then point the execution at its script.
+ * Returns 1 with the script path pushed, or 0 with the outcome filled. */
+static int discover(lua_State *L, const struct lhost_job *job, struct lhost_outcome *out, int msgh)
+{
+    lua_getglobal(L, "require");
+    lua_pushliteral(L, "hookhost.codedeploy");
+    if (lua_pcall(L, 1, 1, msgh) != LUA_OK) {
+        out->reason = LHOST_UNKNOWN_HOOK;
+        fmt_into(out->message, sizeof out->message, "_HANDLER=auto: %s", lua_tostring(L, -1));
+        return 0;
+    }
+    lua_getfield(L, -1, "current_lifecycle_event");
+    lua_pushstring(L, job->deployment_id);
+    if (lua_pcall(L, 1, 2, msgh) != LUA_OK || !lua_isstring(L, -2)) {
+        const char *why = lua_isstring(L, -1) ? lua_tostring(L, -1) : luaL_tolstring(L, -1, NULL);
+        out->reason = LHOST_UNKNOWN_HOOK;
+        fmt_into(out->message, sizeof out->message,
+                 "_HANDLER=auto: cannot tell which lifecycle event is running: %s", why);
+        return 0;
+    }
+    const char *name = lua_tostring(L, -2);
+    if (!config_is_hook_name(name)) {
+        out->reason = LHOST_UNKNOWN_HOOK;
+        fmt_into(out->message, sizeof out->message,
+                 "_HANDLER=auto: CodeDeploy named an unusable lifecycle event");
+        return 0;
+    }
+    fmt_into(out->hook, sizeof out->hook, "%s", name);
+    lua_pushfstring(L, "%s/%s.lua", job->hooks_dir ? job->hooks_dir : "hooks", name);
+    return 1;
 }
 
 /* ---- the execution --------------------------------------------------------------------------- */
@@ -529,29 +565,36 @@ static int pmain(lua_State *L)
     lua_pop(L, 1);
     int event = lua_gettop(L);
 
-    int rc = luaL_loadfilex(L, job->script_path, "t");
+    const char *script = job->script_path;
+    if (job->discover_hook) {
+        if (!discover(L, job, out, msgh))
+            return 0;
+        script = lua_tostring(L, -1);
+        log_info("_HANDLER=auto: CodeDeploy says %s is running; script %s", out->hook, script);
+    }
+    int rc = luaL_loadfilex(L, script, "t");
     if (rc != LUA_OK) {
         out->reason = rc == LUA_ERRFILE ? LHOST_MISSING : LHOST_SYNTAX;
-        report(out, L, job->script_path);
+        report(out, L, script);
         return 0;
     }
     if (lua_pcall(L, 0, 1, msgh) != LUA_OK) {
-        out->reason = LHOST_ERROR; /* refined by classify() */
-        report(out, L, job->script_path);
+        out->reason = LHOST_ERROR; /* lhost_run() tells timeouts and memory apart */
+        report(out, L, script);
         return 0;
     }
     if (!lua_isfunction(L, -1)) {
         out->reason = LHOST_BAD_SCRIPT;
         fmt_into(out->message, sizeof out->message,
-                 "%s must return a function(event, ctx), but returned %s", job->script_path,
+                 "%s must return a function(event, ctx), but returned %s", script,
                  luaL_typename(L, -1));
         return 0;
     }
     lua_pushvalue(L, event);
-    push_ctx(L, job);
+    push_ctx(L, job, out->hook[0] ? out->hook : job->hook);
     if (lua_pcall(L, 2, 2, msgh) != LUA_OK) {
         out->reason = LHOST_ERROR;
-        report(out, L, job->script_path);
+        report(out, L, script);
         return 0;
     }
 

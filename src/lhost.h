@@ -40,6 +40,10 @@ struct lhost_job {
     const char *lua_dir;       /* the hookhost Lua library (lua/), on package.path */
     const char *task_root;     /* LAMBDA_TASK_ROOT, on package.path; may be NULL */
     int dry_run;               /* ctx.dry_run; signed calls are described, not sent */
+    /* _HANDLER=auto for a CodeDeploy event: ask hookhost.codedeploy which lifecycle event is
+     * InProgress, then run <hooks_dir>/<that name>.lua; script_path and hook are then unused. */
+    int discover_hook;
+    const char *hooks_dir;
 };
 
 enum lhost_reason {
@@ -53,7 +57,9 @@ enum lhost_reason {
     LHOST_BAD_SCRIPT,     /* the script did not return a function */
     LHOST_BAD_EVENT,      /* the event is not valid JSON */
     LHOST_CRASH,          /* the process running the script died (worker.c) */
+    LHOST_UNKNOWN_HOOK,   /* _HANDLER=auto could not tell which lifecycle event is running */
 };
+#define LHOST_REASON_LAST LHOST_UNKNOWN_HOOK
 
 /* The result of one execution. Owned by the caller; release with lhost_outcome_free(). */
 struct lhost_outcome {
@@ -67,6 +73,7 @@ struct lhost_outcome {
     int in_progress;
     int64_t callback_delay; /* seconds; -1: ECS's default */
     char *details_json;     /* malloc'd JSON object for hookDetails, or NULL */
+    char hook[80];          /* the lifecycle event discovered (discover_hook), else "" */
 };
 
 /* Run one execution. Never fails to fill *out; returns 0 when the hook succeeded, -1 otherwise. */

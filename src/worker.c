@@ -49,6 +49,7 @@ static void child_main(const struct lhost_job *job, int fd)
     json_set_bool(j, "in_progress", o.in_progress);
     json_set_int(j, "callback_delay", o.callback_delay);
     json_set_str(j, "details", o.details_json);
+    json_set_str(j, "hook", o.hook);
     char *text = json_finish(j);
     size_t len = strlen(text), off = 0;
     while (off < len) {
@@ -66,15 +67,16 @@ static void child_main(const struct lhost_job *job, int fd)
  * does not decode; the caller then says how the child died instead. */
 static int decode_outcome(const char *text, size_t len, struct lhost_outcome *out)
 {
-    struct json_field f[] = {
-        {.key = "reason"},      {.key = "message"},        {.key = "traceback"},
-        {.key = "result"},      {.key = "mem_peak"},       {.key = "duration_ms"},
-        {.key = "in_progress"}, {.key = "callback_delay"}, {.key = "details"}};
+    struct json_field f[] = {{.key = "reason"},      {.key = "message"},
+                             {.key = "traceback"},   {.key = "result"},
+                             {.key = "mem_peak"},    {.key = "duration_ms"},
+                             {.key = "in_progress"}, {.key = "callback_delay"},
+                             {.key = "details"},     {.key = "hook"}};
     size_t nf = sizeof f / sizeof *f;
     char err[128];
     if (len == 0 || json_get_fields(text, len, f, nf, err, sizeof err) < 0)
         return -1;
-    if (f[0].kind != JSON_NUMBER || f[0].num < LHOST_OK || f[0].num > LHOST_CRASH) {
+    if (f[0].kind != JSON_NUMBER || f[0].num < LHOST_OK || f[0].num > LHOST_REASON_LAST) {
         json_fields_free(f, nf);
         return -1;
     }
@@ -90,6 +92,8 @@ static int decode_outcome(const char *text, size_t len, struct lhost_outcome *ou
     out->callback_delay = f[7].kind == JSON_NUMBER ? (int64_t)f[7].num : -1;
     out->details_json = f[8].value;
     f[8].value = NULL;
+    if (f[9].kind == JSON_STRING)
+        fmt_into(out->hook, sizeof out->hook, "%s", f[9].value);
     json_fields_free(f, nf);
     return 0;
 }
