@@ -4,10 +4,15 @@
 
 #include "buf.h"
 #include "http.h"
+#include "lhost.h"
+#include "lmod_aws.h"
+#include "log.h"
 #include "testhelp.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* A fake environment: NULL-terminated name/value pairs. */
 struct fenv {
@@ -57,6 +62,76 @@ static struct http_response response(long status, const char *const *headers, si
         buf_puts(&r.body, body);
     return r;
 }
+
+/* Run a Lua hook script (text) in a real hook state, with the library from lua/. */
+static int run_lua(const char *text, int dry_run, struct lhost_outcome *out)
+{
+    char path[] = "/tmp/hookhost-test-aws-XXXXXX";
+    int fd = mkstemp(path);
+    if (fd < 0 || write(fd, text, strlen(text)) != (ssize_t)strlen(text))
+        abort();
+    close(fd);
+    const char *lua_dir = getenv("HOOKHOST_LUA_DIR");
+    struct lhost_job job = {
+        .script_path = path,
+        .hook = "AfterAllowTraffic",
+        .deadline_ms = clock_ms() + 10000,
+        .mem_max = (size_t)64 << 20,
+        .lua_dir = lua_dir && *lua_dir ? lua_dir : "lua",
+        .dry_run = dry_run,
+    };
+    int rc = lhost_run(&job, out);
+    unlink(path);
+    return rc;
+}
+
+/* The Lua side without the network: dry runs, arguments, error objects, a refused connection. */
+static const char lua_dry[] =
+    "local aws = require('hookhost.aws')\n"
+    "return function(event, ctx)\n"
+    "  local d = aws.json('codedeploy', 'CodeDeploy_20141006', 'GetDeployment', {deploymentId = "
+    "'d-1'})\n"
+    "  assert(d.dry_run == true and d.operation == 'GetDeployment', 'json dry run')\n"
+    "  assert(d.url == 'http://127.0.0.1:9/' and d.region == 'eu-west-1', d.url)\n"
+    "  assert(d.body_size == #'{\"deploymentId\":\"d-1\"}')\n"
+    "  local st, h, b, raw = aws.request{service = 'cloudfront', path = '/a/b', query = {\n"
+    "    z = 'last', a = {'2', '1'}, sp = 'a b&c', n = 5, t = true}}\n"
+    "  assert(st == 0 and next(h) == nil and b == '' and raw.dry_run)\n"
+    "  assert(raw.query == 'a=1&a=2&n=5&sp=a%20b%26c&t=true&z=last', raw.query)\n"
+    "  assert(raw.url == 'https://cloudfront.amazonaws.com/a/b' and raw.region == 'us-east-1')\n"
+    "  local s2, x = aws.rest_xml{service = 'cloudfront', method = 'POST', path = '/p', body = "
+    "'<a/>'}\n"
+    "  assert(s2 == 0 and x.dry_run and x.method == 'POST' and x.body_size == 4)\n"
+    "  local q = aws.query('sns', 'Publish', '2010-03-31', {Message = 'hi'})\n"
+    "  assert(q.dry_run and q.operation == 'Publish')\n"
+    "  assert(aws.uri_encode('a/b c~') == 'a%2Fb%20c~' and aws.uri_encode('a/b', true) == "
+    "'a/b')\n"
+    "  assert(aws.query_body('A', '1', {L = {'x', 'y'}, S = {K = 1}}) == "
+    "'Action=A&Version=1&L.member.1=x&L.member.2=y&S.K=1')\n"
+    "  local e = aws.error{code = 'X', message = 'm', status = 404, request_id = 'r', attempts "
+    "= 3}\n"
+    "  assert(tostring(e) == 'X: m (HTTP 404, request id r, 3 attempts)', tostring(e))\n"
+    "  assert(tostring(aws.error{code = 'Y', message = 'n'}) == 'Y: n')\n"
+    "  local ok, msg = pcall(aws.request, {service = 'sns', headers = {['A B'] = 'x'}})\n"
+    "  assert(not ok and msg:find('bad header name'), msg)\n"
+    "  ok, msg = pcall(aws.request, {service = 'sns', query = {a = {{}}}})\n"
+    "  assert(not ok and msg:find('string, number or boolean'), msg)\n"
+    "  assert(aws.connections() == 0)\n"
+    "  return 'ok'\n"
+    "end\n";
+
+static const char lua_refused[] =
+    "local aws = require('hookhost.aws')\n"
+    "return function(event, ctx)\n"
+    "  local d, err = aws.json('codedeploy', 'CodeDeploy_20141006', 'GetDeployment', {}, "
+    "{max_attempts = 2})\n"
+    "  assert(d == nil and err.code == 'ConnectionError' and err.retryable == true, "
+    "tostring(err))\n"
+    "  assert(err.attempts == 2 and err.status == 0 and err.request_id == nil)\n"
+    "  local st, e2 = aws.request{service = 'codedeploy', region = 'not a region'}\n"
+    "  assert(st == nil and e2.code == 'MissingRegion' and e2.attempts == 0, tostring(e2))\n"
+    "  return 'ok'\n"
+    "end\n";
 
 int main(void)
 {
@@ -529,6 +604,27 @@ int main(void)
         CHECK_INT(aws_client_connects(c), 0);
         http_response_free(&resp);
         aws_client_free(c);
+    }
+
+    TEST("the Lua module in a hook state: dry runs, arguments, error objects")
+    {
+        log_set_level(LOG_FATAL);
+        setenv("AWS_REGION", "eu-west-1", 1);
+        setenv("AWS_ENDPOINT_URL_CODEDEPLOY", "http://127.0.0.1:9", 1);
+        setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE", 1);
+        setenv("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", 1);
+        struct lhost_outcome out;
+        CHECK_INT(run_lua(lua_dry, 1, &out), 0);
+        if (out.reason != LHOST_OK)
+            fprintf(stderr, "  %s\n", out.message);
+        CHECK_STR(out.result_json ? out.result_json : "", "\"ok\"");
+        lhost_outcome_free(&out);
+        /* port 9 (discard) is closed: a connection error, retried once */
+        CHECK_INT(run_lua(lua_refused, 0, &out), 0);
+        if (out.reason != LHOST_OK)
+            fprintf(stderr, "  %s\n", out.message);
+        lhost_outcome_free(&out);
+        lmod_aws_shutdown();
     }
 
     return test_report("aws");
