@@ -343,3 +343,33 @@ def test_broken_runtime_posts_an_init_error_and_exits(hookhost_bin, tmp_path):
         assert "AWS_MAX_ATTEMPTS" in json.loads(errs[0]["body"])["errorMessage"]
     finally:
         rt.stop()
+
+
+def test_handler_auto_asks_codedeploy_which_hook_is_running(hookhost_bin, tmp_path):
+    rt = Runtime(hookhost_bin, tmp_path / "task", handler="auto")
+    try:
+        rt.hook("BeforeAllowTraffic", "return function(e, ctx) return ctx.hook end\n")
+        ev = rt.hook_event("BeforeAllowTraffic")
+        _, out = rt.invoke(ev)
+        b = body(out)
+        assert b["hook"] == "BeforeAllowTraffic" and b["result"] == "BeforeAllowTraffic", rt.log()
+        assert_one_report(rt, ev, "Succeeded", out)
+    finally:
+        rt.stop()
+
+
+def test_handler_auto_without_an_in_progress_hook_fails_clearly(hookhost_bin, tmp_path):
+    rt = Runtime(hookhost_bin, tmp_path / "task", handler="auto")
+    try:
+        dep = rt.emu.seed_deployment()  # no hook execution: nothing is InProgress
+        ex = rt.emu.seed_hook_execution(rt.emu.seed_deployment(), "AfterAllowTraffic")
+        ev = {"DeploymentId": dep, "LifecycleEventHookExecutionId": ex}
+        _, out = rt.invoke(ev)
+        msgs = " ".join(l.get("message", "") for l in rt.log_lines())
+        assert "cannot tell which lifecycle event is running" in msgs
+        # The Failed report names an execution of another deployment: CodeDeploy refuses it,
+        # so the invocation fails (and Lambda may retry) instead of pretending.
+        assert out["kind"] == "error" and out["error_type"] == "Runtime.ReportNotDelivered"
+        assert rt.emu.reports() == []
+    finally:
+        rt.stop()
