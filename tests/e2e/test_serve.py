@@ -373,3 +373,57 @@ def test_handler_auto_without_an_in_progress_hook_fails_clearly(hookhost_bin, tm
         assert rt.emu.reports() == []
     finally:
         rt.stop()
+
+
+# ---- the shipped AfterAllowTraffic hook under CloudFront faults (the issue's matrix) ----
+
+@pytest.fixture
+def shipped(hookhost_bin, tmp_path):
+    """The runtime serving the repository's own lua/ folder, as in the function package."""
+    root = pathlib.Path(__file__).resolve().parents[2] / "lua"
+    r = Runtime(hookhost_bin, root, env={"DistributionId": "E2EXAMPLE123"}, start=False)
+    r.log_path = tmp_path / "runtime.log"
+    r.start()
+    yield r
+    r.stop()
+
+
+def test_cloudfront_500s_then_success(shipped):
+    shipped.emu.inject_fault("http500", "cloudfront", "CreateInvalidation", count=2)
+    ev = shipped.hook_event()
+    _, out = shipped.invoke(ev, timeout=15)
+    assert body(out)["status"] == "Succeeded", shipped.log()
+    assert len(shipped.emu.invalidations()) == 1
+    assert_one_report(shipped, ev, "Succeeded", out)
+
+
+def test_cloudfront_failing_for_good(shipped):
+    shipped.emu.inject_fault("http500", "cloudfront", "CreateInvalidation", count=1000)
+    ev = shipped.hook_event()
+    _, out = shipped.invoke(ev, timeout=4)
+    b = body(out)
+    assert b["status"] == "Failed" and "CloudFront" in b["error"], b
+    assert shipped.emu.invalidations() == []
+    assert_one_report(shipped, ev, "Failed", out)
+    shipped.emu.clear_faults()
+
+
+def test_cloudfront_blocking_past_the_hook_time(shipped):
+    shipped.emu.inject_fault("hang", "cloudfront", "CreateInvalidation", count=1000)
+    ev = shipped.hook_event()
+    _, out = shipped.invoke(ev, timeout=3)
+    assert body(out)["status"] == "Failed"
+    assert_one_report(shipped, ev, "Failed", out)
+    shipped.emu.clear_faults()
+
+
+def test_redelivered_after_an_applied_but_failed_invalidation(shipped):
+    """The first CreateInvalidation takes effect but answers 500; the retry (and a later
+    redelivery of the whole event) get the same invalidation back: one invalidation, one report."""
+    shipped.emu.inject_fault("apply_then_fail", "cloudfront", "CreateInvalidation")
+    ev = shipped.hook_event()
+    rid, out1 = shipped.invoke(ev, timeout=15)
+    _, out2 = shipped.invoke(ev, request_id=rid, timeout=15)
+    assert out1["kind"] == "response" and out2["kind"] == "response"
+    assert len(shipped.emu.invalidations()) == 1
+    assert_one_report(shipped, ev, "Succeeded", out2)
