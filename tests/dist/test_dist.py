@@ -6,10 +6,14 @@ The chroot cases run `bootstrap run SCRIPT` (the local runner) and `bootstrap` a
 it, serving events from the Runtime API emulator with CodeDeploy's signature check. A probe hook
 reads /proc/self/maps to show which shared objects the process really loaded.
 """
+import http.server
 import json
 import pathlib
 import re
+import shutil
+import ssl
 import subprocess
+import threading
 import zipfile
 
 import pytest
@@ -326,3 +330,76 @@ def test_bootstrap_serves_hook_events_in_a_bare_root(dist, sandbox, hookhost_bin
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+
+# ---------------------------------------------------------------- TLS in the bare root
+
+TLS_HOOK = r"""
+local aws = require("hookhost.aws")
+return function(event, ctx)
+  local status, headers, body = aws.request{service = "cloudfront", method = "GET",
+                                            path = "/2020-05-31/tls-probe", max_attempts = 1}
+  if not status then error(tostring(headers.code) .. ": " .. tostring(headers.message)) end
+  print("TLS " .. status .. " " .. body)
+end
+"""
+
+
+class _TLSHandler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):  # noqa: N802
+        self.server.paths.append(self.path)
+        body = b"tls-ok"
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def tls_server(tmp_path):
+    """An HTTPS server on 127.0.0.1 with a throw-away self-signed certificate (its own CA)."""
+    if not shutil.which("openssl"):
+        pytest.skip("openssl (the command) is needed to make a test certificate")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _TLSHandler)
+    server.paths = []
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    server.socket = ctx.wrap_socket(server.socket, server_side=True)
+    t = threading.Thread(target=server.serve_forever, daemon=True)
+    t.start()
+    yield server, cert
+    server.shutdown()
+    server.server_close()
+
+
+def test_tls_with_the_bundled_openssl_and_amazon_linux_ca_path(dist, sandbox, tls_server):
+    """The packaged libcurl + OpenSSL make a verified HTTPS call in the bare root, trusting the
+    CA found at Amazon Linux's bundle path (the root has no Debian bundle), and refuse the server
+    once that bundle is gone."""
+    server, cert = tls_server
+    box = sandbox
+    assert not box.path("/etc/ssl/certs/ca-certificates.crt").exists()
+    box.unzip(dist / "function.zip", "/var/task")
+    box.write("/var/task/hooks/TlsProbe.lua", TLS_HOOK)
+    bundle = box.path("/etc/pki/tls/certs/ca-bundle.crt")
+    bundle.parent.mkdir(parents=True)
+    shutil.copy(cert, bundle)
+    env = box.env(AWS_ENDPOINT_URL_CLOUDFRONT=f"https://127.0.0.1:{server.server_address[1]}",
+                  AWS_ACCESS_KEY_ID="AKIDEXAMPLE", AWS_SECRET_ACCESS_KEY="wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY")
+    exe = runner(box, "/var/task")
+    r = box.run([exe, "run", "/var/task/hooks/TlsProbe.lua"], env=env)
+    assert r.returncode == 0, f"exit {r.returncode}\nstdout: {r.stdout}\nstderr: {r.stderr}"
+    assert run_lines(r.stderr, "TLS") == ["200 tls-ok"]
+    assert server.paths == ["/2020-05-31/tls-probe"]
+
+    bundle.unlink()  # no CA bundle anywhere: the call must fail, not go unverified
+    r = box.run([exe, "run", "/var/task/hooks/TlsProbe.lua"], env=env)
+    assert r.returncode == 1 and outcome_of(r.stdout)["status"] == "Failed", r.stdout + r.stderr
+    assert server.paths == ["/2020-05-31/tls-probe"]
