@@ -70,8 +70,8 @@ static lua_Integer opt_integer(lua_State *L, int t, const char *key, lua_Integer
     int isint;
     lua_Integer v = lua_tointegerx(L, -1, &isint);
     if (!isint || v < min || v > max)
-        luaL_error(L, "hookhost.http.request: '%s' must be an integer from %lld to %lld", key,
-                   (long long)min, (long long)max);
+        luaL_error(L, "hookhost.http.request: '%s' must be an integer from %I to %I", key,
+                   (LUAI_UACINT)min, (LUAI_UACINT)max);
     lua_pop(L, 1);
     return v;
 }

@@ -13,7 +13,8 @@
 -- "Code: message (HTTP 409, ...)"):
 --
 --   invalidate{distribution, paths, caller_reference?, wait?, ctx?, max_wait_ms?}
---       -> {id, status, create_time, location, caller_reference, paths, attempts, waited_ms?}
+--       -> {id, status, create_time, location, caller_reference, paths, tries, waited_ms?}
+--     tries: CreateInvalidation calls made here (each retried inside hookhost.aws as usual)
 --     paths: 1 to 3,000 strings, each starting with "/", at most 4,000 characters, a "*" only as
 --       the last character; at most 15 of them wildcards (CloudFront's limit of wildcard paths
 --       in progress per distribution). Special characters must already be URL-encoded as
@@ -215,17 +216,18 @@ function M.wait_invalidation(distribution, id, opts)
     util.argerror("cloudfront.wait_invalidation", "opts must be a table {timeout_ms, interval_ms}")
   end
   local ctx = util.context(opts.ctx)
-  local max_interval = opts.interval_ms or 20000
-  if math.type(max_interval) ~= "integer" or max_interval < 1 then
+  local max_interval = math.tointeger(opts.interval_ms or 20000)
+  if not max_interval or max_interval < 1 then
     util.argerror("cloudfront.wait_invalidation", "interval_ms must be a positive integer")
   end
   local start = util.now_ms()
   local limit = start + util.remaining_ms(ctx) - MARGIN_MS
+  local timeout = opts.timeout_ms ~= nil and math.tointeger(opts.timeout_ms)
   if opts.timeout_ms ~= nil then
-    if math.type(opts.timeout_ms) ~= "integer" or opts.timeout_ms < 0 then
+    if not timeout or timeout < 0 then
       util.argerror("cloudfront.wait_invalidation", "timeout_ms must be a non-negative integer")
     end
-    limit = math.min(limit, start + opts.timeout_ms)
+    limit = math.min(limit, start + timeout)
   end
   local interval = math.min(1000, max_interval)
   local polls, last = 0, nil
@@ -245,9 +247,8 @@ function M.wait_invalidation(distribution, id, opts)
     local now = util.now_ms()
     local sleep = math.min(interval, limit - now)
     if sleep <= 0 or now + sleep >= limit then
-      local why = opts.timeout_ms ~= nil and limit == start + opts.timeout_ms
-                  and string.format("the %d ms wait limit", opts.timeout_ms)
-                  or "the hook's time"
+      local why = timeout and limit == start + timeout
+                  and string.format("the %d ms wait limit", timeout) or "the hook's time"
       return nil, aws.error{
         code = "WaitTimeout", retryable = false, status = 0, attempts = polls,
         message = string.format("invalidation %s on %s is still %s after %s (%d polls): stopped "
@@ -286,9 +287,13 @@ function M.invalidate(t)
   local start = util.now_ms()
   local limit = start + util.remaining_ms(ctx) - MARGIN_MS
   if t.max_wait_ms ~= nil then
-    limit = math.min(limit, start + t.max_wait_ms)
+    local m = math.tointeger(t.max_wait_ms)
+    if not m or m < 0 then
+      util.argerror("cloudfront.invalidate", "max_wait_ms must be a non-negative integer")
+    end
+    limit = math.min(limit, start + m)
   end
-  local tries, attempts = 0, 0
+  local tries, attempts = 0, 0 -- calls made here; HTTP requests in failed calls
   local status, doc, headers
   while true do
     tries = tries + 1
@@ -297,7 +302,6 @@ function M.invalidate(t)
       operation = "CreateInvalidation",
     }
     if status then
-      attempts = attempts + 1
       break
     end
     local err = doc
@@ -311,7 +315,7 @@ function M.invalidate(t)
         table.concat(t.paths, ", "):sub(1, 200), err.message or "")
       return nil, err
     end
-    local delay = util.backoff_ms(tries, 2000, 20000)
+    local delay = util.backoff_ms(tries, 1000, 20000)
     if not retry_later(err) or util.now_ms() + delay >= limit then
       if retry_later(err) and tries > 1 then
         err.message = string.format("%s (gave up after %d tries over %s: the hook's time ran "
@@ -324,8 +328,7 @@ function M.invalidate(t)
   end
 
   if status == 0 then
-    return {status = "DryRun", dry_run = doc, caller_reference = ref, paths = t.paths,
-            attempts = 0}
+    return {status = "DryRun", dry_run = doc, caller_reference = ref, paths = t.paths, tries = 0}
   end
   local inv = invalidation_of(doc)
   if not inv or not inv.id then
@@ -333,7 +336,7 @@ function M.invalidate(t)
   end
   inv.location = headers and headers["location"]
   inv.caller_reference = inv.caller_reference or ref
-  inv.attempts = attempts
+  inv.tries = tries
   if wait then
     local w = type(wait) == "table" and wait or {}
     local done, err = M.wait_invalidation(t.distribution, inv.id, {

@@ -40,16 +40,18 @@ local function expect_list(v)
   if v == nil then
     return nil
   end
-  if math.type(v) == "integer" then
-    return {v}
+  if math.tointeger(v) then
+    v = {v}
   end
   if type(v) == "table" and #v > 0 then
-    for _, s in ipairs(v) do
-      if math.type(s) ~= "integer" or s < 100 or s > 599 then
+    local out = {}
+    for i, s in ipairs(v) do
+      out[i] = math.tointeger(s)
+      if not out[i] or out[i] < 100 or out[i] > 599 then
         util.argerror("http", "expect_status must be a status code or a list of them")
       end
     end
-    return v
+    return out
   end
   util.argerror("http", "expect_status must be a status code or a list of them")
 end
@@ -100,14 +102,13 @@ function M.request(method, url, opts)
     util.argerror("http.request", "opts must be a table")
   end
   local want = expect_list(opts.expect_status)
-  local retries = opts.retries or 2
-  if math.type(retries) ~= "integer" or retries < 0 or retries > 100 then
+  local retries = math.tointeger(opts.retries or 2)
+  if not retries or retries < 0 or retries > 100 then
     util.argerror("http.request", "retries must be an integer from 0 to 100")
   end
-  local timeout = opts.timeout_ms or 10000
-  local delay = opts.retry_delay_ms or 1000
-  if math.type(timeout) ~= "integer" or timeout < 1 or math.type(delay) ~= "integer"
-     or delay < 0 then
+  local timeout = math.tointeger(opts.timeout_ms or 10000)
+  local delay = math.tointeger(opts.retry_delay_ms or 1000)
+  if not timeout or timeout < 1 or not delay or delay < 0 then
     util.argerror("http.request", "timeout_ms and retry_delay_ms must be positive integers")
   end
   if opts.expect_body ~= nil and type(opts.expect_body) ~= "string" then

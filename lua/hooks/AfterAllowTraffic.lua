@@ -54,7 +54,7 @@ return function(event, ctx)
   end
   ctx.log.info("invalidation created: " .. inv.id, {
     id = inv.id, distribution = dist, status = inv.status, paths = paths,
-    caller_reference = inv.caller_reference, attempts = inv.attempts})
+    caller_reference = inv.caller_reference, tries = inv.tries})
   if wait then
     local done, werr = cloudfront.wait_invalidation(dist, inv.id, {ctx = ctx})
     if not done then
