@@ -289,7 +289,10 @@ static size_t on_header(char *data, size_t size, size_t nitems, void *userdata)
         size_t s = 0;
         while (s < len && is_ows(data[s]))
             s++;
-        fold_into_last(r, data + s, len - s);
+        while (len > s && is_ows(data[len - 1]))
+            len--;
+        if (len > s) /* a blank continuation line adds nothing, not a trailing space */
+            fold_into_last(r, data + s, len - s);
         return n;
     }
     const char *colon = memchr(data, ':', len);

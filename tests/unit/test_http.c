@@ -183,6 +183,9 @@ static void serve_connection(int fd)
             _exit(0);
         } else if (strcmp(path, "/headbig") == 0) {
             write_str(fd, "HTTP/1.1 200 OK\r\nContent-Length: 99999999\r\n\r\n");
+        } else if (strcmp(path, "/folded") == 0) {
+            write_str(fd, "HTTP/1.1 200 OK\r\nX-Folded: one  \r\n   two  \r\n \t \r\n"
+                          "Content-Length: 2\r\n\r\nok");
         } else if (strcmp(path, "/interim") == 0) {
             write_str(fd, "HTTP/1.1 100 Continue\r\nX-Interim: yes\r\n\r\n"
                           "HTTP/1.1 200 OK\r\nX-Final: yes\r\nContent-Length: 2\r\n\r\nok");
@@ -626,6 +629,13 @@ int main(void)
         CHECK_STR(http_header_get(&r, "X-Final"), "yes");
         CHECK(http_header_get(&r, "X-Interim") == NULL);
         CHECK_STR(r.body.p, "ok");
+    }
+    TEST("folded header lines join with one space, blanks trimmed, empty folds dropped")
+    {
+        struct http_request q = {"GET", at(port, "/folded"),    NULL, 0, NULL,
+                                 0,     http_deadline_in(5000), 0};
+        CHECK_INT(http_do(c, &q, &r, err, sizeof err), 0);
+        CHECK_STR(http_header_get(&r, "X-Folded"), "one two");
     }
     TEST("no deadline waits as long as the server takes")
     {
