@@ -589,6 +589,8 @@ int hook_serve(void)
              cfg.handler ? cfg.handler : "(none)", cfg.task_root ? cfg.task_root : "(none)",
              cfg.mem_max >> 20);
     for (;;) {
+        /* The next event's worker is forked now, between events, not on the event's path. */
+        worker_prefork();
         struct rapi_invocation inv;
         if (rapi_next(api, &inv, err, sizeof err) < 0) {
             log_line(LOG_FATAL, NULL, "the Runtime API is gone: %s", err);

@@ -7,6 +7,7 @@
 #include "sign_cli.h"
 
 #include <getopt.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,13 +55,6 @@ static const char usage_serve[] =
     "Usage: hookhost serve\n"
     "\n"
     "Serve hook events from the Lambda Runtime API at $AWS_LAMBDA_RUNTIME_API.\n";
-
-static const char usage_sign[] =
-    "Usage: hookhost sign --method M --url URL [--header 'Name: value']... [--body-file F]\n"
-    "                     --region R --service S [--date YYYYMMDDTHHMMSSZ] [--query]\n"
-    "\n"
-    "Sign a request with SigV4 using the usual credentials chain and print every header of the\n"
-    "signed request, or the presigned URL with --query.\n";
 
 /* Say what was wrong, then how the command is used; the exit status for usage errors. */
 static int usage_error(const char *cmd, const char *usage, const char *fmt, ...)
@@ -181,12 +175,13 @@ static int cmd_serve(int argc, char **argv)
 
 static int cmd_sign(int argc, char **argv)
 {
-    (void)usage_sign; /* sign_main() prints the full usage itself, for --help and errors */
     return sign_main(argc, argv);
 }
 
 int main(int argc, char **argv)
 {
+    /* A write to a worker or a peer that is gone must be an error return, not a dead runtime. */
+    signal(SIGPIPE, SIG_IGN);
     log_init();
     const char *prog = strrchr(argv[0], '/');
     prog = prog ? prog + 1 : argv[0];

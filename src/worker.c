@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -19,7 +20,7 @@
 
 #define OUTCOME_MAX ((size_t)8 << 20) /* the largest outcome a child may send */
 
-static int64_t last_overhead_us;
+static int64_t last_overhead_us, last_run_us;
 
 int64_t worker_last_overhead_us(void)
 {
@@ -33,13 +34,145 @@ static int64_t clock_us(void)
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-/* The child's side: run, encode, write, exit. Never returns. _exit skips atexit handlers and
- * stdio flushing that belong to the parent (its buffered output would be written twice). */
-static void child_main(const struct lhost_job *job, int fd)
+/* ---- the spare worker ----------------------------------------------------------------------
+
+ * Forking costs a few hundred microseconds (more on a busy machine), so the parent keeps one
+ * worker forked in advance, waiting for its job on a pipe: the fork happens between events,
+ * off the path from an event to its report. A spare that is never used (the process exits)
+ * reads EOF and leaves; PR_SET_PDEATHSIG takes it down if the parent dies. */
+
+struct spare {
+    pid_t pid;
+    int job_fd; /* parent -> child: the job, then EOF */
+    int out_fd; /* child -> parent: the outcome, then EOF */
+};
+static struct spare spare_ = {-1, -1, -1};
+
+/* Everything a child needs for one execution, as JSON: the job's strings and numbers, the event
+ * as a string, and the per-event process state the child cannot have inherited (it was forked
+ * before the event arrived): the trace id and the log's ids. */
+static char *encode_job(const struct lhost_job *job, int64_t deadline_left_ms)
 {
-    struct lhost_outcome o;
-    lhost_run(job, &o);
     struct json *j = json_new();
+    json_set_str(j, "script", job->script_path);
+    if (job->event_json)
+        json_set_strn(j, "event", job->event_json, job->event_len);
+    json_set_str(j, "hook", job->hook);
+    json_set_str(j, "deployment_id", job->deployment_id);
+    json_set_str(j, "execution_id", job->execution_id);
+    json_set_str(j, "request_id", job->request_id);
+    json_set_str(j, "controller", job->controller);
+    json_set_str(j, "stage", job->stage);
+    json_set_int(j, "deadline_left_ms", deadline_left_ms);
+    json_set_int(j, "mem_max", (int64_t)job->mem_max);
+    json_set_str(j, "lua_dir", job->lua_dir);
+    json_set_str(j, "task_root", job->task_root);
+    json_set_bool(j, "dry_run", job->dry_run);
+    json_set_bool(j, "discover_hook", job->discover_hook);
+    json_set_str(j, "hooks_dir", job->hooks_dir);
+    json_set_str(j, "trace_id", getenv("_X_AMZN_TRACE_ID"));
+    return json_finish(j);
+}
+
+enum {
+    F_SCRIPT,
+    F_EVENT,
+    F_HOOK,
+    F_DEPLOYMENT,
+    F_EXECUTION,
+    F_REQUEST,
+    F_CONTROLLER,
+    F_STAGE,
+    F_DEADLINE,
+    F_MEM,
+    F_LUA_DIR,
+    F_TASK_ROOT,
+    F_DRY_RUN,
+    F_DISCOVER,
+    F_HOOKS_DIR,
+    F_TRACE,
+    F_COUNT
+};
+
+/* The job back from its JSON; the strings stay owned by f. Returns 0 or -1. */
+static int decode_job(const char *text, size_t len, struct json_field *f, struct lhost_job *job)
+{
+    static const char *const keys[F_COUNT] = {
+        "script",           "event",         "hook",       "deployment_id",
+        "execution_id",     "request_id",    "controller", "stage",
+        "deadline_left_ms", "mem_max",       "lua_dir",    "task_root",
+        "dry_run",          "discover_hook", "hooks_dir",  "trace_id"};
+    for (int i = 0; i < F_COUNT; i++)
+        f[i] = (struct json_field){.key = keys[i]};
+    char err[128];
+    if (json_get_fields(text, len, f, F_COUNT, err, sizeof err) < 0 ||
+        f[F_DEADLINE].kind != JSON_NUMBER || f[F_MEM].kind != JSON_NUMBER)
+        return -1;
+    memset(job, 0, sizeof *job);
+    job->script_path = f[F_SCRIPT].value;
+    job->event_json = f[F_EVENT].value;
+    job->event_len = f[F_EVENT].len;
+    job->hook = f[F_HOOK].value;
+    job->deployment_id = f[F_DEPLOYMENT].value;
+    job->execution_id = f[F_EXECUTION].value;
+    job->request_id = f[F_REQUEST].value;
+    job->controller = f[F_CONTROLLER].value;
+    job->stage = f[F_STAGE].value;
+    job->deadline_ms = clock_ms() + (int64_t)f[F_DEADLINE].num;
+    job->mem_max = (size_t)f[F_MEM].num;
+    job->lua_dir = f[F_LUA_DIR].value;
+    job->task_root = f[F_TASK_ROOT].value;
+    job->dry_run = f[F_DRY_RUN].kind == JSON_BOOL && f[F_DRY_RUN].num != 0;
+    job->discover_hook = f[F_DISCOVER].kind == JSON_BOOL && f[F_DISCOVER].num != 0;
+    job->hooks_dir = f[F_HOOKS_DIR].value;
+    if (f[F_TRACE].value)
+        setenv("_X_AMZN_TRACE_ID", f[F_TRACE].value, 1);
+    else
+        unsetenv("_X_AMZN_TRACE_ID");
+    log_set_request_id(job->request_id);
+    log_set_deployment_id(job->deployment_id);
+    return 0;
+}
+
+/* Read all of fd (until EOF) into b. Returns 0, or -1 on error or when b's limit is passed. */
+static int read_all(int fd, struct buf *b)
+{
+    char chunk[65536];
+    for (;;) {
+        ssize_t r = read(fd, chunk, sizeof chunk);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            return -1;
+        if (r == 0)
+            return 0;
+        if (buf_append(b, chunk, (size_t)r) < 0)
+            return -1;
+    }
+}
+
+/* The child's side: wait for the job, run it, write the outcome, exit. Never returns. _exit
+ * skips atexit handlers and stdio flushing that belong to the parent. */
+static void child_main(int job_fd, int out_fd)
+{
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    struct buf text = BUF_INIT(WORKER_MAX_JOB);
+    if (read_all(job_fd, &text) < 0)
+        _exit(4);
+    close(job_fd);
+    if (text.len == 0)
+        _exit(0); /* the parent is done with this spare */
+    struct json_field f[F_COUNT];
+    struct lhost_job job;
+    if (decode_job(text.p, text.len, f, &job) < 0)
+        _exit(5);
+    buf_free(&text);
+    int64_t t0 = clock_us();
+    struct lhost_outcome o;
+    lhost_run(&job, &o);
+    int64_t run_us = clock_us() - t0;
+    struct json *j = json_new();
+    json_set_int(j, "run_us", run_us);
     json_set_int(j, "reason", o.reason);
     json_set_str(j, "message", o.message);
     json_set_str(j, "traceback", o.traceback);
@@ -50,10 +183,10 @@ static void child_main(const struct lhost_job *job, int fd)
     json_set_int(j, "callback_delay", o.callback_delay);
     json_set_str(j, "details", o.details_json);
     json_set_str(j, "hook", o.hook);
-    char *text = json_finish(j);
-    size_t len = strlen(text), off = 0;
+    char *out = json_finish(j);
+    size_t len = strlen(out), off = 0;
     while (off < len) {
-        ssize_t w = write(fd, text + off, len - off);
+        ssize_t w = write(out_fd, out + off, len - off);
         if (w < 0 && errno == EINTR)
             continue;
         if (w <= 0)
@@ -67,11 +200,11 @@ static void child_main(const struct lhost_job *job, int fd)
  * does not decode; the caller then says how the child died instead. */
 static int decode_outcome(const char *text, size_t len, struct lhost_outcome *out)
 {
-    struct json_field f[] = {{.key = "reason"},      {.key = "message"},
-                             {.key = "traceback"},   {.key = "result"},
-                             {.key = "mem_peak"},    {.key = "duration_ms"},
-                             {.key = "in_progress"}, {.key = "callback_delay"},
-                             {.key = "details"},     {.key = "hook"}};
+    struct json_field f[] = {
+        {.key = "reason"},      {.key = "message"},        {.key = "traceback"},
+        {.key = "result"},      {.key = "mem_peak"},       {.key = "duration_ms"},
+        {.key = "in_progress"}, {.key = "callback_delay"}, {.key = "details"},
+        {.key = "hook"},        {.key = "run_us"}};
     size_t nf = sizeof f / sizeof *f;
     char err[128];
     if (len == 0 || json_get_fields(text, len, f, nf, err, sizeof err) < 0)
@@ -94,6 +227,7 @@ static int decode_outcome(const char *text, size_t len, struct lhost_outcome *ou
     f[8].value = NULL;
     if (f[9].kind == JSON_STRING)
         fmt_into(out->hook, sizeof out->hook, "%s", f[9].value);
+    last_run_us = f[10].kind == JSON_NUMBER ? (int64_t)f[10].num : 0;
     json_fields_free(f, nf);
     return 0;
 }
@@ -145,46 +279,118 @@ static void describe_death(int status, int killed, struct lhost_outcome *out)
     }
 }
 
-int worker_run(const struct lhost_job *job, int64_t hard_deadline_ms, struct lhost_outcome *out)
+/* Fork a spare worker, unless one is waiting. Returns 0, or -1 with errno set. */
+static int prefork(void)
 {
-    memset(out, 0, sizeof *out);
-    int64_t t0 = clock_us();
-    int fds[2];
-    if (pipe2(fds, O_CLOEXEC) < 0) {
-        out->reason = LHOST_CRASH;
-        fmt_into(out->message, sizeof out->message, "cannot create a pipe: %s", strerror(errno));
+    if (spare_.pid > 0)
+        return 0;
+    int job[2], out[2];
+    if (pipe2(job, O_CLOEXEC) < 0)
+        return -1;
+    if (pipe2(out, O_CLOEXEC) < 0) {
+        close(job[0]);
+        close(job[1]);
         return -1;
     }
     fflush(NULL);
     pid_t pid = fork();
     if (pid < 0) {
-        out->reason = LHOST_CRASH;
-        fmt_into(out->message, sizeof out->message, "cannot fork a worker: %s", strerror(errno));
-        close(fds[0]);
-        close(fds[1]);
+        int e = errno;
+        close(job[0]), close(job[1]), close(out[0]), close(out[1]);
+        errno = e;
         return -1;
     }
     if (pid == 0) {
-        close(fds[0]);
-        child_main(job, fds[1]);
+        close(job[1]);
+        close(out[0]);
+        child_main(job[0], out[1]);
     }
-    close(fds[1]);
-    struct buf text = BUF_INIT(OUTCOME_MAX);
-    int eof = read_until(fds[0], &text, hard_deadline_ms);
-    close(fds[0]);
+    close(job[0]);
+    close(out[1]);
+    spare_ = (struct spare){pid, job[1], out[0]};
+    return 0;
+}
+
+int worker_spare_pid(void)
+{
+    return spare_.pid;
+}
+
+void worker_prefork(void)
+{
+    if (prefork() < 0)
+        log_warn("cannot fork a spare worker now: %s (the next hook forks its own)",
+                 strerror(errno));
+}
+
+/* Hand the job to the spare (taking it: the spare is then this execution's worker). Returns 0,
+ * or -1 when the spare is gone (killed from outside, or it could not read): it is then reaped. */
+static int send_job(const char *text, struct spare *w)
+{
+    *w = spare_;
+    spare_ = (struct spare){-1, -1, -1};
+    size_t len = strlen(text), off = 0;
+    int rc = 0;
+    while (off < len) {
+        ssize_t n = write(w->job_fd, text + off, len - off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            rc = -1;
+            break;
+        }
+        off += (size_t)n;
+    }
+    close(w->job_fd);
+    if (rc < 0) {
+        kill(w->pid, SIGKILL);
+        while (waitpid(w->pid, NULL, 0) < 0 && errno == EINTR)
+            ;
+        close(w->out_fd);
+    }
+    return rc;
+}
+
+int worker_run(const struct lhost_job *job, int64_t hard_deadline_ms, struct lhost_outcome *out)
+{
+    memset(out, 0, sizeof *out);
+    int64_t t0 = clock_us();
+    char *text = encode_job(job, job->deadline_ms - clock_ms());
+    struct spare w;
+    int sent = -1;
+    for (int attempt = 0; attempt < 2 && sent < 0; attempt++) {
+        if (prefork() < 0) {
+            out->reason = LHOST_CRASH;
+            fmt_into(out->message, sizeof out->message, "cannot fork a worker: %s",
+                     strerror(errno));
+            free(text);
+            return -1;
+        }
+        sent = send_job(text, &w);
+    }
+    free(text);
+    if (sent < 0) {
+        out->reason = LHOST_CRASH;
+        fmt_into(out->message, sizeof out->message, "cannot hand the job to a worker process");
+        return -1;
+    }
+    struct buf result = BUF_INIT(OUTCOME_MAX);
+    int eof = read_until(w.out_fd, &result, hard_deadline_ms);
+    close(w.out_fd);
     int killed = 0, status = 0;
     if (!eof) {
-        kill(pid, SIGKILL);
+        kill(w.pid, SIGKILL);
         killed = 1;
     }
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+    while (waitpid(w.pid, &status, 0) < 0 && errno == EINTR)
         ;
+    last_run_us = 0;
     if (killed || !(WIFEXITED(status) && WEXITSTATUS(status) == 0) ||
-        decode_outcome(text.p ? text.p : "", text.len, out) < 0)
+        decode_outcome(result.p ? result.p : "", result.len, out) < 0)
         describe_death(status, killed, out);
-    buf_free(&text);
+    buf_free(&result);
     int64_t total = clock_us() - t0;
-    last_overhead_us = total - out->duration_ms * 1000;
+    last_overhead_us = total - last_run_us;
     if (out->duration_ms == 0 || killed)
         out->duration_ms = total / 1000;
     return out->reason == LHOST_OK ? 0 : -1;

@@ -62,6 +62,7 @@ static pid_t signal_when_ready(const char *pidfile, int sig)
 
 int main(void)
 {
+    signal(SIGPIPE, SIG_IGN); /* as main.c does: a dead spare is an EPIPE, not a dead parent */
     if (!mkdtemp(dir))
         return 1;
     log_set_level(LOG_FATAL);
@@ -124,6 +125,28 @@ int main(void)
             lhost_outcome_free(&o);
             waitpid(helper, NULL, 0);
         }
+    }
+    TEST("a spare worker is forked ahead and used; one killed from outside is replaced")
+    {
+        const char *p = script("noop2.lua", "return function() return 1 end\n");
+        char noop[300];
+        snprintf(noop, sizeof noop, "%s", p);
+        worker_prefork();
+        int spare = worker_spare_pid();
+        CHECK(spare > 0);
+        worker_prefork(); /* idempotent: still the same spare */
+        CHECK_INT(worker_spare_pid(), spare);
+        CHECK_INT(run(noop, 2000, 3000, &o), 0);
+        CHECK_INT(worker_spare_pid(), -1); /* it ran the job and is gone */
+        lhost_outcome_free(&o);
+        worker_prefork();
+        spare = worker_spare_pid();
+        kill(spare, SIGKILL);
+        waitpid(spare, NULL, __WALL | WNOHANG);
+        usleep(20000);
+        CHECK_INT(run(noop, 2000, 3000, &o), 0);
+        CHECK_STR(o.result_json, "1");
+        lhost_outcome_free(&o);
     }
     TEST("the parent's overhead per execution is measured")
     {
