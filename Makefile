@@ -105,6 +105,37 @@ dist: all
 	@scripts/package
 # ---- end dist ----
 
+# ---- bench: hookhost beside a Python + boto3 baseline (bench/, scripts/bench, docs/PERFORMANCE.md) ----
+BENCH_BINS := $(BUILD)/bench/empty_full $(BUILD)/bench/empty_nocurl $(BUILD)/bench/empty_crypto \
+              $(BUILD)/bench/rapi_floor $(BUILD)/bench/launch
+
+# The link floor: an empty main with exactly hookhost's libraries (--no-as-needed: all loaded),
+# without libcurl, and with libcrypto alone.
+$(BUILD)/bench/empty_full: bench/floor/empty.c | $(BUILD)/bench
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< -Wl,--no-as-needed $(LDLIBS)
+
+$(BUILD)/bench/empty_nocurl: bench/floor/empty.c | $(BUILD)/bench
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< -Wl,--no-as-needed $(filter-out -lcurl,$(LDLIBS))
+
+$(BUILD)/bench/empty_crypto: bench/floor/empty.c | $(BUILD)/bench
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< -Wl,--no-as-needed -lcrypto
+
+# The emulators' floor: next -> [invalidation] -> report -> response, no script.
+$(BUILD)/bench/rapi_floor: bench/floor/rapi_floor.c | $(BUILD)/bench
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< -lcurl -lcrypto
+
+# Starts each program and reports its start time and wait4 peak RSS (see launch.c for why).
+$(BUILD)/bench/launch: bench/floor/launch.c | $(BUILD)/bench
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $<
+
+$(BUILD)/bench:
+	@mkdir -p $@
+
+bench: all $(BUILD)/tools/sigv4_bench $(BENCH_BINS)
+	@scripts/bench --build $(BUILD)
+-include $(BENCH_BINS:=.d)
+# ---- end bench ----
+
 clean:
 	rm -rf build
 
