@@ -103,9 +103,15 @@ class Sandbox:
         env.update({k: str(v) for k, v in extra.items()})
         return env
 
+    # Lambda runs the runtime as an unprivileged user (sbx_user1051); so does the sandbox, which
+    # also shows that the packages' file modes let any user read and execute them.
+    USER = "65534:65534"
+
     def run(self, argv, env=None, timeout=60, input=None):
-        return subprocess.run([CHROOT, str(self.root), *argv], env=env or self.env(),
-                              capture_output=True, text=True, timeout=timeout, input=input)
+        return subprocess.run([CHROOT, f"--userspec={self.USER}", str(self.root), *argv],
+                              env=env or self.env(), capture_output=True, text=True, timeout=timeout,
+                              input=input)
 
     def popen(self, argv, env=None, **kw):
-        return subprocess.Popen([CHROOT, str(self.root), *argv], env=env or self.env(), **kw)
+        return subprocess.Popen([CHROOT, f"--userspec={self.USER}", str(self.root), *argv],
+                                env=env or self.env(), **kw)
