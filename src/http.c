@@ -251,12 +251,13 @@ static void fold_into_last(struct http_response *r, const char *p, size_t n)
     if (!r->nheaders)
         return;
     struct http_header *h = &r->headers[r->nheaders - 1];
-    size_t old = strlen(h->value);
-    char *v = xmalloc(old + 1 + n + 1);
+    size_t old = strlen(h->value), sep = old ? 1 : 0; /* no leading space on an empty value */
+    char *v = xmalloc(old + sep + n + 1);
     memcpy(v, h->value, old);
-    v[old] = ' ';
-    memcpy(v + old + 1, p, n);
-    v[old + 1 + n] = '\0';
+    if (sep)
+        v[old] = ' ';
+    memcpy(v + old + sep, p, n);
+    v[old + sep + n] = '\0';
     free((char *)(uintptr_t)h->value);
     h->value = v;
 }

@@ -185,6 +185,7 @@ static void serve_connection(int fd)
             write_str(fd, "HTTP/1.1 200 OK\r\nContent-Length: 99999999\r\n\r\n");
         } else if (strcmp(path, "/folded") == 0) {
             write_str(fd, "HTTP/1.1 200 OK\r\nX-Folded: one  \r\n   two  \r\n \t \r\n"
+                          "X-Empty:\r\n  three\r\n"
                           "Content-Length: 2\r\n\r\nok");
         } else if (strcmp(path, "/interim") == 0) {
             write_str(fd, "HTTP/1.1 100 Continue\r\nX-Interim: yes\r\n\r\n"
@@ -636,6 +637,7 @@ int main(void)
                                  0,     http_deadline_in(5000), 0};
         CHECK_INT(http_do(c, &q, &r, err, sizeof err), 0);
         CHECK_STR(http_header_get(&r, "X-Folded"), "one two");
+        CHECK_STR(http_header_get(&r, "X-Empty"), "three");
     }
     TEST("no deadline waits as long as the server takes")
     {
