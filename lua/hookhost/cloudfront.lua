@@ -12,7 +12,7 @@
 -- error object {code, message, status, request_id, retryable, attempts} that prints as
 -- "Code: message (HTTP 409, ...)"):
 --
---   invalidate{distribution, paths, caller_reference?, wait?, ctx?, max_wait_ms?}
+--   invalidate{distribution, paths, caller_reference?, wait?, ctx?, event?, max_wait_ms?}
 --       -> {id, status, create_time, location, caller_reference, paths, tries, waited_ms?}
 --     tries: CreateInvalidation calls made here (each retried inside hookhost.aws as usual)
 --     paths: 1 to 3,000 strings, each starting with "/", at most 4,000 characters, a "*" only as
@@ -22,8 +22,11 @@
 --     caller_reference: by default derived from the hook execution,
 --       "hookhost-<DeploymentId>-<32 hex digits of SHA-256(execution id, sorted paths)>", so a
 --       retried or redelivered event gets the existing invalidation back instead of a second
---       one. Without a hook execution (hookhost run without a CodeDeploy event) it is
---       "hookhost-<epoch seconds>-<random>", unique per call.
+--       one. Under an ECS-native deployment (ctx.controller "ecs", which has no execution id)
+--       pass event = event too: the reference is then "hookhost-ecs-<40 hex digits of
+--       SHA-256(targetServiceRevisionArn, stage, distribution, sorted paths)>", the same for every
+--       invocation of that stage of that deployment. Without either (hookhost run with a plain
+--       event) it is "hookhost-<epoch seconds>-<random>", unique per call.
 --     TooManyInvalidationsInProgress, throttling and 5xx answers are retried with backoff for as
 --       long as the hook has time (or max_wait_ms); InvalidationBatchAlreadyExists is returned
 --       with a message that says what it means (the reference was used with other paths).
@@ -36,7 +39,7 @@
 --       hook's time runs out (whichever is first; it never waits past the hook's time).
 --       Polls after 1 s, then 1.5 times longer each time, up to interval_ms (default 20 s, the
 --       SDK waiter's interval).
---   caller_reference(distribution?, paths, ctx?) -> the default reference described above
+--   caller_reference(distribution, paths [, ctx [, event]]) -> the default reference above
 --
 -- ctx: pass the hook's ctx (ctx = ctx) so the reference is tied to the hook execution and waits
 -- use ctx.remaining_ms(). Without it the module uses the runtime's published ctx when there is
@@ -120,16 +123,33 @@ local function sorted_copy(list)
   return t
 end
 
+-- The ECS-native event's service revision: new for every deployment, the same for every
+-- invocation (and re-invocation) of its stages.
+local function ecs_revision(event)
+  if type(event) ~= "table" then
+    return nil
+  end
+  local details = type(event.executionDetails) == "table" and event.executionDetails or event
+  local rev = details.targetServiceRevisionArn
+  return type(rev) == "string" and rev ~= "" and rev or nil
+end
+
 --- The default CallerReference: stable for one hook execution and one set of paths.
-function M.caller_reference(distribution, paths, ctx)
+function M.caller_reference(distribution, paths, ctx, event)
   ctx = util.context(ctx)
   local dep = ctx and ctx.deployment_id
   local exec = ctx and ctx.execution_id
+  local all_paths = table.concat(sorted_copy(paths), "\n")
   if type(dep) == "string" and dep ~= "" and type(exec) == "string" and exec ~= "" then
-    local material = table.concat({exec, distribution or "", table.concat(sorted_copy(paths), "\n")},
-                                  "\0")
+    local material = table.concat({exec, distribution or "", all_paths}, "\0")
     local safe_dep = dep:gsub("[^%w%-]", ""):sub(1, 64)
     return "hookhost-" .. safe_dep .. "-" .. util.sha256_hex(material):sub(1, 32)
+  end
+  local rev = ecs_revision(event)
+  if rev then
+    local stage = ctx and ctx.stage or ""
+    local material = table.concat({rev, stage, distribution or "", all_paths}, "\0")
+    return "hookhost-ecs-" .. util.sha256_hex(material):sub(1, 40)
   end
   return string.format("hookhost-%d-%s", os.time(), util.random_hex(16))
 end
@@ -271,7 +291,7 @@ function M.invalidate(t)
   local ctx = util.context(t.ctx)
   local ref = t.caller_reference
   if ref == nil then
-    ref = M.caller_reference(t.distribution, t.paths, ctx)
+    ref = M.caller_reference(t.distribution, t.paths, ctx, t.event)
   elseif type(ref) ~= "string" or ref == "" or #ref > M.MAX_CALLER_REFERENCE
          or ref:find("[%z\1-\31\127]") then
     util.argerror("cloudfront.invalidate", string.format(

@@ -7,8 +7,9 @@
 --   INVALIDATION_WAIT   "true" to wait until the invalidation has Completed (never past the
 --                       hook's time; not done in time fails the hook); default "false"
 --
--- The invalidation's CallerReference is derived from the hook execution, so a redelivered or
--- retried event gets the same invalidation back instead of a second one.
+-- The invalidation's CallerReference is derived from the hook execution (CodeDeploy) or the
+-- service revision and stage (ECS-native), so a redelivered or retried event gets the same
+-- invalidation back instead of a second one.
 
 local cloudfront = require("hookhost.cloudfront")
 local util = require("hookhost.util")
@@ -43,7 +44,9 @@ end
 
 return function(event, ctx)
   local dist, paths, wait = config()
-  local inv, err = cloudfront.invalidate{distribution = dist, paths = paths, ctx = ctx}
+  -- ctx (CodeDeploy) or event (ECS-native) ties the CallerReference to this deployment's hook
+  local inv, err = cloudfront.invalidate{distribution = dist, paths = paths, ctx = ctx,
+                                         event = event}
   if not inv then
     error("CloudFront invalidation on " .. dist .. " failed: " .. tostring(err), 0)
   end

@@ -130,6 +130,22 @@ def test_outside_a_hook_every_call_is_a_new_invalidation(emu, lua):
     assert len(ids) == 2 and len(emu.invalidations()) == 2
 
 
+def test_ecs_native_invalidations_are_keyed_by_revision_and_stage(emu, lua):
+    body = """
+return function(event, ctx)
+  assert(cloudfront.invalidate{distribution = "E2EXAMPLE123", paths = {"/*"}, ctx = ctx, event = event})
+end
+"""
+    def ecs(rev, stage="POST_PRODUCTION_TRAFFIC_SHIFT"):
+        return {"executionDetails": {"serviceArn": "arn:aws:ecs:us-east-1:123456789012:service/c/web",
+                                     "targetServiceRevisionArn": rev, "lifecycleStage": stage}}
+    for ev in (ecs("arn:rev/1"), ecs("arn:rev/1"), ecs("arn:rev/2"), ecs("arn:rev/2", "POST_TEST_TRAFFIC_SHIFT")):
+        p, o, _ = lua(emu, body, event=ev)
+        assert p.returncode == 0, p.stderr + p.stdout
+    refs = [i["CallerReference"] for i in emu.invalidations()]
+    assert len(refs) == 3 and all(re.fullmatch(r"hookhost-ecs-[0-9a-f]{40}", r) for r in refs)
+
+
 def test_paths_are_xml_escaped_and_the_quantity_matches(emu, lua):
     p, o, _ = lua(emu, """
 return function(event, ctx)
