@@ -631,3 +631,44 @@ end
 """, event={"url": web.url + "/"})
     r = o["result"]
     assert r["len"] == 5000 and r["kind"] == "too_large" and "larger than 1000 bytes" in r["msg"]
+
+
+@pytest.fixture
+def tls_web(tmp_path, web):
+    """web, also served over TLS with a self-signed certificate for 127.0.0.1 (openssl CLI)."""
+    import shutil
+    import ssl
+    import subprocess
+    if not shutil.which("openssl"):
+        pytest.skip("openssl is not installed")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    srv.daemon_threads = True
+    srv.lock, srv.hits, srv.plan, srv.default = web.lock, web.hits, web.plan, web.default
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+    srv.url = f"https://127.0.0.1:{srv.server_address[1]}"
+    srv.cert = str(cert)
+    threading.Thread(target=srv.serve_forever, args=(0.05,), daemon=True).start()
+    yield srv
+    srv.shutdown()
+    srv.server_close()
+
+
+def test_https_verifies_certificates_and_honours_aws_ca_bundle(tls_web, lua):
+    body = """
+return function(event)
+  local s, h, b = core.request{url = event.url}
+  return {status = s, msg = h, kind = b}
+end
+"""
+    p, o, _ = lua(None, body, event={"url": tls_web.url + "/"})
+    r = o["result"]
+    assert r.get("status") is None and r["kind"] == "tls", r
+    assert "TLS verification failed" in r["msg"]
+    p, o, _ = lua(None, body, event={"url": tls_web.url + "/"}, env={"AWS_CA_BUNDLE": tls_web.cert})
+    assert o["result"]["status"] == 200, o
