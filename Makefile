@@ -107,7 +107,7 @@ dist: all
 
 # ---- bench: hookhost beside a Python + boto3 baseline (bench/, scripts/bench, docs/PERFORMANCE.md) ----
 BENCH_BINS := $(BUILD)/bench/empty_full $(BUILD)/bench/empty_nocurl $(BUILD)/bench/empty_crypto \
-              $(BUILD)/bench/rapi_floor $(BUILD)/bench/launch
+              $(BUILD)/bench/rapi_floor $(BUILD)/bench/launch $(BUILD)/bench/init_cost
 
 # The link floor: an empty main with exactly hookhost's libraries (--no-as-needed: all loaded),
 # without libcurl, and with libcrypto alone.
@@ -123,6 +123,10 @@ $(BUILD)/bench/empty_crypto: bench/floor/empty.c | $(BUILD)/bench
 # The emulators' floor: next -> [invalidation] -> report -> response, no script.
 $(BUILD)/bench/rapi_floor: bench/floor/rapi_floor.c | $(BUILD)/bench
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< -lcurl -lcrypto
+
+# Times single start-up steps (OpenSSL and curl init, CA bundle, Lua state and compiling).
+$(BUILD)/bench/init_cost: bench/floor/init_cost.c | $(BUILD)/bench
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LDLIBS)
 
 # Starts each program and reports its start time and wait4 peak RSS (see launch.c for why).
 $(BUILD)/bench/launch: bench/floor/launch.c | $(BUILD)/bench

@@ -127,6 +127,17 @@ def proc_status(pid):
     return out
 
 
+def proc_cpu_s(pid):
+    """CPU seconds of a live process and of the children it has reaped (utime + stime + cutime +
+    cstime from /proc/PID/stat, 10 ms ticks: use over hundreds of events)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rpartition(")")[2].split()
+    except OSError:
+        return None
+    return sum(int(x) for x in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
 # ---- processes --------------------------------------------------------------------------------
 
 class Procs:
@@ -471,6 +482,7 @@ def phase_warm(cs, n, warmup, logdir):
             for _ in range(warmup):
                 s.one(*s.event(), WARM_WAIT_S)
         lat = {s.c.name: {"report": [], "answer": []} for s in sessions}
+        cpu0 = {s.c.name: proc_cpu_s(s.pid) for s in sessions}
         for i in range(n):
             k = i % len(sessions)
             for s in sessions[k:] + sessions[:k]:
@@ -481,9 +493,11 @@ def phase_warm(cs, n, warmup, logdir):
             if (i + 1) % 100 == 0:
                 log(f"  warm {i + 1}/{n} (load {loadavg()})")
         for s in sessions:
+            c1, c0 = proc_cpu_s(s.pid), cpu0[s.c.name]
             st, d = s.stop()
             res[s.c.name] = dict(rss_fields(st, d), latency_ms=lat[s.c.name],
-                                 failures=len(s.failures))
+                                 failures=len(s.failures),
+                                 cpu_ms_per_event=(c1 - c0) * 1e3 / n if None not in (c0, c1) else None)
     finally:
         for s in sessions:
             if s.proc and s.proc.pid in PROCS.live or not s.emu.hub.stopping.is_set():
@@ -515,6 +529,31 @@ def phase_soak(c, n, logdir):
             "rss_growth_kib": last["VmRSS"] - base["VmRSS"],
             "hwm_growth_kib": last["VmHWM"] - base["VmHWM"],
             "tree_maxrss_kib": d.get("maxrss_kib")}
+
+
+def phase_steps(build, runs):
+    """Single start-up and per-event steps, each in a fresh process (bench/floor/init_cost.c),
+    alternated, runs times each."""
+    tool = build / "bench/init_cost"
+    if not os.access(tool, os.X_OK):
+        return {"error": f"{tool} is missing (make bench builds it)"}
+    lib = build / "bench/snap/lua/hookhost"
+    hook = build / "bench/task/hooks/AfterAllowTraffic.lua"
+    mods = [str(lib / f) for f in ("cloudfront.lua", "aws.lua", "util.lua", "xml.lua")
+            if (lib / f).exists()]
+    steps = [["curl_global_init"], ["curl_init_noconfig"], ["openssl_init_noconfig"],
+             ["ca_bundle"], ["lua_state"], ["lua_compile", str(hook), *mods], ["fork_exit"]]
+    out = {s[0]: {"wall_us": [], "cpu_us": []} for s in steps}
+    out["lua_compile"]["files"] = [os.path.basename(f) for f in [str(hook), *mods]]
+    for r in range(runs):
+        for st in steps[r % len(steps):] + steps[:r % len(steps)]:
+            p = subprocess.run([str(tool), *st], capture_output=True, text=True, timeout=30,
+                               stdin=subprocess.DEVNULL)
+            w = p.stdout.split()
+            if p.returncode == 0 and len(w) == 3:
+                out[st[0]]["wall_us"].append(float(w[1]))
+                out[st[0]]["cpu_us"].append(float(w[2]))
+    return out
 
 
 def phase_sign(build, seconds, runs):
@@ -563,6 +602,7 @@ def summarize(cs, cold, warm, sign, soak):
                            "report_p50_ms": median(rep), "report_p99_ms": pct(rep, 99),
                            "report_mean_ms": statistics.fmean(rep) if rep else None,
                            "answer_p50_ms": median(ans), "answer_p99_ms": pct(ans, 99),
+                           "cpu_ms_per_event": w.get("cpu_ms_per_event"),
                            "parent_hwm_kib": w["parent_hwm_kib"],
                            "parent_rss_kib": w["parent_rss_kib"],
                            "parent_anon_kib": w["parent_anon_kib"],
@@ -580,7 +620,7 @@ def targets(S):
 
     def add(name, value, ok, unit=""):
         T.append({"target": name, "value": None if value is None else round(value, 3),
-                  "unit": unit, "met": None if ok is None else bool(ok)})
+                  "unit": unit, "met": None if ok is None or value is None else bool(ok)})
 
     def g(d, a, b):
         return d.get(a, {}).get(b)
@@ -677,16 +717,16 @@ def render(cs, S, meta, T):
             continue
         d = warm.get(c.name)
         if not d:
-            rows.append([c.name, c.unavailable[:60] if c.unavailable else "failed", "", "", "", "", ""])
+            rows.append([c.name, c.unavailable[:60] if c.unavailable else "failed", "", "", "", "", "", ""])
             continue
         vs = "" if c.name == "hookhost" or not hw else f"{d['report_p50_ms'] / hw:.2f}x"
         rows.append([c.name, fmt(d["report_p50_ms"], " ms", 2), fmt(d["report_p99_ms"], " ms", 2),
-                     fmt(d["answer_p50_ms"], " ms", 2), vs,
+                     fmt(d["answer_p50_ms"], " ms", 2), vs, fmt(d.get("cpu_ms_per_event"), " ms", 2),
                      fmt(d["parent_hwm_kib"] / 1024 if d["parent_hwm_kib"] else None, " MiB", 2),
                      fmt(d["tree_maxrss_kib"] / 1024 if d["tree_maxrss_kib"] else None, " MiB", 2)])
     out.append(f"Warm latency, event queued -> report accepted, {meta['knobs']['BENCH_EVENTS']} "
                "events each, alternated")
-    out.append(table(rows, ["runtime", "p50", "p99", "answer p50", "vs hookhost",
+    out.append(table(rows, ["runtime", "p50", "p99", "answer p50", "vs hookhost", "CPU/event",
                             "peak RSS", "tree peak"]))
     out.append("")
     sg = S["sign"]
@@ -703,8 +743,17 @@ def render(cs, S, meta, T):
     if fl is not None and nw is not None:
         out.append(f"Fork-per-execution worker (hookhost-noop p50 - floor p50): {nw - fl:.2f} ms per event")
         out.append("")
+    st = S.get("steps", {})
+    if st:
+        rows = [[k + (" (" + ", ".join(v["files"]) + ")" if "files" in v else ""),
+                 fmt(v["wall_us"] / 1e3, " ms", 2), fmt(v["cpu_us"] / 1e3, " ms", 2)]
+                for k, v in st.items()]
+        out.append(f"Single steps, each in a fresh process linked like hookhost (bench/floor/init_cost.c), "
+                   f"median of {meta['knobs']['BENCH_RUNS']}")
+        out.append(table(rows, ["step", "wall", "CPU"]))
+        out.append("")
     rows = [[t["target"], "-" if t["value"] is None else f"{t['value']:g} {t['unit']}",
-             {True: "met", False: "NOT met", None: "not run"}[t["met"]]] for t in T]
+             {True: "met", False: "NOT met", None: "not measured"}[t["met"]]] for t in T]
     out.append("Targets")
     out.append(table(rows, ["target", "measured", ""]))
     return "\n".join(out)
@@ -766,6 +815,8 @@ def main():
             except Aborted as e:
                 log(f"warm phase aborted: {e}")
                 meta["warm_error"] = str(e)
+        log("start-up steps")
+        steps = phase_steps(build, KNOBS["BENCH_RUNS"])
         log("signing")
         sign = phase_sign(build, KNOBS["BENCH_SIGN_SECONDS"], KNOBS["BENCH_SIGN_RUNS"])
         soak = None
@@ -779,13 +830,16 @@ def main():
                 meta["soak_error"] = str(e)
         meta["load_after"] = loadavg()
         S = summarize(cs, cold, warm, sign, soak)
+        S["steps"] = {k: {"wall_us": median(v["wall_us"]), "cpu_us": median(v["cpu_us"]),
+                          **({"files": v["files"]} if "files" in v else {})}
+                      for k, v in steps.items() if isinstance(v, dict) and v.get("wall_us")}
         T = targets(S)
         text = render(cs, S, meta, T)
         meta["python"] = platform.python_version()
         result = {"meta": meta, "summary": S, "targets": T,
                   "contestants": [{"name": c.name, "kind": c.kind, "args": c.args, "note": c.note,
                                    "unavailable": c.unavailable} for c in cs],
-                  "raw": {"cold": cold, "warm": warm, "sign": sign}}
+                  "raw": {"cold": cold, "warm": warm, "sign": sign, "steps": steps}}
         (out / "results.json").write_text(json.dumps(result, indent=1) + "\n")
         (out / "results.txt").write_text(text + "\n")
         print(text)
