@@ -7,6 +7,7 @@ import os
 import pathlib
 import shutil
 import subprocess
+import zipfile
 
 import pytest
 
@@ -42,13 +43,24 @@ def cdk_app(tmp_path_factory):
     return out / "bin" / "hookhost.js"
 
 
+@pytest.fixture(scope="session")
+def fake_dist(tmp_path_factory):
+    """Stand-ins for layer.zip and hooks-only.zip: the template does not depend on their content,
+    and CDK stages (copies and hashes) the real 7 MB ones on every synth."""
+    d = tmp_path_factory.mktemp("dist")
+    for name, entry in (("layer.zip", "bootstrap"), ("hooks-only.zip", "hooks/AfterAllowTraffic.lua")):
+        with zipfile.ZipFile(d / name, "w") as z:
+            z.writestr(entry, "stand-in\n")
+    return d
+
+
 @pytest.fixture
-def synth(cdk_app, dist, tmp_path):
+def synth(cdk_app, fake_dist, tmp_path):
     """synth(**context) -> the stack's template (dict); raises with node's output on failure."""
 
     def run(expect_failure=False, **context):
         ctx = {"distributionId": DIST_ID, "applicationName": APP, "deploymentGroupName": GROUP,
-               "account": ACCOUNT, "region": REGION, "distDir": str(dist)}
+               "account": ACCOUNT, "region": REGION, "distDir": str(fake_dist)}
         ctx.update(context)
         ctx = {k: v for k, v in ctx.items() if v is not None}
         outdir = tmp_path / f"cdk.out.{len(list(tmp_path.iterdir()))}"
