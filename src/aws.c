@@ -753,7 +753,10 @@ static int attempt(struct aws_client *c, struct call *k, struct http_response *r
     char *added_names[SIGV4_MAX_ADD_HEADERS] = {0};
     int rc = 1;
 
-    if (creds_get(c->creds, &cr, why, sizeof why) < 0) {
+    creds_set_deadline(c->creds, k->req->deadline_ms); /* a hanging helper ends with the call */
+    int got = creds_get(c->creds, &cr, why, sizeof why);
+    creds_set_deadline(c->creds, 0);
+    if (got < 0) {
         set_error(e, "CredentialsError", 0, 0, why);
         goto cleanup;
     }

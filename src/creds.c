@@ -35,6 +35,7 @@ struct creds_provider {
     struct creds_opts o;
     struct creds cached;
     int have;
+    int64_t deadline_ms; /* monotonic; 0: none (creds_set_deadline) */
 };
 
 /* ================================================================ secrets in memory */
@@ -662,12 +663,26 @@ cleanup:
     return rc;
 }
 
+void creds_set_deadline(struct creds_provider *p, int64_t deadline_ms)
+{
+    p->deadline_ms = deadline_ms;
+}
+
+/* A source's own timeout, shortened to the time left before the caller's deadline, if any. */
+static int bounded_ms(struct creds_provider *p, int timeout_ms)
+{
+    if (p->deadline_ms <= 0) /* none (HTTP_NO_DEADLINE is -1) */
+        return timeout_ms;
+    int64_t left = p->deadline_ms - mono_ms();
+    return left < 1 ? 1 : left < timeout_ms ? (int)left : timeout_ms;
+}
+
 /* credential_process: run it, then read its JSON (Version 1) from the wiped output buffer. */
 static int from_process(struct creds_provider *p, const char *cmd, struct creds *out, char *err,
                         size_t errlen)
 {
     struct sbuf o = {0};
-    if (run_process(cmd, p->o.process_timeout_ms, &o, err, errlen) < 0)
+    if (run_process(cmd, bounded_ms(p, p->o.process_timeout_ms), &o, err, errlen) < 0)
         return -1;
     int rc = parse_creds_json(o.p, o.len, 1, "credential_process", out, err, errlen);
     sbuf_wipe(&o);
@@ -795,8 +810,9 @@ static int from_container(struct creds_provider *p, const char *rel, const char 
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)p->o.http_timeout_ms);
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)p->o.http_timeout_ms);
+    long http_ms = bounded_ms(p, p->o.http_timeout_ms);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, http_ms);
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, http_ms);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");

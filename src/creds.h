@@ -69,6 +69,13 @@ int creds_get(struct creds_provider *p, struct creds *out, char *err, size_t err
  * ExpiredToken error from a service). */
 void creds_invalidate(struct creds_provider *p);
 
+/* Bound the resolutions that follow by an absolute deadline (CLOCK_MONOTONIC milliseconds, the
+ * clock of http_now_ms()): credential_process and the container endpoint get at most the time
+ * left then (at least 1 ms), not their full timeouts. 0 removes the bound. aws_call sets each
+ * call's deadline, so that a hanging credential_process cannot hold a call (the status report
+ * included) past it. */
+void creds_set_deadline(struct creds_provider *p, int64_t deadline_ms);
+
 /* The profile's `region` (config file, else credentials file), as a malloc'd string the caller
  * frees, or NULL when not set or unreadable. */
 char *creds_profile_region(struct creds_provider *p);

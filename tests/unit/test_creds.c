@@ -428,6 +428,22 @@ static void test_process(void)
         nanosleep(&ts, NULL);
         CHECK(child > 0 && process_gone(child));
     }
+    TEST("credential_process: a caller's deadline cuts a hanging process short")
+    {
+        reset();
+        write_process("sleep 30\n");
+        struct creds_provider *p = creds_provider_new(NULL); /* the 10 s default timeout */
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        creds_set_deadline(p, (int64_t)t0.tv_sec * 1000 + t0.tv_nsec / 1000000 + 300);
+        CHECK_INT(creds_get(p, &c, err, sizeof err), -1);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        double took = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+        CHECK(strstr(err, "no answer within") != NULL);
+        CHECK(took < 2.0);
+        creds_set_deadline(p, 0);
+        creds_provider_free(p);
+    }
     TEST("credential_process: credentials near expiry are refreshed on the next get")
     {
         reset();
