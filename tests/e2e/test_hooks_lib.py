@@ -672,3 +672,14 @@ end
     assert "TLS verification failed" in r["msg"]
     p, o, _ = lua(None, body, event={"url": tls_web.url + "/"}, env={"AWS_CA_BUNDLE": tls_web.cert})
     assert o["result"]["status"] == 200, o
+
+
+def test_lua_level_tests(hookhost):
+    """tests/lua/*.lua: Lua-level checks of the library's pure parts, run as hooks."""
+    import pathlib
+    scripts = sorted((pathlib.Path(__file__).resolve().parents[1] / "lua").glob("test_*.lua"))
+    assert scripts
+    for s in scripts:
+        p = hookhost("run", str(s))
+        assert p.returncode == 0, f"{s.name}: {p.stdout}\n{p.stderr}"
+        assert outcome(p)["result"]["checks"] > 0
