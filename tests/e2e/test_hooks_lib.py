@@ -449,6 +449,25 @@ def test_alarm_gate_pages_names_prefix_and_composites(emu, lua):
     assert len(calls) == 2 + 3  # names in 2 groups of at most 100; the prefix in 3 pages of 100
 
 
+def test_alarm_gate_dry_run_asks_nothing(emu, lua):
+    p, o, _ = lua(emu, GATE, "--dry-run", event={"names": ["api-5xx"]})
+    assert o["result"]["ok"] is True and emu.requests() == []
+
+
+def test_library_uses_the_ctx_the_runtime_publishes(emu, lua):
+    """package.loaded["hookhost.context"]: if the host publishes the running hook's ctx there,
+    library calls made without ctx = ctx still derive the CallerReference from the execution."""
+    ev = hook_event(emu)
+    p, o, _ = lua(emu, """
+return function(event, ctx)
+  package.loaded["hookhost.context"] = ctx
+  local inv = assert(cloudfront.invalidate{distribution = "E2EXAMPLE123", paths = {"/*"}})
+  return {ref = inv.caller_reference}
+end
+""", event=ev)
+    assert o["result"]["ref"].startswith("hookhost-" + ev["DeploymentId"] + "-"), o
+
+
 def test_alarm_gate_when_cloudwatch_fails(emu, lua):
     emu.inject_fault("http500", "cloudwatch", count=10)
     p, o, _ = lua(emu, GATE, event={"names": ["x"]}, env={"AWS_MAX_ATTEMPTS": "2"})
