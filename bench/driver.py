@@ -541,18 +541,20 @@ def phase_steps(build, runs):
     hook = build / "bench/task/hooks/AfterAllowTraffic.lua"
     mods = [str(lib / f) for f in ("cloudfront.lua", "aws.lua", "util.lua", "xml.lua")
             if (lib / f).exists()]
-    steps = [["curl_global_init"], ["curl_init_noconfig"], ["openssl_init_noconfig"],
+    steps = [["curl_global_init"], ["curl_init_noconfig"], ["curl_init_lean"],
+             ["openssl_init_noconfig"],
              ["ca_bundle"], ["lua_state"], ["lua_compile", str(hook), *mods], ["fork_exit"]]
-    out = {s[0]: {"wall_us": [], "cpu_us": []} for s in steps}
+    out = {s[0]: {"wall_us": [], "cpu_us": [], "maxrss_kib": []} for s in steps}
     out["lua_compile"]["files"] = [os.path.basename(f) for f in [str(hook), *mods]]
     for r in range(runs):
         for st in steps[r % len(steps):] + steps[:r % len(steps)]:
             p = subprocess.run([str(tool), *st], capture_output=True, text=True, timeout=30,
                                stdin=subprocess.DEVNULL)
             w = p.stdout.split()
-            if p.returncode == 0 and len(w) == 3:
+            if p.returncode == 0 and len(w) == 4:
                 out[st[0]]["wall_us"].append(float(w[1]))
                 out[st[0]]["cpu_us"].append(float(w[2]))
+                out[st[0]]["maxrss_kib"].append(float(w[3]))
     return out
 
 
@@ -746,11 +748,12 @@ def render(cs, S, meta, T):
     st = S.get("steps", {})
     if st:
         rows = [[k + (" (" + ", ".join(v["files"]) + ")" if "files" in v else ""),
-                 fmt(v["wall_us"] / 1e3, " ms", 2), fmt(v["cpu_us"] / 1e3, " ms", 2)]
+                 fmt(v["wall_us"] / 1e3, " ms", 2), fmt(v["cpu_us"] / 1e3, " ms", 2),
+                 fmt(v["maxrss_kib"] / 1024, " MiB", 2)]
                 for k, v in st.items()]
         out.append(f"Single steps, each in a fresh process linked like hookhost (bench/floor/init_cost.c), "
                    f"median of {meta['knobs']['BENCH_RUNS']}")
-        out.append(table(rows, ["step", "wall", "CPU"]))
+        out.append(table(rows, ["step", "wall", "CPU", "process peak RSS"]))
         out.append("")
     rows = [[t["target"], "-" if t["value"] is None else f"{t['value']:g} {t['unit']}",
              {True: "met", False: "NOT met", None: "not measured"}[t["met"]]] for t in T]
@@ -831,6 +834,7 @@ def main():
         meta["load_after"] = loadavg()
         S = summarize(cs, cold, warm, sign, soak)
         S["steps"] = {k: {"wall_us": median(v["wall_us"]), "cpu_us": median(v["cpu_us"]),
+                          "maxrss_kib": median(v["maxrss_kib"]),
                           **({"files": v["files"]} if "files" in v else {})}
                       for k, v in steps.items() if isinstance(v, dict) and v.get("wall_us")}
         T = targets(S)

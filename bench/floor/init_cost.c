@@ -3,7 +3,7 @@
  * the cold-start and warm tables show. One step per run; the driver runs each several times,
  * alternated, and reports medians.
  *
- *   init_cost STEP [FILE]...       prints "<step> <wall microseconds> <CPU microseconds>"
+ *   init_cost STEP [FILE]...       prints "<step> <wall us> <CPU us> <peak RSS KiB>"
  *
  * CPU time (the process's, user + system) is what matters on Lambda, where a 128 MB function
  * gets about 1/14 of a vCPU: it also barely moves with the load of other work on this machine.
@@ -13,6 +13,9 @@
  *                           (/usr/lib/ssl/openssl.cnf), every cipher and digest registered
  *   curl_init_noconfig      OPENSSL_init_crypto(OPENSSL_INIT_NO_LOAD_CONFIG) first, then the same
  *   openssl_init_noconfig   OPENSSL_init_crypto(OPENSSL_INIT_NO_LOAD_CONFIG) alone
+ *   curl_init_lean          OPENSSL_init_ssl with NO_LOAD_CONFIG, NO_ADD_ALL_CIPHERS and
+ *                           NO_ADD_ALL_DIGESTS first (OpenSSL then treats those steps as done
+ *                           when curl asks for them), then curl_global_init
  *   ca_bundle               load /etc/ssl/certs/ca-certificates.crt into an X509_STORE, as each
  *                           new TLS context does (once per worker: a worker is a new process)
  *   lua_state               luaL_newstate + luaL_openlibs
@@ -24,11 +27,13 @@
 #include <lua.h>
 #include <lualib.h>
 #include <openssl/crypto.h>
+#include <openssl/ssl.h>
 #include <openssl/x509.h>
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -50,7 +55,9 @@ static double c0;
 static void report(const char *step, double t0)
 {
     double t1 = now_us(), c1 = clock_us(CLOCK_PROCESS_CPUTIME_ID);
-    printf("%s %.0f %.0f\n", step, t1 - t0, c1 - c0);
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    printf("%s %.0f %.0f %ld\n", step, t1 - t0, c1 - c0, ru.ru_maxrss);
 }
 
 int main(int argc, char **argv)
@@ -66,6 +73,11 @@ int main(int argc, char **argv)
         curl_global_init(CURL_GLOBAL_DEFAULT);
     } else if (strcmp(step, "curl_init_noconfig") == 0) {
         OPENSSL_init_crypto(OPENSSL_INIT_NO_LOAD_CONFIG, NULL);
+        curl_global_init(CURL_GLOBAL_DEFAULT);
+    } else if (strcmp(step, "curl_init_lean") == 0) {
+        OPENSSL_init_ssl(OPENSSL_INIT_NO_LOAD_CONFIG | OPENSSL_INIT_NO_ADD_ALL_CIPHERS |
+                             OPENSSL_INIT_NO_ADD_ALL_DIGESTS,
+                         NULL);
         curl_global_init(CURL_GLOBAL_DEFAULT);
     } else if (strcmp(step, "openssl_init_noconfig") == 0) {
         OPENSSL_init_crypto(OPENSSL_INIT_NO_LOAD_CONFIG, NULL);
