@@ -58,6 +58,9 @@ void log_init(void)
     }
     if (l && *l && log_level_parse(l, &level_) < 0)
         bad_level = 1;
+    /* Known before any AWS call registers them: a script could log its environment. */
+    log_add_secret(getenv("AWS_SECRET_ACCESS_KEY"));
+    log_add_secret(getenv("AWS_SESSION_TOKEN"));
     if (bad_format)
         log_warn("AWS_LAMBDA_LOG_FORMAT=%s is not Text or JSON; using Text", f);
     if (bad_level)
@@ -91,16 +94,34 @@ void log_set_deployment_id(const char *id)
     fmt_into(deployment_id_, sizeof deployment_id_, "%s", id ? id : "");
 }
 
-void log_add_secret(const char *secret)
+static void add_secret(const char *secret)
 {
-    if (!secret || strlen(secret) < 8)
-        return;
     for (int i = 0; i < MAX_SECRETS; i++)
         if (secrets_[i] && strcmp(secrets_[i], secret) == 0)
             return;
     free(secrets_[MAX_SECRETS - 1]);
     memmove(secrets_ + 1, secrets_, (MAX_SECRETS - 1) * sizeof *secrets_);
     secrets_[0] = xstrdup(secret);
+}
+
+/* A secret is redacted as written and as cjson writes it inside a JSON field (log fields, the
+ * outcome): cjson escapes '/', '"' and '\', and AWS secret keys and tokens are base64 with '/'. */
+void log_add_secret(const char *secret)
+{
+    if (!secret || strlen(secret) < 8)
+        return;
+    add_secret(secret);
+    if (!strpbrk(secret, "/\"\\"))
+        return;
+    struct buf b = BUF_INIT(0);
+    for (const char *p = secret; *p; p++) {
+        if (*p == '/' || *p == '"' || *p == '\\')
+            buf_putc(&b, '\\');
+        buf_putc(&b, *p);
+    }
+    if (b.p)
+        add_secret(b.p);
+    buf_free_secret(&b);
 }
 
 /* Replace every occurrence of needle in s (in place) with "***". */

@@ -34,6 +34,22 @@ int main(void)
                    "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY; short";
         CHECK_STR(log_redact(s), "key=*** and ***; short");
     }
+    TEST("a registered secret is also redacted as JSON writes it ('/' as '\\/')")
+    {
+        log_add_secret("hhSecret/Key/+0123456789");
+        char s[] = "{\"secret\":\"hhSecret\\/Key\\/+0123456789\"} hhSecret/Key/+0123456789";
+        CHECK_STR(log_redact(s), "{\"secret\":\"***\"} ***");
+    }
+    TEST("log_init registers the environment's secret key and session token")
+    {
+        setenv("AWS_SECRET_ACCESS_KEY", "envSecretKey/0123456789", 1);
+        setenv("AWS_SESSION_TOKEN", "envSessionToken//ABCDEFGH==", 1);
+        log_init();
+        char s[] = "sk envSecretKey/0123456789 tok envSessionToken\\/\\/ABCDEFGH==";
+        CHECK_STR(log_redact(s), "sk *** tok ***");
+        unsetenv("AWS_SECRET_ACCESS_KEY");
+        unsetenv("AWS_SESSION_TOKEN");
+    }
     TEST("signatures and tokens are redacted even when nobody registered them")
     {
         char a[] =
