@@ -156,6 +156,8 @@ def test_default_stack(synth):
 def test_every_ecs_hook_on_arm64_with_the_alarm_gate(synth):
     hooks = ["BeforeInstall", "AfterInstall", "AfterAllowTestTraffic", "BeforeAllowTraffic", "AfterAllowTraffic"]
     t = synth(architecture="arm64", hooks=",".join(hooks), alarmNames="shop-5xx,shop-latency",
+              alarmPrefix="shop-canary-", testUrl="http://test-alb.example.com:8080/health",
+              testExpectStatus="204", invalidationPaths="/index.html,/assets/*",
               timeoutSeconds="120", memoryMb="512", namePrefix="shop")
     fns = resources(t, "AWS::Lambda::Function")
     assert sorted(f["Handler"] for f in fns) == sorted(hooks)
@@ -163,12 +165,17 @@ def test_every_ecs_hook_on_arm64_with_the_alarm_gate(synth):
         assert f["FunctionName"] == f"CodeDeployHook_shop_{f['Handler']}"
         assert f["Architectures"] == ["arm64"] and f["Runtime"] == "provided.al2023"
         assert f["Timeout"] == 120 and f["MemorySize"] == 512
-        assert f["Environment"]["Variables"] == {"DistributionId": DIST_ID, "AlarmNames": "shop-5xx,shop-latency"}
+        # The names the shipped hooks read (lua/hooks/*.lua).
+        assert f["Environment"]["Variables"] == {
+            "DistributionId": DIST_ID, "ALARM_NAMES": "shop-5xx,shop-latency", "ALARM_PREFIX": "shop-canary-",
+            "TEST_URL": "http://test-alb.example.com:8080/health", "TEST_EXPECT_STATUS": "204",
+            "INVALIDATION_PATHS": "/index.html,/assets/*"}
     layer = resources(t, "AWS::Lambda::LayerVersion")[0]
     assert layer["CompatibleArchitectures"] == ["arm64"]
     st = statements(t)
     assert st["AlarmGate"] == (["cloudwatch:DescribeAlarms"],
                                [f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:shop-5xx",
+                                f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:shop-canary-*",
                                 f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:shop-latency"])
     assert st["Logs"][1] == sorted(log_arn(f"CodeDeployHook_shop_{h}") for h in hooks)
     assert set(st) == {"InvalidateDistribution", "ReportHookStatus", "AlarmGate", "Logs"}
@@ -180,12 +187,21 @@ def test_auto_handler(synth):
     fns = resources(t, "AWS::Lambda::Function")
     assert [(f["FunctionName"], f["Handler"]) for f in fns] == [("CodeDeployHook_hookhost_auto", "auto")]
     st = statements(t)
-    assert st["FindLifecycleEvent"] == (["codedeploy:GetDeployment"], [GROUP_ARN])
-    # The only "*": actions with no resource type in the service authorization data.
-    assert st["FindLifecycleEventTargets"] == (
-        ["codedeploy:GetDeploymentTarget", "codedeploy:ListDeploymentTargets"], ["*"])
+    # What _HANDLER=auto calls (hookhost.codedeploy.current_lifecycle_event), and the only "*":
+    # actions with no resource type in the service authorization data.
+    assert st["FindLifecycleEvent"] == (
+        ["codedeploy:BatchGetDeploymentTargets", "codedeploy:ListDeploymentTargets"], ["*"])
     stars = [sid for sid, (_, res) in st.items() if "*" in res]
-    assert stars == ["FindLifecycleEventTargets"]
+    assert stars == ["FindLifecycleEvent"]
+    assert "AlarmGate" not in st  # no alarms configured
+
+    st = statements(synth(autoHandler="true", alarmPrefix="shop-"))
+    assert st["AlarmGate"] == (["cloudwatch:DescribeAlarms"], [f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:shop-*"])
+
+
+def test_alarm_permission_only_with_the_alarm_gate_hook(synth):
+    st = statements(synth(hooks="AfterAllowTraffic", alarmNames="shop-5xx"))
+    assert "AlarmGate" not in st
 
 
 def test_report_resource_any(synth):
@@ -206,6 +222,10 @@ def test_environment_agnostic_stack_uses_pseudo_parameters(synth):
     ({"architecture": "riscv64"}, "expected x86_64 or arm64"),
     ({"distributionId": "E2*"}, "distributionId"),
     ({"alarmNames": "prod-*"}, "alarmNames"),
+    ({"hooks": "BeforeAllowTraffic"}, "BeforeAllowTraffic (the alarm gate) needs -c alarmNames"),
+    ({"hooks": "AfterAllowTestTraffic"}, "AfterAllowTestTraffic (the smoke test) needs -c testUrl"),
+    ({"hooks": "AfterAllowTestTraffic", "testUrl": "test-alb:8080"}, "an http:// or https:// URL"),
+    ({"invalidationWait": "soon"}, "invalidationWait"),
     ({"deploymentGroupName": None}, "missing context value: -c deploymentGroupName"),
 ])
 def test_bad_context_is_refused(synth, context, message):
@@ -225,7 +245,7 @@ def test_appspec_names_the_functions_the_stack_creates(synth):
     order = ["BeforeInstall", "AfterInstall", "AfterAllowTestTraffic", "BeforeAllowTraffic", "AfterAllowTraffic"]
     assert events == sorted(events, key=order.index), "hooks in lifecycle order"
     assert events == ["AfterAllowTestTraffic", "BeforeAllowTraffic", "AfterAllowTraffic"]
-    t = synth(hooks=",".join(events))
+    t = synth(hooks=",".join(events), alarmNames="shop-5xx", testUrl="http://test-alb.example.com:8080/")
     names = {f["Handler"]: f["FunctionName"] for f in resources(t, "AWS::Lambda::Function")}
     for event, arn in hooks:
         assert arn == f"arn:aws:lambda:<REGION>:<ACCOUNT_ID>:function:{names[event]}"

@@ -31,8 +31,16 @@ export interface HookhostProps extends StackProps {
   readonly hooks: string[];
   /** `_HANDLER=auto`: one function that asks CodeDeploy which hook is running. */
   readonly autoHandler: boolean;
-  /** Alarm gate: alarm names a hook may read with DescribeAlarms (empty: no gate). */
+  /** Alarm gate (hooks/BeforeAllowTraffic.lua): ALARM_NAMES and/or ALARM_PREFIX. */
   readonly alarmNames: string[];
+  readonly alarmPrefix: string;
+  /** Smoke test (hooks/AfterAllowTestTraffic.lua): TEST_URL and its optional settings. */
+  readonly testUrl: string;
+  readonly testExpectStatus: string;
+  readonly testExpectBody: string;
+  /** Invalidation (hooks/AfterAllowTraffic.lua): INVALIDATION_PATHS, INVALIDATION_WAIT. */
+  readonly invalidationPaths: string;
+  readonly invalidationWait: string;
   /** Function names are CodeDeployHook_<namePrefix>_<hook>; default hookhost. */
   readonly namePrefix: string;
   readonly timeoutSeconds: number;
@@ -94,25 +102,24 @@ export class HookhostStack extends Stack {
       resources: [props.reportResource === 'any' ? '*' : groupArn],
     }));
     if (props.autoHandler) {
-      // GetDeployment supports the deploymentgroup resource type. ListDeploymentTargets and
-      // GetDeploymentTarget list no resource type in the service authorization data we could
-      // check, so only "*" matches them: a narrower Resource would deny every call.
+      // What hookhost.codedeploy.current_lifecycle_event calls: ListDeploymentTargets, then
+      // BatchGetDeploymentTargets. Neither lists a resource type in the service authorization
+      // data we could check, so only "*" matches them: a narrower Resource would deny the call.
       role.addToPolicy(new iam.PolicyStatement({
         sid: 'FindLifecycleEvent',
-        actions: ['codedeploy:GetDeployment'],
-        resources: [groupArn],
-      }));
-      role.addToPolicy(new iam.PolicyStatement({
-        sid: 'FindLifecycleEventTargets',
-        actions: ['codedeploy:ListDeploymentTargets', 'codedeploy:GetDeploymentTarget'],
+        actions: ['codedeploy:ListDeploymentTargets', 'codedeploy:BatchGetDeploymentTargets'],
         resources: ['*'],
       }));
     }
-    if (props.alarmNames.length > 0) {
+    const gate = props.autoHandler || props.hooks.includes('BeforeAllowTraffic');
+    if (gate && (props.alarmNames.length > 0 || props.alarmPrefix)) {
+      // DescribeAlarms takes alarm ARNs (resource type alarm); a prefix becomes a wildcard.
+      const alarms = props.alarmNames.map((a) => `arn:${partition}:cloudwatch:${region}:${account}:alarm:${a}`);
+      if (props.alarmPrefix) alarms.push(`arn:${partition}:cloudwatch:${region}:${account}:alarm:${props.alarmPrefix}*`);
       role.addToPolicy(new iam.PolicyStatement({
         sid: 'AlarmGate',
         actions: ['cloudwatch:DescribeAlarms'],
-        resources: props.alarmNames.map((a) => `arn:${partition}:cloudwatch:${region}:${account}:alarm:${a}`),
+        resources: alarms,
       }));
     }
     // The basic execution permissions, on the functions' own log groups instead of "*".
@@ -122,8 +129,19 @@ export class HookhostStack extends Stack {
       resources: names.map((n) => `arn:${partition}:logs:${region}:${account}:log-group:/aws/lambda/${n}:*`),
     }));
 
+    // One environment for every function (the names are the shipped hooks' own), so that a
+    // single _HANDLER=auto function can serve them all.
     const environment: Record<string, string> = { DistributionId: props.distributionId };
-    if (props.alarmNames.length > 0) environment.AlarmNames = props.alarmNames.join(',');
+    const optional: Record<string, string> = {
+      ALARM_NAMES: props.alarmNames.join(','),
+      ALARM_PREFIX: props.alarmPrefix,
+      TEST_URL: props.testUrl,
+      TEST_EXPECT_STATUS: props.testExpectStatus,
+      TEST_EXPECT_BODY: props.testExpectBody,
+      INVALIDATION_PATHS: props.invalidationPaths,
+      INVALIDATION_WAIT: props.invalidationWait,
+    };
+    for (const [k, v] of Object.entries(optional)) if (v) environment[k] = v;
 
     handlers.forEach((handler, i) => {
       const functionName = names[i];
@@ -174,8 +192,19 @@ function validate(p: HookhostProps): void {
     }
   }
   for (const a of p.alarmNames) {
-    if (!/^[^*?:]{1,255}$/.test(a)) problems.push(`alarmNames: '${a}' (no wildcards or colons)`);
+    if (!/^[^*?:,]{1,255}$/.test(a)) problems.push(`alarmNames: '${a}' (no wildcards or colons)`);
   }
+  if (p.alarmPrefix && !/^[^*?:,]{1,255}$/.test(p.alarmPrefix)) problems.push(`alarmPrefix: '${p.alarmPrefix}' (no wildcards or colons)`);
+  // A hook deployed without its settings reports Failed on every deployment: refuse it here.
+  if (!p.autoHandler && p.hooks.includes('BeforeAllowTraffic') && p.alarmNames.length === 0 && !p.alarmPrefix) {
+    problems.push('hooks: BeforeAllowTraffic (the alarm gate) needs -c alarmNames=... and/or -c alarmPrefix=...');
+  }
+  if (!p.autoHandler && p.hooks.includes('AfterAllowTestTraffic') && !p.testUrl) {
+    problems.push('hooks: AfterAllowTestTraffic (the smoke test) needs -c testUrl=http://<test listener>/...');
+  }
+  if (p.testUrl && !/^https?:\/\/[^/\s]+\S*$/.test(p.testUrl)) problems.push(`testUrl '${p.testUrl}': an http:// or https:// URL`);
+  if (p.testExpectStatus && !/^[1-5][0-9][0-9]$/.test(p.testExpectStatus)) problems.push(`testExpectStatus '${p.testExpectStatus}': an HTTP status, 100 to 599`);
+  if (p.invalidationWait && !['true', 'false'].includes(p.invalidationWait)) problems.push(`invalidationWait '${p.invalidationWait}': true or false`);
   if (!(p.timeoutSeconds >= 1 && p.timeoutSeconds <= 900)) problems.push(`timeout ${p.timeoutSeconds}: 1 to 900 seconds`);
   if (!(p.memoryMb >= 128 && p.memoryMb <= 10240)) problems.push(`memory ${p.memoryMb}: 128 to 10240 MB`);
   if (problems.length > 0) throw new Error(`hookhost stack: ${problems.join('; ')}`);
