@@ -403,3 +403,43 @@ def test_tls_with_the_bundled_openssl_and_amazon_linux_ca_path(dist, sandbox, tl
     r = box.run([exe, "run", "/var/task/hooks/TlsProbe.lua"], env=env)
     assert r.returncode == 1 and outcome_of(r.stdout)["status"] == "Failed", r.stdout + r.stderr
     assert server.paths == ["/2020-05-31/tls-probe"]
+
+
+def test_shipped_after_allow_traffic_through_the_layer_in_a_bare_root(dist, sandbox, hookhost_bin):
+    """The product's main job as deployed by deploy/cdk: the layer in /opt, hooks-only.zip in
+    /var/task, _HANDLER=AfterAllowTraffic. The CloudFront emulator gets one signed invalidation
+    of /*, the CodeDeploy emulator one Succeeded report."""
+    why = serve_unavailable(hookhost_bin)
+    if why:
+        pytest.skip(why)
+    if not (ROOT / "lua" / "hooks" / "AfterAllowTraffic.lua").exists():
+        pytest.skip("lua/hooks/AfterAllowTraffic.lua is not written yet")
+    from emulators import Emulators
+
+    box = sandbox
+    box.unzip(dist / "layer.zip", "/opt")
+    box.unzip(dist / "hooks-only.zip", "/var/task")
+    log_path = box.workdir / "serve.log"
+    with Emulators.start(invalidation_seconds=0.2) as emu:
+        dep = emu.seed_deployment()
+        ex = emu.seed_hook_execution(dep, "AfterAllowTraffic")
+        env = box.env(**emu.env(), _HANDLER="AfterAllowTraffic", DistributionId="E2EXAMPLE123",
+                      AWS_LAMBDA_LOG_FORMAT="JSON", AWS_LAMBDA_FUNCTION_MEMORY_SIZE="256")
+        with open(log_path, "wb") as log:
+            proc = box.popen(["/opt/bootstrap"], env=env, stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+        try:
+            rid = emu.queue_event({"DeploymentId": dep, "LifecycleEventHookExecutionId": ex}, timeout=30)
+            outcome = emu.wait_outcome(rid, timeout=40)
+            log_text = log_path.read_text(errors="replace")
+            assert outcome is not None and outcome["kind"] == "response", f"{outcome}\n{log_text}"
+            assert [r["status"] for r in emu.reports(dep)] == ["Succeeded"], log_text
+            invalidations = emu.invalidations("E2EXAMPLE123")
+            assert len(invalidations) == 1 and invalidations[0]["Paths"] == ["/*"], invalidations
+            assert emu.signature_failures == 0
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
