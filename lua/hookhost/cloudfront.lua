@@ -306,12 +306,15 @@ function M.invalidate(t)
   local body = batch_xml(t.paths, ref)
   local start = util.now_ms()
   local limit = start + util.remaining_ms(ctx) - MARGIN_MS
+  local limit_name = "the hook's time ran out"
   if t.max_wait_ms ~= nil then
     local m = math.tointeger(t.max_wait_ms)
     if not m or m < 0 then
       util.argerror("cloudfront.invalidate", "max_wait_ms must be a non-negative integer")
     end
-    limit = math.min(limit, start + m)
+    if start + m < limit then
+      limit, limit_name = start + m, string.format("max_wait_ms %d reached", m)
+    end
   end
   local tries, attempts = 0, 0 -- calls made here; HTTP requests in failed calls
   local status, doc, headers
@@ -338,9 +341,9 @@ function M.invalidate(t)
     local delay = util.backoff_ms(tries, 1000, 20000)
     if not retry_later(err) or util.now_ms() + delay >= limit then
       if retry_later(err) and tries > 1 then
-        err.message = string.format("%s (gave up after %d tries over %s: the hook's time ran "
-                                    .. "out)", err.message or "", tries,
-                                    util.seconds(util.now_ms() - start))
+        err.message = string.format("%s (gave up after %d tries over %s: %s)",
+                                    err.message or "", tries,
+                                    util.seconds(util.now_ms() - start), limit_name)
       end
       return nil, err
     end

@@ -232,6 +232,14 @@ def test_too_many_invalidations_gives_up_within_the_hooks_time(emu, lua):
     assert e["code"] == "TooManyInvalidationsInProgress" and "gave up after" in e["message"]
     assert "the hook's time ran out" in e["message"]
     assert secs < 4 and len(ops(emu, "cloudfront")) >= 2
+    p, o, secs = lua(emu, """
+return function()
+  local inv, err = cloudfront.invalidate{distribution = "E2EXAMPLE123", paths = {"/*"},
+                                         max_wait_ms = 1500}
+  return {err = errt(err)}
+end
+""")
+    assert "max_wait_ms 1500 reached" in o["result"]["err"]["message"] and secs < 3
 
 
 def test_throttling_past_the_cores_retries_is_waited_out(emu, lua):
