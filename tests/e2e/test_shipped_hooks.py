@@ -172,6 +172,24 @@ def test_invalidation_batch_already_exists_is_explained(make_rt):
     assert "other paths" in err
 
 
+def test_after_allow_traffic_under_ecs_native_deployments(make_rt):
+    """The same shipped hook at ECS's POST_PRODUCTION_TRAFFIC_SHIFT stage: the answer is the
+    hookStatus, and a second invocation of the stage (ECS retrying) gets the same invalidation."""
+    from emulators.ecs import EcsDeployment
+    rt = make_rt("auto", {"DistributionId": DIST,
+                          "HOOKHOST_ECS_STAGE_MAP": "POST_PRODUCTION_TRAFFIC_SHIFT=AfterAllowTraffic"})
+    dep = EcsDeployment(rt.emu)
+    for _ in range(2):
+        res = dep.run_stage("POST_PRODUCTION_TRAFFIC_SHIFT")
+        assert res.status == "SUCCEEDED", (res, rt.log())
+    (inv,) = rt.emu.invalidations()
+    assert inv["CallerReference"].startswith("hookhost-ecs-")
+    assert rt.emu.reports() == []
+    other = EcsDeployment(rt.emu, revision="arn:aws:ecs:us-east-1:123456789012:service-revision/demo/web/124")
+    assert other.run_stage("POST_PRODUCTION_TRAFFIC_SHIFT").status == "SUCCEEDED"
+    assert len(rt.emu.invalidations()) == 2
+
+
 # ---- BeforeAllowTraffic: the alarm gate ---------------------------------------------------------
 
 def test_alarm_gate_open(make_rt):
