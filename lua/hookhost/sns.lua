@@ -9,7 +9,11 @@
 --   topic_arn: arn:<partition>:sns:<region>:<account>:<name>; the call goes to that region.
 --   message: 1 byte to 256 KiB. subject: at most 100 characters, one line, no control characters.
 --   attributes: {Name = "string value"} sent as String message attributes.
+--   group_id, deduplication_id: MessageGroupId and MessageDeduplicationId, for FIFO topics.
 --   In a dry run nothing is sent and the result is "dry-run".
+-- Delivery is at least once: when an answer is lost, hookhost.aws retries and a standard topic
+-- may deliver the message twice. A FIFO topic with a deduplication_id (e.g. ctx.execution_id
+-- hashed) delivers it once.
 
 local aws = require("hookhost.aws")
 local xml = require("hookhost.xml")
@@ -36,7 +40,14 @@ function M.publish(t)
                            or #t.subject > M.MAX_SUBJECT or t.subject:find("%c")) then
     util.argerror("sns.publish", "subject must be one line of 1 to 100 characters")
   end
-  local params = {TopicArn = arn, Message = t.message, Subject = t.subject}
+  for _, k in ipairs({"group_id", "deduplication_id"}) do
+    local v = t[k]
+    if v ~= nil and (type(v) ~= "string" or not v:match("^[%w%p]+$") or #v > 128) then
+      util.argerror("sns.publish", k .. " must be 1 to 128 letters, digits or punctuation")
+    end
+  end
+  local params = {TopicArn = arn, Message = t.message, Subject = t.subject,
+                  MessageGroupId = t.group_id, MessageDeduplicationId = t.deduplication_id}
   if t.attributes ~= nil then
     if type(t.attributes) ~= "table" then
       util.argerror("sns.publish", "attributes must be a table {Name = \"value\"}")

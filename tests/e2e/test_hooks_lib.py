@@ -495,12 +495,17 @@ return function()
   local none, err = sns.publish{topic_arn = "arn:aws:sns:us-east-1:123456789012:gone", message = "m"}
   return {id = id, err = errt(err), bad = catch(sns.publish, {topic_arn = "topic", message = "m"}),
           subj = catch(sns.publish, {topic_arn = "arn:aws:sns:us-east-1:123456789012:x",
-                                     message = "m", subject = "a\\nb"})}
+                                     message = "m", subject = "a\\nb"}),
+          fifo = assert(sns.publish{topic_arn = "arn:aws:sns:us-east-1:123456789012:d.fifo",
+                                    message = "m", group_id = "g", deduplication_id = "x-1"}),
+          dedup = catch(sns.publish, {topic_arn = "arn:aws:sns:us-east-1:123456789012:d.fifo",
+                                      message = "m", deduplication_id = "has space"})}
 end
 """)
     assert p.returncode == 0, p.stderr
     r = o["result"]
-    (m,) = emu.published()
+    m, fifo = emu.published()
+    assert fifo["MessageId"] == r["fifo"] and "deduplication_id must be" in r["dedup"]
     assert m["MessageId"] == r["id"] and m["Message"] == "traffic shifted & <ok>"
     assert m["Subject"] == "hookhost" and m["TopicArn"] == TOPIC
     assert m["MessageAttributes"] == {"hook": {"DataType": "String", "StringValue": "AfterAllowTraffic"},
