@@ -140,6 +140,50 @@ bench: all $(BUILD)/tools/sigv4_bench $(BENCH_BINS)
 -include $(BENCH_BINS:=.d)
 # ---- end bench ----
 
+# ---- fuzz: libFuzzer targets in tests/fuzz (scripts/fuzz; tests/fuzz/README.md) ----
+# src/ is recompiled with clang and -fsanitize=fuzzer-no-link,address,undefined into build/fuzz/
+# (an archive, so a target that includes a src/*.c file or stands in for one links cleanly).
+# make fuzz                 build every target and run each for FUZZ_SECONDS (default 60)
+# make fuzz FUZZ_TARGETS="fuzz_xml fuzz_ini" FUZZ_SECONDS=600
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_DIR     := build/fuzz
+FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+FUZZ_CFLAGS  := -std=c11 -O1 -g $(WARN) $(FUZZ_SAN) -MMD -MP
+FUZZ_ALL     := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_TARGETS ?= $(FUZZ_ALL)
+FUZZ_OBJS    := $(patsubst src/%.c,$(FUZZ_DIR)/obj/%.o,$(filter-out src/main.c,$(SRCS)))
+
+$(FUZZ_DIR)/obj/%.o: src/%.c | $(FUZZ_DIR)/obj
+	$(FUZZ_CC) $(CPPFLAGS) -DHOOKHOST_VERSION='"$(VERSION)"' $(FUZZ_CFLAGS) \
+	    -fsanitize=fuzzer-no-link -c -o $@ $<
+
+$(FUZZ_DIR)/libhookhost.a: $(FUZZ_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_DIR)/libhookhost.a
+	$(FUZZ_CC) $(CPPFLAGS) -Itests/fuzz $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< \
+	    $(FUZZ_DIR)/libhookhost.a $(LDLIBS)
+
+$(FUZZ_DIR)/obj:
+	@mkdir -p $@
+
+fuzz-build: deps $(addprefix $(FUZZ_DIR)/,$(FUZZ_ALL))
+
+fuzz: fuzz-build
+	@scripts/fuzz --seconds $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+-include $(FUZZ_OBJS:.o=.d) $(addprefix $(FUZZ_DIR)/,$(FUZZ_ALL:=.d))
+
+# make valgrind: `hookhost serve` under valgrind memcheck over the end-to-end happy path (parent
+# and forked workers; tests/e2e/test_soak.py::test_valgrind_memcheck_happy_path). About a minute.
+valgrind: all
+	@HOOKHOST_VALGRIND=1 HOOKHOST_BIN="$(CURDIR)/build/hookhost" HOOKHOST_BUILD="$(CURDIR)/build" \
+	    /usr/bin/python3 -m pytest -q -s -p no:cacheprovider tests/e2e/test_soak.py -k valgrind
+.PHONY: fuzz-build
+# ---- end fuzz ----
+
 clean:
 	rm -rf build
 
