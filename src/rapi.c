@@ -12,6 +12,7 @@
 
 #define RAPI_POST_TIMEOUT_MS 10000 /* a post to a local API that takes longer is a failure */
 #define RAPI_ATTEMPTS        6     /* per call; backoff 50, 100, 200, 400, 800 ms */
+#define RAPI_MAX_TIMEOUT_MS  (15 * 60 * 1000LL) /* Lambda's longest function timeout */
 
 struct rapi {
     struct http_client *http;
@@ -148,7 +149,12 @@ int rapi_next(struct rapi *r, struct rapi_invocation *inv, char *err, size_t err
     char *end = NULL;
     long long v = dl ? strtoll(dl, &end, 10) : 0;
     /* Without a usable deadline, assume Lambda's default 3 s rather than none at all. */
-    inv->deadline_epoch_ms = (dl && end && !*end && v > 0) ? v : rapi_epoch_ms() + 3000;
+    int64_t now = rapi_epoch_ms();
+    inv->deadline_epoch_ms = (dl && end && !*end && v > 0) ? v : now + 3000;
+    /* No invocation outlives Lambda's longest timeout: a deadline further out (up to LLONG_MAX
+     * from strtoll) would give a script unbounded time, so hold it to that much from now. */
+    if (inv->deadline_epoch_ms > now + RAPI_MAX_TIMEOUT_MS)
+        inv->deadline_epoch_ms = now + RAPI_MAX_TIMEOUT_MS;
     header_into(&resp, "Lambda-Runtime-Invoked-Function-Arn", inv->function_arn,
                 sizeof inv->function_arn);
     header_into(&resp, "Lambda-Runtime-Trace-Id", inv->trace_id, sizeof inv->trace_id);

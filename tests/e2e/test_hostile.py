@@ -210,6 +210,18 @@ def test_a_request_id_unfit_for_a_url_is_never_put_in_one(rt, rid):
     assert rt.reports(ev) == []
 
 
+def test_a_deadline_past_lambdas_longest_timeout_is_held_to_15_minutes(rt):
+    """A Lambda-Runtime-Deadline-Ms centuries away would give a script unbounded time."""
+    ev = rt.hook_event()
+    rid = rt.emu.queue_event(ev, timeout=10 ** 9)
+    out = rt.emu.wait_outcome(rid, 10)
+    assert out["kind"] == "response"
+    left = [l["message"] for l in rt.log_lines() if l.get("message", "").startswith("event received")]
+    ms = int(left[-1].split(" ms left")[0].rsplit(" ", 1)[1])
+    assert 890000 < ms <= 900000, left[-1]
+    assert [r["status"] for r in rt.reports(ev)] == ["Succeeded"]
+
+
 # ---- settings and the function package ----------------------------------------------------------
 
 def test_hook_script_that_is_a_directory_fails_the_hook_with_a_report(rt):

@@ -8,10 +8,10 @@
  * records the URL and body of every POST. No seam in rapi.c is needed.
  *
  * Invariants: an accepted invocation has a request id of letters, digits and '-' (it goes into
- * a URL path), a positive deadline, terminated ARN and trace id, and the body as sent; the URLs
- * rapi posts to hold no byte outside that set beyond the fixed path; the error body it builds
- * from a message carrying input bytes (the trace id) is a JSON object whose errorMessage
- * decodes back to the message. */
+ * a URL path), a positive deadline at most 15 minutes away (Lambda's longest timeout), terminated
+ * ARN and trace id, and the body as sent; the URLs rapi posts to hold no byte outside that set
+ * beyond the fixed path; the error body it builds from a message carrying input bytes (the trace
+ * id) is a JSON object whose errorMessage decodes back to the message. */
 #include "../../src/rapi.c"
 
 #include "fuzz.h"
@@ -169,6 +169,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t n = strlen(inv.request_id);
     FUZZ_CHECK(n > 0 && valid_request_id(inv.request_id, n));
     FUZZ_CHECK(inv.deadline_epoch_ms > 0);
+    FUZZ_CHECK(inv.deadline_epoch_ms <= rapi_epoch_ms() + 15 * 60 * 1000);
     FUZZ_CHECK(fuzz_terminated(inv.function_arn, sizeof inv.function_arn));
     FUZZ_CHECK(fuzz_terminated(inv.trace_id, sizeof inv.trace_id));
     FUZZ_CHECK(inv.event.p && inv.event.p[inv.event.len] == '\0');
