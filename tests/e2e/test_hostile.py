@@ -222,6 +222,40 @@ def test_a_deadline_past_lambdas_longest_timeout_is_held_to_15_minutes(rt):
     assert [r["status"] for r in rt.reports(ev)] == ["Succeeded"]
 
 
+def test_a_script_cannot_inject_headers_or_request_lines(rt):
+    """Header names and values, paths and queries from a script are checked before anything is
+    signed or sent: CR/LF, NUL and spaces never reach the wire."""
+    rt.hook("AfterAllowTraffic", r"""
+local aws = require("hookhost.aws")
+return function(e, ctx)
+  local tries = {
+    {headers = {["X-A"] = "a\r\nHost: evil"}},
+    {headers = {["X-A\r\nHost"] = "evil"}},
+    {headers = {["X-A"] = "a\0b"}},
+    {path = "/x\r\nHost: evil"},
+    {path = "/x HTTP/1.1\r\nX: y"},
+    {query = "a=b\r\nHost: evil"},
+    {query = "a=b#frag"},
+  }
+  local codes = {}
+  for i, t in ipairs(tries) do
+    t.service = "cloudfront"; t.path = t.path or "/2020-05-31/distribution"
+    local ok, s, err = pcall(aws.request, t)
+    codes[i] = ok and (s and "sent" or err.code) or "raised"
+  end
+  return codes
+end
+""")
+    ev = rt.hook_event()
+    _, out = rt.invoke(ev)
+    codes = body(out)["result"]
+    assert "sent" not in codes, codes
+    assert rt.emu.requests("cloudfront") == []
+    for r in rt.emu.requests():
+        assert "evil" not in json.dumps(r)
+    assert_one_report(rt, ev, "Succeeded", out)
+
+
 # ---- settings and the function package ----------------------------------------------------------
 
 def test_hook_script_that_is_a_directory_fails_the_hook_with_a_report(rt):
