@@ -6,55 +6,55 @@ import { App } from 'aws-cdk-lib';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { HookhostStack } from '../lib/hookhost-stack';
 
-const app = new App();
+/** Adds the hookhost stack to an app, configured from the app's context (-c name=value). */
+export function defineApp(app: App): HookhostStack {
+  const ctx = (name: string, fallback?: string): string => {
+    const v = app.node.tryGetContext(name);
+    if (v === undefined || v === null || v === '') {
+      if (fallback === undefined) throw new Error(`missing context value: -c ${name}=...`);
+      return fallback;
+    }
+    return String(v);
+  };
+  const list = (name: string, fallback: string): string[] =>
+    ctx(name, fallback).split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+  const flag = (name: string): boolean => ['true', '1', 'yes'].includes(ctx(name, 'false').toLowerCase());
 
-function ctx(name: string, fallback?: string): string {
-  const v = app.node.tryGetContext(name);
-  if (v === undefined || v === null || v === '') {
-    if (fallback === undefined) throw new Error(`missing context value: -c ${name}=...`);
-    return fallback;
+  const architecture = ctx('architecture', 'x86_64');
+  if (architecture !== 'x86_64' && architecture !== 'arm64') {
+    throw new Error(`-c architecture=${architecture}: expected x86_64 or arm64`);
   }
-  return String(v);
+  const reportResource = ctx('reportResource', 'any');
+  if (reportResource !== 'deploymentgroup' && reportResource !== 'any') {
+    throw new Error(`-c reportResource=${reportResource}: expected any or deploymentgroup`);
+  }
+  const account = ctx('account', process.env.CDK_DEFAULT_ACCOUNT ?? '');
+  const region = ctx('region', process.env.CDK_DEFAULT_REGION ?? '');
+
+  return new HookhostStack(app, ctx('stackName', 'HookhostHooks'), {
+    env: account && region ? { account, region } : undefined,
+    distributionId: ctx('distributionId'),
+    applicationName: ctx('applicationName'),
+    deploymentGroupName: ctx('deploymentGroupName'),
+    architecture,
+    hooks: list('hooks', 'AfterAllowTraffic'),
+    autoHandler: flag('autoHandler'),
+    alarmNames: list('alarmNames', ''),
+    alarmPrefix: ctx('alarmPrefix', ''),
+    testUrl: ctx('testUrl', ''),
+    testExpectStatus: ctx('testExpectStatus', ''),
+    testExpectBody: ctx('testExpectBody', ''),
+    invalidationPaths: ctx('invalidationPaths', ''),
+    invalidationWait: ctx('invalidationWait', ''),
+    namePrefix: ctx('namePrefix', 'hookhost'),
+    timeoutSeconds: Number(ctx('timeoutSeconds', '60')),
+    memoryMb: Number(ctx('memoryMb', '256')),
+    distDir: path.resolve(__dirname, '..', ctx('distDir', '../../build/dist')),
+    reportResource,
+    logRetentionDays: logs.RetentionDays.ONE_MONTH,
+  });
 }
 
-function list(name: string, fallback: string): string[] {
-  return ctx(name, fallback).split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+if (require.main === module) {
+  defineApp(new App());
 }
-
-function flag(name: string): boolean {
-  return ['true', '1', 'yes'].includes(ctx(name, 'false').toLowerCase());
-}
-
-const architecture = ctx('architecture', 'x86_64');
-if (architecture !== 'x86_64' && architecture !== 'arm64') {
-  throw new Error(`-c architecture=${architecture}: expected x86_64 or arm64`);
-}
-const reportResource = ctx('reportResource', 'deploymentgroup');
-if (reportResource !== 'deploymentgroup' && reportResource !== 'any') {
-  throw new Error(`-c reportResource=${reportResource}: expected deploymentgroup or any`);
-}
-const account = ctx('account', process.env.CDK_DEFAULT_ACCOUNT ?? '');
-const region = ctx('region', process.env.CDK_DEFAULT_REGION ?? '');
-
-new HookhostStack(app, ctx('stackName', 'HookhostHooks'), {
-  env: account && region ? { account, region } : undefined,
-  distributionId: ctx('distributionId'),
-  applicationName: ctx('applicationName'),
-  deploymentGroupName: ctx('deploymentGroupName'),
-  architecture,
-  hooks: list('hooks', 'AfterAllowTraffic'),
-  autoHandler: flag('autoHandler'),
-  alarmNames: list('alarmNames', ''),
-  alarmPrefix: ctx('alarmPrefix', ''),
-  testUrl: ctx('testUrl', ''),
-  testExpectStatus: ctx('testExpectStatus', ''),
-  testExpectBody: ctx('testExpectBody', ''),
-  invalidationPaths: ctx('invalidationPaths', ''),
-  invalidationWait: ctx('invalidationWait', ''),
-  namePrefix: ctx('namePrefix', 'hookhost'),
-  timeoutSeconds: Number(ctx('timeoutSeconds', '60')),
-  memoryMb: Number(ctx('memoryMb', '256')),
-  distDir: path.resolve(__dirname, '..', ctx('distDir', '../../build/dist')),
-  reportResource,
-  logRetentionDays: logs.RetentionDays.ONE_MONTH,
-});

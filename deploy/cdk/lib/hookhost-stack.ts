@@ -48,9 +48,11 @@ export interface HookhostProps extends StackProps {
   /** build/dist: layer.zip and hooks-only.zip from `make dist`. */
   readonly distDir: string;
   /**
-   * Resource of the PutLifecycleEventHookExecutionStatus statement: 'deploymentgroup' (the
-   * deployment group's ARN, default) or 'any' ("*") for accounts where the action turns out
-   * not to support resource-level permissions (see deploy/README.md, "Waiting on a hook").
+   * Resource of the PutLifecycleEventHookExecutionStatus statement. 'any' ("*", default): the
+   * service authorization reference lists no resource type for this action, and a statement
+   * naming an ARN for such an action never matches, so the report would be denied and the
+   * deployment would wait an hour. 'deploymentgroup': the deployment group's ARN, for accounts
+   * where IAM is shown to accept it (deploy/README.md, "Scoping the report permission").
    */
   readonly reportResource: 'deploymentgroup' | 'any';
   readonly logRetentionDays: logs.RetentionDays;
@@ -99,7 +101,7 @@ export class HookhostStack extends Stack {
     role.addToPolicy(new iam.PolicyStatement({
       sid: 'ReportHookStatus',
       actions: ['codedeploy:PutLifecycleEventHookExecutionStatus'],
-      resources: [props.reportResource === 'any' ? '*' : groupArn],
+      resources: [props.reportResource === 'deploymentgroup' ? groupArn : '*'],
     }));
     if (props.autoHandler) {
       // What hookhost.codedeploy.current_lifecycle_event calls: ListDeploymentTargets, then
