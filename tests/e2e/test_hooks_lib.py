@@ -202,12 +202,15 @@ end
     assert emu.requests("cloudfront") == []
 
 
-def test_apply_then_fail_creates_one_invalidation(emu, lua):
+@pytest.mark.parametrize("max_attempts, tries", [("3", 1), ("1", 2)])
+def test_apply_then_fail_creates_one_invalidation(emu, lua, max_attempts, tries):
+    """The 500 after the invalidation took effect is retried with the same CallerReference: by
+    hookhost.aws (standard mode), or by the module itself when AWS_MAX_ATTEMPTS=1."""
     emu.inject_fault("apply_then_fail", "cloudfront", "CreateInvalidation")
     ev = hook_event(emu)
-    p, o, _ = lua(emu, INVALIDATE, event=ev)
+    p, o, _ = lua(emu, INVALIDATE, event=ev, env={"AWS_MAX_ATTEMPTS": max_attempts})
     assert p.returncode == 0, p.stderr
-    assert o["result"]["tries"] == 1  # hookhost.aws retried the 500 with the same reference
+    assert o["result"]["tries"] == tries
     (inv,) = emu.invalidations()
     assert inv["Id"] == o["result"]["id"]
     assert [r["status"] for r in ops(emu, "cloudfront", "CreateInvalidation")] == [500, 201]
