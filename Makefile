@@ -105,41 +105,6 @@ dist: all
 	@scripts/package
 # ---- end dist ----
 
-# ---- bench: hookhost beside a Python + boto3 baseline (bench/, scripts/bench, docs/PERFORMANCE.md) ----
-BENCH_BINS := $(BUILD)/bench/empty_full $(BUILD)/bench/empty_nocurl $(BUILD)/bench/empty_crypto \
-              $(BUILD)/bench/rapi_floor $(BUILD)/bench/launch $(BUILD)/bench/init_cost
-
-# The link floor: an empty main with exactly hookhost's libraries (--no-as-needed: all loaded),
-# without libcurl, and with libcrypto alone.
-$(BUILD)/bench/empty_full: bench/floor/empty.c | $(BUILD)/bench
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< -Wl,--no-as-needed $(LDLIBS)
-
-$(BUILD)/bench/empty_nocurl: bench/floor/empty.c | $(BUILD)/bench
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< -Wl,--no-as-needed $(filter-out -lcurl,$(LDLIBS))
-
-$(BUILD)/bench/empty_crypto: bench/floor/empty.c | $(BUILD)/bench
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< -Wl,--no-as-needed -lcrypto
-
-# The emulators' floor: next -> [invalidation] -> report -> response, no script.
-$(BUILD)/bench/rapi_floor: bench/floor/rapi_floor.c | $(BUILD)/bench
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< -lcurl -lcrypto
-
-# Times single start-up steps (OpenSSL and curl init, CA bundle, Lua state and compiling).
-$(BUILD)/bench/init_cost: bench/floor/init_cost.c | $(BUILD)/bench
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LDLIBS)
-
-# Starts each program and reports its start time and wait4 peak RSS (see launch.c for why).
-$(BUILD)/bench/launch: bench/floor/launch.c | $(BUILD)/bench
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $<
-
-$(BUILD)/bench:
-	@mkdir -p $@
-
-bench: all $(BUILD)/tools/sigv4_bench $(BENCH_BINS)
-	@scripts/bench --build $(BUILD)
--include $(BENCH_BINS:=.d)
-# ---- end bench ----
-
 # ---- fuzz: libFuzzer targets in tests/fuzz (scripts/fuzz; tests/fuzz/README.md) ----
 # src/ is recompiled with clang and -fsanitize=fuzzer-no-link,address,undefined into build/fuzz/
 # (an archive, so a target that includes a src/*.c file or stands in for one links cleanly).
@@ -183,6 +148,41 @@ valgrind: all
 	    /usr/bin/python3 -m pytest -q -s -p no:cacheprovider tests/e2e/test_soak.py -k valgrind
 .PHONY: fuzz-build
 # ---- end fuzz ----
+
+# ---- bench: hookhost beside a Python + boto3 baseline (bench/, scripts/bench, docs/PERFORMANCE.md) ----
+BENCH_BINS := $(BUILD)/bench/empty_full $(BUILD)/bench/empty_nocurl $(BUILD)/bench/empty_crypto \
+              $(BUILD)/bench/rapi_floor $(BUILD)/bench/launch $(BUILD)/bench/init_cost
+
+# The link floor: an empty main with exactly hookhost's libraries (--no-as-needed: all loaded),
+# without libcurl, and with libcrypto alone.
+$(BUILD)/bench/empty_full: bench/floor/empty.c | $(BUILD)/bench
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< -Wl,--no-as-needed $(LDLIBS)
+
+$(BUILD)/bench/empty_nocurl: bench/floor/empty.c | $(BUILD)/bench
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< -Wl,--no-as-needed $(filter-out -lcurl,$(LDLIBS))
+
+$(BUILD)/bench/empty_crypto: bench/floor/empty.c | $(BUILD)/bench
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< -Wl,--no-as-needed -lcrypto
+
+# The emulators' floor: next -> [invalidation] -> report -> response, no script.
+$(BUILD)/bench/rapi_floor: bench/floor/rapi_floor.c | $(BUILD)/bench
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< -lcurl -lcrypto
+
+# Times single start-up steps (OpenSSL and curl init, CA bundle, Lua state and compiling).
+$(BUILD)/bench/init_cost: bench/floor/init_cost.c | $(BUILD)/bench
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LDLIBS)
+
+# Starts each program and reports its start time and wait4 peak RSS (see launch.c for why).
+$(BUILD)/bench/launch: bench/floor/launch.c | $(BUILD)/bench
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $<
+
+$(BUILD)/bench:
+	@mkdir -p $@
+
+bench: all $(BUILD)/tools/sigv4_bench $(BENCH_BINS)
+	@scripts/bench --build $(BUILD)
+-include $(BENCH_BINS:=.d)
+# ---- end bench ----
 
 clean:
 	rm -rf build

@@ -11,6 +11,9 @@ Knobs (environment):
     BENCH_SOAK=0          N > 0: a separate long run of N warm events on hookhost, RSS sampled
     BENCH_ONLY=a,b        only these contestants (names as in the table)
     BENCH_NAGLE=0         1: leave the emulators' sockets as shipped (Nagle on; see PERFORMANCE.md)
+    BENCH_TLS=0           1: CloudFront and CodeDeploy over HTTPS (a bench CA appended to the
+                          system bundle, given as AWS_CA_BUNDLE), as on real AWS; 2: the same
+                          with the bench CA alone in the bundle (what parsing ~140 roots costs)
     BENCH_MAX_SECONDS=1800  the whole run is aborted (every process killed) after this long
 
 What runs (every one against its own fresh emulators on 127.0.0.1):
@@ -35,7 +38,7 @@ import json
 import os
 import pathlib
 import platform
-import resource
+import re
 import shutil
 import signal
 import statistics
@@ -76,6 +79,7 @@ KNOBS = {
     "BENCH_SOAK": env_int("BENCH_SOAK", 0),
     "BENCH_ONLY": os.environ.get("BENCH_ONLY", ""),
     "BENCH_NAGLE": env_int("BENCH_NAGLE", 0),
+    "BENCH_TLS": env_int("BENCH_TLS", 0),
     "BENCH_MAX_SECONDS": env_int("BENCH_MAX_SECONDS", 1800),
 }
 
@@ -89,6 +93,51 @@ if not KNOBS["BENCH_NAGLE"]:
 
 class Aborted(Exception):
     pass
+
+
+TLS = {}  # BENCH_TLS=1: {"ctx": server SSLContext, "bundle": path of the CA bundle}
+
+
+def tls_setup(out):
+    """A throw-away CA and a certificate for 127.0.0.1 (RSA 2048, like AWS endpoints'), and a CA
+    bundle = the system bundle + that CA, so that clients load as many roots as they would on
+    AWS. Returns {"ctx", "bundle"}."""
+    import ssl
+    d = out / "tls"
+    shutil.rmtree(d, ignore_errors=True)
+    d.mkdir(parents=True)
+    (d / "ext.cnf").write_text("subjectAltName=IP:127.0.0.1\n")
+    cmds = [
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key",
+         "-out", "ca.pem", "-days", "2", "-subj", "/CN=hookhost bench CA"],
+        ["openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", "leaf.key", "-out",
+         "leaf.csr", "-subj", "/CN=127.0.0.1"],
+        ["openssl", "x509", "-req", "-in", "leaf.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+         "-CAcreateserial", "-out", "leaf.pem", "-days", "2", "-extfile", "ext.cnf"],
+    ]
+    for c in cmds:
+        r = subprocess.run(c, cwd=d, capture_output=True, text=True, timeout=60,
+                           stdin=subprocess.DEVNULL)
+        if r.returncode != 0:
+            raise Aborted(f"BENCH_TLS: {' '.join(c[:3])}: {r.stderr.strip()[-200:]}")
+    system = pathlib.Path("/etc/ssl/certs/ca-certificates.crt")
+    bundle = d / "bundle.pem"
+    roots = system.read_text() if system.exists() and KNOBS["BENCH_TLS"] != 2 else ""
+    bundle.write_text(roots + (d / "ca.pem").read_text())
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(d / "leaf.pem", d / "leaf.key")
+    return {"ctx": ctx, "bundle": str(bundle)}
+
+
+def tls_wrap(emu):
+    """Serve CloudFront and CodeDeploy over TLS; returns the environment that points at them."""
+    env = {"AWS_CA_BUNDLE": TLS["bundle"]}
+    for ep in emu._endpoints:
+        name = ep.server.service.name
+        if name in ("cloudfront", "codedeploy"):
+            ep.server.socket = TLS["ctx"].wrap_socket(ep.server.socket, server_side=True)
+            env[f"AWS_ENDPOINT_URL_{name.upper()}"] = f"https://127.0.0.1:{ep.port}"
+    return env
 
 
 def log(msg):
@@ -362,6 +411,8 @@ class Session:
         self.emu = Emulators.start(invalidation_seconds=0.0)
         # botocore 1.29 reads AWS_DEFAULT_REGION, not AWS_REGION; Lambda sets both.
         self.env = dict(base_env(), **self.emu.env(), AWS_DEFAULT_REGION=self.emu.region, **c.env)
+        if TLS:
+            self.env.update(tls_wrap(self.emu))
         self.log_path = logdir / f"{c.name}.log"
         self.proc = self.pid = None
         self.failures = []
@@ -586,7 +637,20 @@ def phase_sign(build, seconds, runs):
 
 # ---- summary --------------------------------------------------------------------------------
 
-def summarize(cs, cold, warm, sign, soak):
+WORKER_RE = re.compile(r"worker overhead:? (\d+) ?us")
+
+
+def worker_overhead_us(log_path):
+    """Median of the per-event worker overhead hookhost logs (worker_last_overhead_us), if it
+    logs it (proposed in docs/PERFORMANCE.md); None otherwise."""
+    try:
+        vals = [int(m.group(1)) for m in WORKER_RE.finditer(log_path.read_text(errors="replace"))]
+    except OSError:
+        return None
+    return median(vals) if vals else None
+
+
+def summarize(cs, cold, warm, sign, soak, logdir=None):
     S = {"cold": {}, "warm": {}, "sign": {}, "soak": soak}
     for c in cs:
         runs = [x for x in cold.get(c.name, []) if "error" not in x]
@@ -612,6 +676,11 @@ def summarize(cs, cold, warm, sign, soak):
     for k, v in sign.items():
         if isinstance(v, list) and v:
             S["sign"][k + "_per_s"] = median(v)
+    if logdir:
+        for name in S["warm"]:
+            w = worker_overhead_us(logdir / f"{name}.log")
+            if w is not None:
+                S["warm"][name]["logged_worker_overhead_us"] = w
     return S
 
 
@@ -687,7 +756,9 @@ def render(cs, S, meta, T):
     out.append(f"hookhost bench  {meta['date']}  commit {meta['commit']}{' (dirty)' if meta['dirty'] else ''}"
                f"  {meta['cpus']} CPUs  load {meta['load_before']} -> {meta['load_after']}")
     out.append(f"hook: {meta['notes'].get('hook')}  emulators: Nagle "
-               f"{'on (as shipped)' if KNOBS['BENCH_NAGLE'] else 'off (harness)'}")
+               f"{'on (as shipped)' if KNOBS['BENCH_NAGLE'] else 'off (harness)'}, "
+               + {0: "plain HTTP", 1: "HTTPS (BENCH_TLS=1, system roots + bench CA)",
+                  2: "HTTPS (BENCH_TLS=2, bench CA only)"}.get(KNOBS["BENCH_TLS"], "?"))
     out.append("")
     cold, warm = S["cold"], S["warm"]
     hh = cold.get("hookhost", {})
@@ -744,6 +815,9 @@ def render(cs, S, meta, T):
     fl, nw = warm.get("floor", {}).get("report_p50_ms"), warm.get("hookhost-noop", {}).get("report_p50_ms")
     if fl is not None and nw is not None:
         out.append(f"Fork-per-execution worker (hookhost-noop p50 - floor p50): {nw - fl:.2f} ms per event")
+        lw = warm.get("hookhost-noop", {}).get("logged_worker_overhead_us")
+        out.append("  as logged by hookhost (worker_last_overhead_us): "
+                   + (f"{lw / 1e3:.2f} ms" if lw is not None else "not logged by this build"))
         out.append("")
     st = S.get("steps", {})
     if st:
@@ -800,6 +874,8 @@ def main():
     try:
         if not os.access(PROCS.launcher, os.X_OK):
             raise Aborted(f"{PROCS.launcher} is missing (make bench builds it)")
+        if KNOBS["BENCH_TLS"]:
+            TLS.update(tls_setup(out))
         cs, notes = prepare(build, out)
         meta["notes"] = notes
         avail = [c for c in cs if not c.unavailable]
@@ -832,7 +908,7 @@ def main():
                 log(f"soak aborted: {e}")
                 meta["soak_error"] = str(e)
         meta["load_after"] = loadavg()
-        S = summarize(cs, cold, warm, sign, soak)
+        S = summarize(cs, cold, warm, sign, soak, logdir)
         S["steps"] = {k: {"wall_us": median(v["wall_us"]), "cpu_us": median(v["cpu_us"]),
                           "maxrss_kib": median(v["maxrss_kib"]),
                           **({"files": v["files"]} if "files" in v else {})}
@@ -844,10 +920,14 @@ def main():
                   "contestants": [{"name": c.name, "kind": c.kind, "args": c.args, "note": c.note,
                                    "unavailable": c.unavailable} for c in cs],
                   "raw": {"cold": cold, "warm": warm, "sign": sign, "steps": steps}}
-        (out / "results.json").write_text(json.dumps(result, indent=1) + "\n")
-        (out / "results.txt").write_text(text + "\n")
+        # BENCH_TLS runs go to their own files, so that results.json stays the plain-HTTP run.
+        stem = "results" if not KNOBS["BENCH_TLS"] else f"results-tls{KNOBS['BENCH_TLS']}"
+        (out / f"{stem}.json").write_text(json.dumps(result, indent=1) + "\n")
+        (out / f"{stem}.txt").write_text(text + "\n")
+        if soak:
+            (out / "soak.json").write_text(json.dumps({"meta": meta, "soak": soak}, indent=1) + "\n")
         print(text)
-        print(f"\n(results: {out / 'results.json'}; logs: {logdir})")
+        print(f"\n(results: {out / (stem + '.json')}; logs: {logdir})")
         return 0
     except (Aborted, KeyboardInterrupt) as e:
         log(f"bench aborted: {e}")

@@ -198,6 +198,11 @@ int main(int argc, char **argv)
             "AWS_ENDPOINT_URL_CLOUDFRONT, DistributionId) are needed");
     curl_global_init(CURL_GLOBAL_DEFAULT);
     CURL *rapi = curl_easy_init(), *cdh = curl_easy_init(), *cfh = curl_easy_init();
+    const char *ca = getenv("AWS_CA_BUNDLE"); /* BENCH_TLS=1: the emulators' own CA */
+    if (ca && *ca) {
+        curl_easy_setopt(cfh, CURLOPT_CAINFO, ca);
+        curl_easy_setopt(cdh, CURLOPT_CAINFO, ca);
+    }
     if (fresh) {
         curl_easy_setopt(cfh, CURLOPT_FRESH_CONNECT, 1L);
         curl_easy_setopt(cfh, CURLOPT_FORBID_REUSE, 1L);
