@@ -186,7 +186,9 @@ int main(int argc, char **argv)
     const char *prog = strrchr(argv[0], '/');
     prog = prog ? prog + 1 : argv[0];
     const char *rapi = getenv("AWS_LAMBDA_RUNTIME_API");
-    if (strcmp(prog, "bootstrap") == 0 || (argc == 1 && rapi && *rapi))
+    /* As Lambda's bootstrap (no arguments) it serves; with arguments it is the usual CLI, so
+     * `bootstrap run ...` and `bootstrap --version` work inside a package too. */
+    if (argc == 1 && (strcmp(prog, "bootstrap") == 0 || (rapi && *rapi)))
         return cmd_serve(1, argv);
     if (argc < 2) {
         fputs(usage_main, stderr);

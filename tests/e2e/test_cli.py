@@ -217,3 +217,13 @@ def test_library_is_on_the_path(hookhost, write):
     p = hookhost("run", s)
     assert p.returncode == 0
     assert "/lua/?.lua" in outcome(p)["result"]
+
+
+def test_bootstrap_name_with_arguments_is_the_cli(hookhost_bin, tmp_path, write):
+    boot = tmp_path / "bootstrap"
+    boot.symlink_to(hookhost_bin)
+    s = write("ok.lua", "return function() return 1 end\n")
+    p = subprocess.run([str(boot), "--version"], capture_output=True, text=True, timeout=10)
+    assert p.returncode == 0 and p.stdout.startswith("hookhost ")
+    p = subprocess.run([str(boot), "run", s], capture_output=True, text=True, timeout=30)
+    assert p.returncode == 0 and json.loads(p.stdout.splitlines()[-1])["result"] == 1
