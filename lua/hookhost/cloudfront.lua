@@ -42,8 +42,9 @@
 --   caller_reference(distribution, paths [, ctx [, event]]) -> the default reference above
 --
 -- ctx: pass the hook's ctx (ctx = ctx) so the reference is tied to the hook execution and waits
--- use ctx.remaining_ms(). Without it the module uses the runtime's published ctx when there is
--- one (package.loaded["hookhost.context"]); the time left is always known to the C core.
+-- use ctx.remaining_ms(). Without them the module uses the ctx and event the runtime publishes
+-- when it does (package.loaded["hookhost.context"], ["hookhost.event"]); the time left is always
+-- known to the C core.
 
 local aws = require("hookhost.aws")
 local xml = require("hookhost.xml")
@@ -291,7 +292,7 @@ function M.invalidate(t)
   local ctx = util.context(t.ctx)
   local ref = t.caller_reference
   if ref == nil then
-    ref = M.caller_reference(t.distribution, t.paths, ctx, t.event)
+    ref = M.caller_reference(t.distribution, t.paths, ctx, util.event(t.event))
   elseif type(ref) ~= "string" or ref == "" or #ref > M.MAX_CALLER_REFERENCE
          or ref:find("[%z\1-\31\127]") then
     util.argerror("cloudfront.invalidate", string.format(

@@ -3,6 +3,7 @@
 -- Not meant for hook scripts (they have ctx), but stable enough to use:
 --   util.context(ctx)            -> ctx, else the runtime's current ctx (package.loaded
 --                                   ["hookhost.context"], when the host provides it), else nil
+--   util.event(event)            -> event, else package.loaded["hookhost.event"], else nil
 --   util.remaining_ms(ctx)       -> the hook's time left in ms (works without ctx too)
 --   util.now_ms(), util.sleep_ms(ms) -> monotonic clock; a sleep capped by the time left
 --   util.backoff_ms(n, base, cap)    -> full-jitter delay before attempt n + 1
@@ -33,6 +34,16 @@ function M.context(ctx)
     return published
   end
   return nil
+end
+
+--- The event to use: the one given, else the one the runtime publishes (package.loaded
+-- ["hookhost.event"], when the host provides it), else nil.
+function M.event(event)
+  if event ~= nil then
+    return event
+  end
+  local published = package.loaded["hookhost.event"]
+  return type(published) == "table" and published or nil
 end
 
 --- The hook's time left. ctx.remaining_ms() and the C core read the same deadline; the core

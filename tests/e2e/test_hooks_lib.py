@@ -477,6 +477,17 @@ return function(event, ctx)
 end
 """, event=ev)
     assert o["result"]["ref"].startswith("hookhost-" + ev["DeploymentId"] + "-"), o
+    p, o, _ = lua(emu, """
+return function(event, ctx)
+  package.loaded["hookhost.context"], package.loaded["hookhost.event"] = ctx, event
+  local inv = assert(cloudfront.invalidate{distribution = "E2EXAMPLE123", paths = {"/*"}})
+  return {ref = inv.caller_reference}
+end
+""", event={"executionDetails": {"serviceArn": "arn:s", "targetServiceRevisionArn": "arn:r",
+                                 "lifecycleStage": "POST_PRODUCTION_TRAFFIC_SHIFT"}})
+    assert p.returncode == 0, p.stderr
+    assert len(emu.invalidations()) == 2
+    assert emu.invalidations()[1]["CallerReference"].startswith("hookhost-ecs-")
 
 
 def test_alarm_gate_when_cloudwatch_fails(emu, lua):
