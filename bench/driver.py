@@ -229,6 +229,8 @@ class Procs:
                 d["start"], d["pid"] = float(w[1]), int(w[3])
             elif len(w) >= 6 and w[0] == "exit":
                 d["exit"], d["status"], d["maxrss_kib"] = float(w[1]), int(w[3]), int(w[5])
+                if len(w) >= 8:
+                    d["cpu_s"] = float(w[7])
         return d
 
     def target_pid(self, p, timeout=10.0):
@@ -493,7 +495,8 @@ def cold_exit(c):
         raise Aborted(f"{c.name}: did not exit within {COLD_WAIT_S} s")
     if d.get("status") != 0 or "exit" not in d:
         raise Aborted(f"{c.name}: exit status {p.returncode}")
-    return {"exit_ms": (d["exit"] - d["start"]) * 1e3, "maxrss_kib": d["maxrss_kib"]}
+    return {"exit_ms": (d["exit"] - d["start"]) * 1e3, "maxrss_kib": d["maxrss_kib"],
+            "cpu_ms": d.get("cpu_s", 0) * 1e3}
 
 
 def rss_fields(st, d):
@@ -501,7 +504,8 @@ def rss_fields(st, d):
     d: launch's report, whose maxrss is the peak of the runtime and every child it reaped."""
     return {"parent_hwm_kib": st.get("VmHWM"), "parent_rss_kib": st.get("VmRSS"),
             "parent_anon_kib": st.get("RssAnon"), "parent_file_kib": st.get("RssFile"),
-            "tree_maxrss_kib": (d or {}).get("maxrss_kib")}
+            "tree_maxrss_kib": (d or {}).get("maxrss_kib"),
+            "cpu_ms": (d or {}).get("cpu_s", 0) * 1e3 if (d or {}).get("cpu_s") is not None else None}
 
 
 # ---- phases ---------------------------------------------------------------------------------
@@ -599,8 +603,10 @@ def phase_steps(build, runs):
     out["lua_compile"]["files"] = [os.path.basename(f) for f in [str(hook), *mods]]
     for r in range(runs):
         for st in steps[r % len(steps):] + steps[:r % len(steps)]:
-            p = subprocess.run([str(tool), *st], capture_output=True, text=True, timeout=30,
-                               stdin=subprocess.DEVNULL)
+            # through launch: a program exec'd straight from Python would count the driver's
+            # ~40 MiB as its own peak RSS (see launch.c)
+            p = subprocess.run([str(PROCS.launcher), str(PROCS.infodir / "steps.txt"), str(tool), *st],
+                               capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
             w = p.stdout.split()
             if p.returncode == 0 and len(w) == 4:
                 out[st[0]]["wall_us"].append(float(w[1]))
@@ -766,22 +772,23 @@ def render(cs, S, meta, T):
     for c in cs:
         d = cold.get(c.name)
         if c.unavailable:
-            rows.append([c.name, c.unavailable[:60], "", "", "", ""])
+            rows.append([c.name, c.unavailable[:60], "", "", "", "", ""])
             continue
         if not d:
-            rows.append([c.name, "failed", "", "", "", ""])
+            rows.append([c.name, "failed", "", "", "", "", ""])
             continue
         start = d.get("first_next_ms", d.get("exit_ms"))
         vs = "" if c.name == "hookhost" or not hh.get("first_next_ms") else \
             f"{start / hh['first_next_ms']:.1f}x"
         rows.append([c.name, fmt(start, " ms", 2), fmt(d.get("report_ms"), " ms", 2), vs,
+                     fmt(d.get("cpu_ms"), " ms", 1),
                      fmt((d.get("parent_hwm_kib") or d.get("maxrss_kib") or 0) / 1024, " MiB", 2),
                      fmt((d.get("tree_maxrss_kib") or 0) / 1024 if d.get("tree_maxrss_kib") else None,
                          " MiB", 2)])
     out.append(f"Cold start, median of {meta['knobs']['BENCH_RUNS']} runs "
                "(start -> first next, or -> exit for programs that exit)")
     out.append(table(rows, ["program", "-> next/exit", "-> report", "vs hookhost",
-                            "peak RSS", "tree peak"]))
+                            "CPU (life)", "peak RSS", "tree peak"]))
     out.append("")
     rows = []
     hw = warm.get("hookhost", {}).get("report_p50_ms")

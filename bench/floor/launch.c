@@ -3,8 +3,9 @@
  *   launch OUTFILE PROGRAM [ARG]...
  *
  * Writes to OUTFILE "start <epoch s> pid <pid>" when the program has been forked, then, once
- * it has exited, "exit <epoch s> status <wait status> maxrss_kib <n>". maxrss is wait4's: the
- * largest resident set of the program and of every child it reaped (hookhost's workers).
+ * it has exited, "exit <epoch s> status <wait status> maxrss_kib <n> cpu_s <user + system>".
+ * Both are wait4's: the largest resident set of the program and of every child it reaped
+ * (hookhost's workers), and the CPU time of all of them.
  *
  * Why a launcher: Linux carries a process's peak RSS across exec (the pre-exec image counts), so
  * a program started straight from the Python driver would report the driver's ~40 MiB as its own
@@ -79,7 +80,9 @@ int main(int argc, char **argv)
         }
     }
     double t1 = now();
-    dprintf(out, "exit %.6f status %d maxrss_kib %ld\n", t1, status, ru.ru_maxrss);
+    double cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+                 (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+    dprintf(out, "exit %.6f status %d maxrss_kib %ld cpu_s %.6f\n", t1, status, ru.ru_maxrss, cpu);
     close(out);
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
