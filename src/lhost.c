@@ -592,6 +592,14 @@ static int pmain(lua_State *L)
     }
     lua_pushvalue(L, event);
     push_ctx(L, job, out->hook[0] ? out->hook : job->hook);
+    /* Library modules find the running hook's ctx and event here when a script does not pass
+     * them (require "hookhost.context"), so idempotency keys and deadlines need no plumbing. */
+    luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+    lua_pushvalue(L, -2);
+    lua_setfield(L, -2, "hookhost.context");
+    lua_pushvalue(L, event);
+    lua_setfield(L, -2, "hookhost.event");
+    lua_pop(L, 1);
     if (lua_pcall(L, 2, 2, msgh) != LUA_OK) {
         out->reason = LHOST_ERROR;
         report(out, L, script);

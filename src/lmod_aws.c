@@ -11,6 +11,7 @@
 #include "log.h"
 
 #include <lauxlib.h>
+#include <openssl/evp.h>
 
 #include <stdlib.h>
 #include <string.h>
@@ -531,10 +532,29 @@ static int l_connections(lua_State *L)
     return 1;
 }
 
+/* sha256_hex(s): lower-case hex SHA-256 of s, from OpenSSL (the library derives idempotency
+ * references from it; it is never re-implemented in Lua). */
+static int l_sha256_hex(lua_State *L)
+{
+    size_t n;
+    const char *s = luaL_checklstring(L, 1, &n);
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    if (!EVP_Digest(s, n, md, &mdlen, EVP_sha256(), NULL))
+        return luaL_error(L, "sha256_hex: OpenSSL failed");
+    static const char hex[] = "0123456789abcdef";
+    char out[2 * EVP_MAX_MD_SIZE];
+    for (unsigned int i = 0; i < mdlen; i++) {
+        out[2 * i] = hex[md[i] >> 4];
+        out[2 * i + 1] = hex[md[i] & 15];
+    }
+    lua_pushlstring(L, out, 2 * (size_t)mdlen);
+    return 1;
+}
+
 static const luaL_Reg core_funcs[] = {
-    {"request", l_request}, {"uri_encode", l_uri_encode},
-    {"error", l_error},     {"connections", l_connections},
-    {NULL, NULL},
+    {"request", l_request},         {"uri_encode", l_uri_encode}, {"error", l_error},
+    {"connections", l_connections}, {"sha256_hex", l_sha256_hex}, {NULL, NULL},
 };
 
 int luaopen_hookhost_aws_core(lua_State *L)

@@ -8,7 +8,7 @@
 --   util.now_ms(), util.sleep_ms(ms) -> monotonic clock; a sleep capped by the time left
 --   util.backoff_ms(n, base, cap)    -> full-jitter delay before attempt n + 1
 --   util.split_list(s)           -> "a, b,,c" -> {"a", "b", "c"} (trimmed, empty items dropped)
---   util.sha256_hex(s)           -> lower-case hex SHA-256 of s (pure Lua)
+--   util.sha256_hex(s)           -> lower-case hex SHA-256 of s (OpenSSL)
 --   util.random_hex(n)           -> n random hex digits (/dev/urandom, else math.random)
 --   util.seconds(ms)             -> "2.1 s"
 --   util.argerror(fname, msg)    -> raises "hookhost.<fname>: msg" at the caller's caller
@@ -103,54 +103,7 @@ function M.random_hex(n)
   return table.concat(parts)
 end
 
--- ---- SHA-256 (FIPS 180-4), for references derived from a hook execution ------------------------
-
-local K = {
-  0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
-  0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
-  0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
-  0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
-  0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
-  0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
-  0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
-  0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
-}
-
-local function rotr(x, n)
-  return ((x >> n) | (x << (32 - n))) & 0xffffffff
-end
-
-function M.sha256_hex(msg)
-  local h = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab,
-             0x5be0cd19}
-  local len = #msg
-  msg = msg .. "\128" .. string.rep("\0", (55 - len) % 64) .. string.pack(">I8", len * 8)
-  local w = {}
-  for chunk = 1, #msg, 64 do
-    for i = 0, 15 do
-      w[i] = string.unpack(">I4", msg, chunk + i * 4)
-    end
-    for i = 16, 63 do
-      local s0 = rotr(w[i - 15], 7) ~ rotr(w[i - 15], 18) ~ (w[i - 15] >> 3)
-      local s1 = rotr(w[i - 2], 17) ~ rotr(w[i - 2], 19) ~ (w[i - 2] >> 10)
-      w[i] = (w[i - 16] + s0 + w[i - 7] + s1) & 0xffffffff
-    end
-    local a, b, c, d, e, f, g, hh = h[1], h[2], h[3], h[4], h[5], h[6], h[7], h[8]
-    for i = 0, 63 do
-      local s1 = rotr(e, 6) ~ rotr(e, 11) ~ rotr(e, 25)
-      local ch = (e & f) ~ (~e & g)
-      local t1 = (hh + s1 + ch + K[i + 1] + w[i]) & 0xffffffff
-      local s0 = rotr(a, 2) ~ rotr(a, 13) ~ rotr(a, 22)
-      local maj = (a & b) ~ (a & c) ~ (b & c)
-      local t2 = (s0 + maj) & 0xffffffff
-      hh, g, f, e, d, c, b, a = g, f, e, (d + t1) & 0xffffffff, c, b, a, (t1 + t2) & 0xffffffff
-    end
-    h[1], h[2], h[3], h[4] = (h[1] + a) & 0xffffffff, (h[2] + b) & 0xffffffff,
-                             (h[3] + c) & 0xffffffff, (h[4] + d) & 0xffffffff
-    h[5], h[6], h[7], h[8] = (h[5] + e) & 0xffffffff, (h[6] + f) & 0xffffffff,
-                             (h[7] + g) & 0xffffffff, (h[8] + hh) & 0xffffffff
-  end
-  return string.format(string.rep("%08x", 8), table.unpack(h))
-end
+-- SHA-256 comes from OpenSSL, through the C core: never re-implemented here.
+M.sha256_hex = require("hookhost.aws.core").sha256_hex
 
 return M

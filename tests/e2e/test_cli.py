@@ -227,3 +227,18 @@ def test_bootstrap_name_with_arguments_is_the_cli(hookhost_bin, tmp_path, write)
     assert p.returncode == 0 and p.stdout.startswith("hookhost ")
     p = subprocess.run([str(boot), "run", s], capture_output=True, text=True, timeout=30)
     assert p.returncode == 0 and json.loads(p.stdout.splitlines()[-1])["result"] == 1
+
+
+def test_library_modules_see_the_running_hook(hookhost, write):
+    """The host publishes ctx and the event as package.loaded["hookhost.context"/"hookhost.event"],
+    and SHA-256 comes from OpenSSL through the C core."""
+    s = write("pub.lua", """
+return function(event, ctx)
+  assert(require("hookhost.context") == ctx)
+  assert(require("hookhost.event") == event)
+  return require("hookhost.util").sha256_hex("abc")
+end
+""")
+    p = hookhost("run", s)
+    assert p.returncode == 0, p.stderr
+    assert outcome(p)["result"] == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
