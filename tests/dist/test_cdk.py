@@ -5,7 +5,12 @@ statement by statement.
 "*" is allowed only for actions that the service authorization reference lists without a
 resource type (a statement naming an ARN never matches those, it would deny them):
 codedeploy:PutLifecycleEventHookExecutionStatus, ListDeploymentTargets, BatchGetDeploymentTargets.
-Everything else names its ARN."""
+Everything else names its ARN.
+
+With -c ecsNative=true the stack also holds the ECS-native hook function (handler auto,
+HOOKHOST_ECS_STAGE_MAP), its own role (no CodeDeploy permission at all) and the role ECS assumes to
+invoke it (lambda:InvokeFunction on that function only); without it, nothing of the kind appears
+and the templates are those of before."""
 import fcntl
 import json
 import os
@@ -61,6 +66,8 @@ def fake_dist(tmp_path_factory):
     return d
 
 
+ECS_BOTH_CD = {"hooks": "AfterAllowTestTraffic,AfterAllowTraffic", "testUrl": "http://test-alb.example.com:8080/",
+               "alarmNames": "shop-5xx"}
 ALL_HOOKS = ["BeforeInstall", "AfterInstall", "AfterAllowTestTraffic", "BeforeAllowTraffic", "AfterAllowTraffic"]
 APPSPEC_HOOKS = ["AfterAllowTestTraffic", "BeforeAllowTraffic", "AfterAllowTraffic"]
 # Every synth of the module, by name: context on top of the base (None removes a base value).
@@ -78,7 +85,22 @@ CASES = {
     "agnostic": {"account": None, "region": None, "reportResource": "deploymentgroup"},
     "appspec": {"hooks": ",".join(APPSPEC_HOOKS), "alarmNames": "shop-5xx",
                 "testUrl": "http://test-alb.example.com:8080/"},
+    # ECS-native: the hook function alone (no CodeDeploy deployment group given).
+    "ecs": {"ecsNative": "true", "applicationName": None, "deploymentGroupName": None},
+    "ecs_gate_arm64": {"ecsNative": "true", "applicationName": None, "deploymentGroupName": None,
+                       "architecture": "arm64", "namePrefix": "shop", "alarmPrefix": "shop-",
+                       "ecsStages": "POST_TEST_TRAFFIC_SHIFT=BeforeAllowTraffic,"
+                                    "POST_PRODUCTION_TRAFFIC_SHIFT=AfterAllowTraffic"},
+    "ecs_agnostic": {"ecsNative": "true", "applicationName": None, "deploymentGroupName": None,
+                     "account": None, "region": None},
+    # Both controllers at once (a service moving from CodeDeploy to ECS-native), and the same
+    # CodeDeploy context without ecsNative: the CodeDeploy part must be the same.
+    "ecs_both": {"ecsNative": "true", **ECS_BOTH_CD,
+                 "ecsStages": "POST_TEST_TRAFFIC_SHIFT=AfterAllowTestTraffic,PRE_SCALE_UP,"
+                              "POST_PRODUCTION_TRAFFIC_SHIFT=AfterAllowTraffic"},
+    "ecs_both_off": ECS_BOTH_CD,
 }
+ECS_CASES = {n for n in CASES if n.startswith("ecs") and n != "ecs_both_off"}
 BAD_CASES = [
     ({"hooks": "AfterAllowTraffic,Bogus"}, "'Bogus' is not an ECS lifecycle event"),
     ({"architecture": "riscv64"}, "expected x86_64 or arm64"),
@@ -90,6 +112,25 @@ BAD_CASES = [
     ({"hooks": "AfterAllowTestTraffic", "testUrl": "test-alb:8080"}, "an http:// or https:// URL"),
     ({"invalidationWait": "soon"}, "invalidationWait"),
     ({"deploymentGroupName": None}, "missing context value: -c deploymentGroupName"),
+    # ECS-native.
+    ({"ecsNative": "true", "ecsStages": "POST_PRODUCTION_TRAFFIC_SHIFT=AfterAllowTraffic,AfterAllowTraffic"},
+     "'AfterAllowTraffic' is not an ECS lifecycle stage with hooks"),
+    # A stage ECS documents but the runtime (src/event.c) does not know: its events would fail.
+    ({"ecsNative": "true", "ecsStages": "PRE_PRODUCTION_TRAFFIC_SHIFT=AfterAllowTraffic"},
+     "'PRE_PRODUCTION_TRAFFIC_SHIFT' is not an ECS lifecycle stage with hooks"),
+    ({"ecsNative": "true", "ecsStages": "POST_SCALE_UP,POST_SCALE_UP=AfterAllowTraffic"},
+     "'POST_SCALE_UP' is named twice"),
+    ({"ecsNative": "true", "ecsStages": "POST_PRODUCTION_TRAFFIC_SHIFT=../AfterAllowTraffic"},
+     "the script is a hook name"),
+    ({"ecsNative": "true", "ecsStages": "POST_TEST_TRAFFIC_SHIFT=AfterAllowTestTraffic"},
+     "AfterAllowTestTraffic (the smoke test) needs -c testUrl"),
+    ({"ecsNative": "true", "ecsStages": "POST_TEST_TRAFFIC_SHIFT=BeforeAllowTraffic"},
+     "BeforeAllowTraffic (the alarm gate) needs -c alarmNames"),
+    ({"ecsNative": "true", "ecsStages": ","}, "ecsStages: name at least one ECS lifecycle stage"),
+    ({"ecsNative": "true", "deploymentGroupName": None}, "missing context value: -c deploymentGroupName"),
+    ({"ecsNative": "true", "applicationName": None, "deploymentGroupName": None, "autoHandler": "true"},
+     "-c autoHandler: settings of the CodeDeploy functions"),
+    ({"ecsStages": "POST_PRODUCTION_TRAFFIC_SHIFT=AfterAllowTraffic"}, "a setting of -c ecsNative=true"),
 ]
 
 
@@ -138,6 +179,8 @@ def resolve(value):
     if isinstance(value, dict) and "Fn::Join" in value:
         sep, parts = value["Fn::Join"]
         return sep.join(resolve(p) for p in parts)
+    if isinstance(value, dict) and "Fn::GetAtt" in value:
+        return "${%s.%s}" % tuple(value["Fn::GetAtt"])
     raise AssertionError(f"unexpected template value {value!r}")
 
 
@@ -297,3 +340,192 @@ def test_appspec_names_the_functions_the_stack_creates(template):
     names = {f["Handler"]: f["FunctionName"] for f in resources(t, "AWS::Lambda::Function")}
     for event, arn in hooks:
         assert arn == f"arn:aws:lambda:<REGION>:<ACCOUNT_ID>:function:{names[event]}"
+
+
+# ---- ECS-native blue/green (-c ecsNative=true) ----
+
+ECS_STAGE_MAP_DEFAULT = "POST_PRODUCTION_TRAFFIC_SHIFT=AfterAllowTraffic"
+
+
+def logical_ids(template, kind):
+    return [k for k, r in template["Resources"].items() if r["Type"] == kind]
+
+
+def trusting(template, service):
+    """Logical ids of the roles that the given service principal (alone) may assume."""
+    out = []
+    for rid in logical_ids(template, "AWS::IAM::Role"):
+        trust = template["Resources"][rid]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+        if any(st.get("Principal", {}).get("Service") == service for st in trust):
+            assert trust == [{"Action": "sts:AssumeRole", "Effect": "Allow", "Principal": {"Service": service}}]
+            out.append(rid)
+    return out
+
+
+def role_statements(template, role_id):
+    """{Sid: (sorted actions, sorted resources)} of the one policy attached to one role."""
+    role = template["Resources"][role_id]["Properties"]
+    assert "ManagedPolicyArns" not in role and "Policies" not in role
+    policies = [p for p in resources(template, "AWS::IAM::Policy") if p["Roles"] == [{"Ref": role_id}]]
+    assert len(policies) == 1, f"one policy on {role_id}"
+    out = {}
+    for st in policies[0]["PolicyDocument"]["Statement"]:
+        assert st["Effect"] == "Allow" and "Condition" not in st and "NotResource" not in st
+        assert "NotAction" not in st
+        actions = st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
+        res = st["Resource"] if isinstance(st["Resource"], list) else [st["Resource"]]
+        assert st["Sid"] not in out
+        out[st["Sid"]] = (sorted(actions), sorted(resolve(r) for r in res))
+    return out
+
+
+def ecs_parts(template):
+    """(function logical id, its properties, its role's id, the invoke role's id)."""
+    fns = [(k, r["Properties"]) for k, r in template["Resources"].items()
+           if r["Type"] == "AWS::Lambda::Function" and r["Properties"]["FunctionName"].startswith("EcsHook_")]
+    assert len(fns) == 1, "one ECS hook function"
+    fid, fn = fns[0]
+    invoke = trusting(template, "ecs.amazonaws.com")
+    assert len(invoke) == 1, "one role for ECS to assume"
+    return fid, fn, fn["Role"]["Fn::GetAtt"][0], invoke[0]
+
+
+def assert_ecs_function(fn, name, stage_map, extra_env=None, arch="x86_64"):
+    assert fn["FunctionName"] == name
+    assert not name.startswith("CodeDeployHook_")  # out of reach of AWSCodeDeployRoleForECSLimited
+    assert fn["Runtime"] == "provided.al2023"
+    assert fn["Architectures"] == [arch]
+    # _HANDLER is what Lambda sets from Handler (a reserved variable: it cannot be in Variables).
+    assert fn["Handler"] == "auto"
+    env = fn["Environment"]["Variables"]
+    assert "_HANDLER" not in env
+    assert env == {"DistributionId": DIST_ID, "HOOKHOST_ECS_STAGE_MAP": stage_map, **(extra_env or {})}
+    assert fn["LoggingConfig"]["LogFormat"] == "JSON"
+    assert len(fn["Layers"]) == 1
+
+
+def assert_invoke_role(template, fid, invoke_id):
+    """ECS may assume it (trust checked by trusting()), and it may invoke that one function only."""
+    assert role_statements(template, invoke_id) == {
+        "InvokeHook": (["lambda:InvokeFunction"], ["${%s.Arn}" % fid])}
+
+
+def assert_no_codedeploy(st):
+    for sid, (actions, _) in st.items():
+        assert not any(a.lower().startswith("codedeploy:") for a in actions), f"{sid}: {actions}"
+
+
+def assert_no_star(st):
+    for sid, (actions, res) in st.items():
+        assert not any("*" == r for r in res), f"{sid}: {actions} on {res}"
+
+
+def test_ecs_native_alone(template):
+    t = template("ecs")
+    fid, fn, role_id, invoke_id = ecs_parts(t)
+    name = "EcsHook_hookhost"
+    assert_ecs_function(fn, name, ECS_STAGE_MAP_DEFAULT)
+    assert fn["Timeout"] == 60 and fn["MemorySize"] == 256
+    # The runtime layer, as for the CodeDeploy functions.
+    layer = t["Resources"][fn["Layers"][0]["Ref"]]
+    assert layer["Type"] == "AWS::Lambda::LayerVersion"
+    assert layer["Properties"]["CompatibleRuntimes"] == ["provided.al2023"]
+    # No CodeDeploy function, role or permission without a deployment group.
+    assert [f["FunctionName"] for f in resources(t, "AWS::Lambda::Function")] == [name]
+    assert sorted(logical_ids(t, "AWS::IAM::Role")) == sorted([role_id, invoke_id])
+    assert "codedeploy:" not in json.dumps(t).lower()  # (the layer's description names CodeDeploy)
+    assert trusting(t, "lambda.amazonaws.com") == [role_id]
+
+    st = role_statements(t, role_id)
+    assert st == {
+        "InvalidateDistribution": (["cloudfront:CreateInvalidation", "cloudfront:GetInvalidation"], [DIST_ARN]),
+        "Logs": (["logs:CreateLogStream", "logs:PutLogEvents"], [log_arn(name)]),
+    }
+    assert_no_codedeploy(st)
+    assert_no_star(st)
+    assert_invoke_role(t, fid, invoke_id)
+    assert [g["LogGroupName"] for g in resources(t, "AWS::Logs::LogGroup")] == [f"/aws/lambda/{name}"]
+
+    # The lifecycle hook entry to put in the service's deploymentConfiguration.
+    out = t["Outputs"]
+    assert out["EcsHookArn"]["Value"] == {"Fn::GetAtt": [fid, "Arn"]}
+    assert out["EcsInvokeRoleArn"]["Value"] == {"Fn::GetAtt": [invoke_id, "Arn"]}
+    hook = json.loads(resolve(out["EcsLifecycleHook"]["Value"]))
+    assert hook == {"hookTargetArn": "${%s.Arn}" % fid, "roleArn": "${%s.Arn}" % invoke_id,
+                    "lifecycleStages": ["POST_PRODUCTION_TRAFFIC_SHIFT"]}
+    assert not any(k.endswith("Arn") and k.startswith(tuple(ALL_HOOKS + ["auto"])) for k in out)
+
+
+def test_ecs_native_stages_alarm_gate_arm64(template):
+    t = template("ecs_gate_arm64")
+    fid, fn, role_id, invoke_id = ecs_parts(t)
+    name = "EcsHook_shop"
+    assert_ecs_function(fn, name, "POST_TEST_TRAFFIC_SHIFT=BeforeAllowTraffic,"
+                                  "POST_PRODUCTION_TRAFFIC_SHIFT=AfterAllowTraffic",
+                        {"ALARM_PREFIX": "shop-"}, arch="arm64")
+    st = role_statements(t, role_id)
+    assert st["AlarmGate"] == (["cloudwatch:DescribeAlarms"], [f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:shop-*"])
+    assert set(st) == {"InvalidateDistribution", "AlarmGate", "Logs"}
+    assert_no_codedeploy(st)
+    assert_no_star(st)
+    assert_invoke_role(t, fid, invoke_id)
+    hook = json.loads(resolve(t["Outputs"]["EcsLifecycleHook"]["Value"]))
+    assert hook["lifecycleStages"] == ["POST_TEST_TRAFFIC_SHIFT", "POST_PRODUCTION_TRAFFIC_SHIFT"]
+
+
+def test_ecs_native_environment_agnostic(template):
+    t = template("ecs_agnostic")
+    fid, fn, role_id, invoke_id = ecs_parts(t)
+    st = role_statements(t, role_id)
+    assert st["InvalidateDistribution"][1] == ["arn:aws:cloudfront::${AWS::AccountId}:distribution/E2EXAMPLE123"]
+    assert st["Logs"][1] == ["arn:aws:logs:${AWS::Region}:${AWS::AccountId}:log-group:/aws/lambda/EcsHook_hookhost:*"]
+    assert_invoke_role(t, fid, invoke_id)
+
+
+def test_ecs_native_next_to_codedeploy(template):
+    """Both controllers: the ECS function serves three stages (one by its own script name), and
+    the CodeDeploy part is exactly what the same context gives without ecsNative."""
+    t, off = template("ecs_both"), template("ecs_both_off")
+    fid, fn, role_id, invoke_id = ecs_parts(t)
+    # PRE_SCALE_UP has no entry in the map: under _HANDLER=auto it runs hooks/PRE_SCALE_UP.lua.
+    assert_ecs_function(fn, "EcsHook_hookhost",
+                        "POST_TEST_TRAFFIC_SHIFT=AfterAllowTestTraffic,POST_PRODUCTION_TRAFFIC_SHIFT=AfterAllowTraffic",
+                        {"ALARM_NAMES": "shop-5xx", "TEST_URL": "http://test-alb.example.com:8080/"})
+    hook = json.loads(resolve(t["Outputs"]["EcsLifecycleHook"]["Value"]))
+    assert hook["lifecycleStages"] == ["POST_TEST_TRAFFIC_SHIFT", "PRE_SCALE_UP", "POST_PRODUCTION_TRAFFIC_SHIFT"]
+    st = role_statements(t, role_id)
+    assert set(st) == {"InvalidateDistribution", "Logs"}  # BeforeAllowTraffic is not one of its scripts
+    assert_no_codedeploy(st)
+    assert_no_star(st)
+    assert_invoke_role(t, fid, invoke_id)
+
+    for rid, r in off["Resources"].items():
+        assert t["Resources"].get(rid) == r, f"{rid} differs with ecsNative"
+    for k, o in off["Outputs"].items():
+        assert t["Outputs"].get(k) == o
+    ecs_only = set(t["Resources"]) - set(off["Resources"])
+    assert {fid, role_id, invoke_id} <= ecs_only
+    # The CodeDeploy functions' role may not invoke anything, and ECS's role is not theirs.
+    cd_role = trusting(off, "lambda.amazonaws.com")[0]
+    assert "lambda:InvokeFunction" not in json.dumps(role_statements(t, cd_role))
+
+
+@pytest.mark.parametrize("name", [n for n in CASES if n not in ECS_CASES])
+def test_nothing_ecs_without_the_option(template, name):
+    t = template(name)
+    text = json.dumps(t)
+    assert "ecs.amazonaws.com" not in text
+    assert "HOOKHOST_ECS_STAGE_MAP" not in text
+    assert "lambda:InvokeFunction" not in text
+    assert "EcsHook" not in text
+    assert not any(k.startswith("Ecs") for k in t.get("Outputs", {}))
+    assert all(f["FunctionName"].startswith("CodeDeployHook_") for f in resources(t, "AWS::Lambda::Function"))
+
+
+def test_every_ecs_template_names_its_resources(template):
+    """No "*" anywhere in the ECS roles' policies: every resource there has an ARN."""
+    for name in ECS_CASES:
+        t = template(name)
+        fid, fn, role_id, invoke_id = ecs_parts(t)
+        for rid in (role_id, invoke_id):
+            assert_no_star(role_statements(t, rid))

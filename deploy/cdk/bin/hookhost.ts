@@ -1,10 +1,11 @@
 #!/usr/bin/env node
 // CDK app: `npx cdk deploy -c distributionId=E... -c applicationName=... -c deploymentGroupName=...`
+// ECS-native blue/green: `npx cdk deploy -c distributionId=E... -c ecsNative=true [-c ecsStages=...]`
 // Every context value is described in deploy/README.md.
 import * as path from 'path';
 import { App } from 'aws-cdk-lib';
 import * as logs from 'aws-cdk-lib/aws-logs';
-import { HookhostStack } from '../lib/hookhost-stack';
+import { EcsStage, HookhostStack } from '../lib/hookhost-stack';
 
 /** Adds the hookhost stack to an app, configured from the app's context (-c name=value). */
 export function defineApp(app: App): HookhostStack {
@@ -28,14 +29,36 @@ export function defineApp(app: App): HookhostStack {
   if (reportResource !== 'deploymentgroup' && reportResource !== 'any') {
     throw new Error(`-c reportResource=${reportResource}: expected any or deploymentgroup`);
   }
+  // ECS-native blue/green: the hook function is added; the CodeDeploy functions stay only when
+  // their deployment group is named (a service moving from one controller to the other).
+  const ecsNative = flag('ecsNative');
+  const given = (name: string): boolean => ctx(name, '') !== '';
+  const codeDeploy = !ecsNative || given('applicationName') || given('deploymentGroupName');
+  if (!codeDeploy) {
+    const stray = ['hooks', 'autoHandler', 'reportResource'].filter(given);
+    if (stray.length > 0) {
+      throw new Error(`-c ${stray.join(', -c ')}: settings of the CodeDeploy functions, which need ` +
+        '-c applicationName=... -c deploymentGroupName=... (with ecsNative, ecsStages chooses the scripts)');
+    }
+  }
+  // STAGE=Script (hooks/Script.lua through HOOKHOST_ECS_STAGE_MAP) or STAGE (hooks/STAGE.lua).
+  const ecsStages: EcsStage[] = list('ecsStages', 'POST_PRODUCTION_TRAFFIC_SHIFT=AfterAllowTraffic').map((entry) => {
+    const eq = entry.indexOf('=');
+    return eq < 0 ? { stage: entry } : { stage: entry.slice(0, eq).trim(), script: entry.slice(eq + 1).trim() };
+  });
+  if (!ecsNative && given('ecsStages')) throw new Error('-c ecsStages: a setting of -c ecsNative=true');
+
   const account = ctx('account', process.env.CDK_DEFAULT_ACCOUNT ?? '');
   const region = ctx('region', process.env.CDK_DEFAULT_REGION ?? '');
 
   return new HookhostStack(app, ctx('stackName', 'HookhostHooks'), {
     env: account && region ? { account, region } : undefined,
     distributionId: ctx('distributionId'),
-    applicationName: ctx('applicationName'),
-    deploymentGroupName: ctx('deploymentGroupName'),
+    codeDeploy,
+    applicationName: codeDeploy ? ctx('applicationName') : '',
+    deploymentGroupName: codeDeploy ? ctx('deploymentGroupName') : '',
+    ecsNative,
+    ecsStages,
     architecture,
     hooks: list('hooks', 'AfterAllowTraffic'),
     autoHandler: flag('autoHandler'),
