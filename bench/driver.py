@@ -9,12 +9,16 @@ Knobs (environment):
     BENCH_RUNS=11         cold starts per program
     BENCH_SIGN_SECONDS=1  seconds per signing run; BENCH_SIGN_RUNS=5 runs of each signer
     BENCH_SOAK=0          N > 0: a separate long run of N warm events on hookhost, RSS sampled
+                          (BENCH_SOAK_TARGET=hookhost-alt soaks the BENCH_ALT binary instead)
     BENCH_ONLY=a,b        only these contestants (names as in the table)
     BENCH_NAGLE=0         1: leave the emulators' sockets as shipped (Nagle on; see PERFORMANCE.md)
     BENCH_TLS=0           1: CloudFront and CodeDeploy over HTTPS (a bench CA appended to the
                           system bundle, given as AWS_CA_BUNDLE), as on real AWS; 2: the same
                           with the bench CA alone in the bundle (what parsing ~140 roots costs)
     BENCH_MAX_SECONDS=1800  the whole run is aborted (every process killed) after this long
+    BENCH_ALT=PATH        also run PATH (a candidate hookhost binary) as "hookhost-alt", same hook,
+                          alternated with the others: an A/B test of a change before it lands
+    BENCH_ALT_ENV=K=V,..  extra environment for hookhost-alt only
 
 What runs (every one against its own fresh emulators on 127.0.0.1):
     hookhost         build/hookhost serve + the AfterAllowTraffic hook (shipped one if present)
@@ -77,10 +81,13 @@ KNOBS = {
     "BENCH_SIGN_SECONDS": env_float("BENCH_SIGN_SECONDS", 1.0),
     "BENCH_SIGN_RUNS": env_int("BENCH_SIGN_RUNS", 5),
     "BENCH_SOAK": env_int("BENCH_SOAK", 0),
+    "BENCH_SOAK_TARGET": os.environ.get("BENCH_SOAK_TARGET", "") or "hookhost",
     "BENCH_ONLY": os.environ.get("BENCH_ONLY", ""),
     "BENCH_NAGLE": env_int("BENCH_NAGLE", 0),
     "BENCH_TLS": env_int("BENCH_TLS", 0),
     "BENCH_MAX_SECONDS": env_int("BENCH_MAX_SECONDS", 1800),
+    "BENCH_ALT": os.environ.get("BENCH_ALT", ""),
+    "BENCH_ALT_ENV": os.environ.get("BENCH_ALT_ENV", ""),
 }
 
 # The emulators answer with two writes (headers, then body) on sockets with Nagle's algorithm
@@ -334,6 +341,15 @@ def prepare(build, out):
         Contestant("hookhost-noop", "runtime", [str(hookhost), "serve"],
                    dict(hh_env, _HANDLER="Noop"), "bench/hooks/Noop.lua: a hook that does nothing"),
     ]
+    if KNOBS["BENCH_ALT"]:
+        alt = snap / "alt"
+        alt.mkdir()
+        shutil.copy2(KNOBS["BENCH_ALT"], alt / "hookhost")
+        os.symlink(snap / "lua", alt / "lua")
+        extra = dict(kv.split("=", 1) for kv in KNOBS["BENCH_ALT_ENV"].split(",") if "=" in kv)
+        cs.append(Contestant("hookhost-alt", "runtime", [str(alt / "hookhost"), "serve"],
+                             dict(hh_env, _HANDLER="AfterAllowTraffic", **extra),
+                             f"BENCH_ALT={KNOBS['BENCH_ALT']} {KNOBS['BENCH_ALT_ENV']}"))
     cs.append(prepare_dist(hookhost, out, notes))
     cs += [
         Contestant("baseline", "runtime", [PY, str(baseline_task / "bootstrap.py")],
@@ -738,7 +754,8 @@ def targets(S):
     soak = S.get("soak")
     if soak:
         g_kib = soak["rss_growth_kib"]
-        add(f"no RSS growth over {soak['events']} warm events", g_kib, g_kib <= 0, "KiB")
+        add(f"no RSS growth over {soak['events']} warm events ({KNOBS['BENCH_SOAK_TARGET']})",
+            g_kib, g_kib <= 0, "KiB")
     else:
         add("no RSS growth over 10,000 warm events (BENCH_SOAK=10000)", None, None, "not run")
     return T
@@ -906,9 +923,9 @@ def main():
         log("signing")
         sign = phase_sign(build, KNOBS["BENCH_SIGN_SECONDS"], KNOBS["BENCH_SIGN_RUNS"])
         soak = None
-        hh = next((c for c in runtimes if c.name == "hookhost"), None)
+        hh = next((c for c in runtimes if c.name == KNOBS["BENCH_SOAK_TARGET"]), None)
         if KNOBS["BENCH_SOAK"] > 0 and hh:
-            log(f"soak: {KNOBS['BENCH_SOAK']} events on hookhost")
+            log(f"soak: {KNOBS['BENCH_SOAK']} events on {hh.name}")
             try:
                 soak = phase_soak(hh, KNOBS["BENCH_SOAK"], logdir)
             except Aborted as e:
@@ -932,7 +949,8 @@ def main():
         (out / f"{stem}.json").write_text(json.dumps(result, indent=1) + "\n")
         (out / f"{stem}.txt").write_text(text + "\n")
         if soak:
-            (out / "soak.json").write_text(json.dumps({"meta": meta, "soak": soak}, indent=1) + "\n")
+            (out / f"soak-{KNOBS['BENCH_SOAK_TARGET']}.json").write_text(
+                json.dumps({"meta": meta, "soak": soak}, indent=1) + "\n")
         print(text)
         print(f"\n(results: {out / (stem + '.json')}; logs: {logdir})")
         return 0
