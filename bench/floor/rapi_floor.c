@@ -75,7 +75,7 @@ static void die(const char *fmt, ...)
 static void hex(const unsigned char *d, size_t n, char *out)
 {
     for (size_t i = 0; i < n; i++)
-        sprintf(out + 2 * i, "%02x", d[i]);
+        snprintf(out + 2 * i, 3, "%02x", d[i]);
 }
 
 static void sha256_hex(const char *p, size_t n, char out[65])
@@ -118,8 +118,9 @@ static long signed_post(CURL *h, const char *endpoint, const char *path, const c
                  path, ctype, host, amz_date, target, sh, body_hash);
     } else {
         snprintf(sh, sizeof sh, "content-type;host;x-amz-date");
-        snprintf(canon, sizeof canon, "POST\n%s\n\ncontent-type:%s\nhost:%s\nx-amz-date:%s\n\n%s\n%s",
-                 path, ctype, host, amz_date, sh, body_hash);
+        snprintf(canon, sizeof canon,
+                 "POST\n%s\n\ncontent-type:%s\nhost:%s\nx-amz-date:%s\n\n%s\n%s", path, ctype, host,
+                 amz_date, sh, body_hash);
     }
     char canon_hash[65], sts[512], scope[128];
     sha256_hex(canon, strlen(canon), canon_hash);
@@ -237,8 +238,8 @@ int main(int argc, char **argv)
                      "</Quantity><Items><Path>/*</Path></Items></Paths><CallerReference>floor-%s"
                      "</CallerReference></InvalidationBatch>",
                      dep);
-            long st = signed_post(cfh, cf, path, "us-east-1", "cloudfront", "application/xml",
-                                  NULL, body, &w);
+            long st = signed_post(cfh, cf, path, "us-east-1", "cloudfront", "application/xml", NULL,
+                                  body, &w);
             if (st != 201)
                 die("CreateInvalidation: HTTP %ld: %s", st, w.body);
         }
