@@ -119,6 +119,19 @@ int config_ecs_map(const struct config *c, const char *stage, char *out, size_t 
     return ecs_map_walk(c->ecs_map, stage, out, outlen, NULL, 0);
 }
 
+int config_ecs_map_single(const struct config *c, char *stage, size_t stagelen, char *name,
+                          size_t namelen)
+{
+    if (!c->ecs_map || strchr(c->ecs_map, ','))
+        return -1;
+    const char *eq = strchr(c->ecs_map, '=');
+    if (!eq)
+        return -1;
+    fmt_into(stage, stagelen, "%.*s", (int)(eq - c->ecs_map), c->ecs_map);
+    fmt_into(name, namelen, "%s", eq + 1);
+    return 0;
+}
+
 void config_load_defaults(struct config *c)
 {
     memset(c, 0, sizeof *c);

@@ -38,6 +38,11 @@ void config_load_defaults(struct config *c);
  * -1 when the stage is not mapped. */
 int config_ecs_map(const struct config *c, const char *stage, char *out, size_t outlen);
 
+/* When HOOKHOST_ECS_STAGE_MAP has exactly one entry (a function configured for one stage),
+ * its stage and name, and 0; else -1. For ECS events that do not name their stage. */
+int config_ecs_map_single(const struct config *c, char *stage, size_t stagelen, char *name,
+                          size_t namelen);
+
 /* 1 when s can name a hook script: letters, digits, '_' and '-', 1 to 64 of them. */
 int config_is_hook_name(const char *s);
 

@@ -31,7 +31,7 @@ struct event {
 
 /* 1 when s is one of the ECS lifecycle stages a hook can run at (RECONCILE_SERVICE,
  * PRE_SCALE_UP, POST_SCALE_UP, TEST_TRAFFIC_SHIFT, POST_TEST_TRAFFIC_SHIFT,
- * PRODUCTION_TRAFFIC_SHIFT, POST_PRODUCTION_TRAFFIC_SHIFT). */
+ * PRE_PRODUCTION_TRAFFIC_SHIFT, PRODUCTION_TRAFFIC_SHIFT, POST_PRODUCTION_TRAFFIC_SHIFT). */
 int event_is_ecs_stage(const char *s);
 
 /* Decode and classify an event. Returns 0, or -1 with a message naming the bad field (no

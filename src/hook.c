@@ -100,10 +100,18 @@ static int resolve_script(const struct config *cfg, const struct event *ev, char
                      "is; set _HANDLER to the lifecycle event name");
             return -1;
         }
+        char only_stage[64], only_name[80];
         if (!ev->ecs_stage) {
+            /* A function mapped to a single stage knows its script without being told. */
+            if (config_ecs_map_single(cfg, only_stage, sizeof only_stage, only_name,
+                                      sizeof only_name) == 0) {
+                fmt_into(path, pathlen, "%s/hooks/%s.lua", cfg->task_root, only_name);
+                fmt_into(hook, hooklen, "%s", only_name);
+                return 0;
+            }
             fmt_into(err, errlen,
-                     "_HANDLER=auto: this ECS event does not name its lifecycle "
-                     "stage; set _HANDLER to the hook's name");
+                     "_HANDLER=auto: this ECS event does not name its lifecycle stage; set "
+                     "_HANDLER to the hook's name, or HOOKHOST_ECS_STAGE_MAP to a single stage");
             return -1;
         }
         char mapped[80];

@@ -591,7 +591,12 @@ int http_do(struct http_client *c, const struct http_request *req, struct http_r
 
 cleanup:
     curl_slist_free_all(headers);
-    if (rc < 0) {
+    if (rc == HTTP_ERR_TOO_LARGE && x.overflow != HEADERS_TOO_LARGE && resp->nheaders) {
+        /* keep the status and headers: the caller may need them to answer for this request */
+        curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &resp->status);
+        buf_free(&resp->body);
+        fmt_into(err, errlen, "%s %s: %s", method_ok(method) ? method : "?", where, what);
+    } else if (rc < 0) {
         http_response_free(resp);
         fmt_into(err, errlen, "%s %s: %s", method_ok(method) ? method : "?", where, what);
     }

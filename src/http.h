@@ -109,7 +109,9 @@ struct http_response {
 /* Perform one request. `resp` must be HTTP_RESPONSE_INIT or a response from an earlier call (its
  * contents are freed first). Returns 0 when a response arrived, whatever its status; the caller
  * then owns *resp until http_response_free(). Returns a negative enum http_error, writes a
- * message to err (method, URL without query, what went wrong) and leaves *resp empty. */
+ * message to err (method, URL without query, what went wrong) and leaves *resp empty, except
+ * for a body over the limit (HTTP_ERR_TOO_LARGE after the headers arrived): then the status and
+ * headers are kept (the body is empty), so a caller can still tell which request it refused. */
 int http_do(struct http_client *c, const struct http_request *req, struct http_response *resp,
             char *err, size_t errlen);
 

@@ -94,13 +94,16 @@ static void sleep_ms(int64_t ms)
 }
 
 /* One exchange with the Runtime API, retried while the failure is transient: connection errors
- * and 5xx (the API restarting) are, 4xx are not (the request itself is wrong). */
+ * and 5xx (the API restarting) are, 4xx are not (the request itself is wrong). Returns 0, or -1
+ * with *http_rc (may be NULL) set to http_do()'s error, or 0 for a 5xx status. */
 static int exchange(struct rapi *r, const struct http_request *req, struct http_response *resp,
-                    char *err, size_t errlen)
+                    int *http_rc, char *err, size_t errlen)
 {
     int64_t backoff = 50;
     for (int attempt = 1;; attempt++) {
         int rc = http_do(r->http, req, resp, err, errlen);
+        if (http_rc)
+            *http_rc = rc;
         int transient = rc < 0 ? http_retryable(rc) : resp->status >= 500;
         if (rc == 0 && !transient)
             return 0;
@@ -123,6 +126,22 @@ static void header_into(const struct http_response *resp, const char *name, char
     fmt_into(out, outlen, "%s", v ? v : "");
 }
 
+/* An event over RAPI_MAX_EVENT arrived (its headers did): answer it with an error, so that the
+ * runtime can go on serving. Returns 0 when it was answered. */
+static int refuse_oversized(struct rapi *r, const struct http_response *resp)
+{
+    const char *id = http_header_get(resp, "Lambda-Runtime-Aws-Request-Id");
+    if (!id || !valid_request_id(id, strlen(id)))
+        return -1;
+    char msg[160], err[512];
+    fmt_into(msg, sizeof msg, "the event is larger than the runtime's %zu-byte limit",
+             RAPI_MAX_EVENT);
+    log_error("event %s refused: %s", id, msg);
+    if (rapi_error(r, id, "Function.InvalidEvent", msg, NULL, err, sizeof err) < 0)
+        log_error("could not post the invocation error: %s", err);
+    return 0;
+}
+
 int rapi_next(struct rapi *r, struct rapi_invocation *inv, char *err, size_t errlen)
 {
     memset(inv, 0, sizeof *inv);
@@ -130,9 +149,12 @@ int rapi_next(struct rapi *r, struct rapi_invocation *inv, char *err, size_t err
     fmt_into(url, sizeof url, "%s/runtime/invocation/next", r->base);
     struct http_request req = {.method = "GET", .url = url, .deadline_ms = HTTP_NO_DEADLINE};
     struct http_response resp = HTTP_RESPONSE_INIT;
-    if (exchange(r, &req, &resp, err, errlen) < 0) {
+    int http_rc = 0;
+    while (exchange(r, &req, &resp, &http_rc, err, errlen) < 0) {
+        int refused = http_rc == HTTP_ERR_TOO_LARGE && refuse_oversized(r, &resp) == 0;
         http_response_free(&resp);
-        return -1;
+        if (!refused)
+            return -1;
     }
     int rc = -1;
     if (resp.status != 200) {
@@ -182,7 +204,7 @@ static int post(struct rapi *r, const char *path, const struct http_header *head
                                .body_len = len,
                                .deadline_ms = http_deadline_in(RAPI_POST_TIMEOUT_MS)};
     struct http_response resp = HTTP_RESPONSE_INIT;
-    int rc = exchange(r, &req, &resp, err, errlen);
+    int rc = exchange(r, &req, &resp, NULL, err, errlen);
     if (rc == 0 && resp.status != 202) {
         fmt_into(err, errlen, "POST %s: HTTP %ld %.200s", path, resp.status,
                  resp.body.p ? resp.body.p : "");

@@ -170,3 +170,21 @@ def test_bad_stage_map_fails_hooks(hookhost_bin, tmp_path):
         assert any("HOOKHOST_ECS_STAGE_MAP" in l.get("message", "") for l in rt.log_lines())
     finally:
         rt.stop()
+
+
+def test_a_function_mapped_to_one_stage_needs_no_stage_in_the_event(hookhost_bin, tmp_path):
+    rt = Runtime(hookhost_bin, tmp_path / "task", handler="auto",
+                 env={"HOOKHOST_ECS_STAGE_MAP": "POST_PRODUCTION_TRAFFIC_SHIFT=AfterAllowTraffic"})
+    try:
+        rt.hook("AfterAllowTraffic", "return function(e, ctx) assert(ctx.stage == nil) end\n")
+        res = EcsDeployment(rt.emu, send_stage=False).run_stage("POST_PRODUCTION_TRAFFIC_SHIFT")
+        assert res.status == "SUCCEEDED", (res, rt.log())
+    finally:
+        rt.stop()
+
+
+def test_auto_without_a_stage_or_a_single_mapping_is_failed_with_a_clear_message(rt):
+    rt.hook("POST_SCALE_UP", "return function() end\n")
+    res = EcsDeployment(rt.emu, send_stage=False).run_stage("POST_SCALE_UP")
+    assert res.status == "FAILED"
+    assert any("does not name its lifecycle stage" in l.get("message", "") for l in rt.log_lines())

@@ -158,9 +158,6 @@ def test_printable_execution_ids_go_only_into_the_signed_json_body(rt, exec_id):
             assert r["path"].startswith("/2018-06-01/runtime/"), r
 
 
-@pytest.mark.xfail(strict=True, reason="issue 9 report: an event over RAPI_MAX_EVENT (6 MiB + 4 KiB) "
-                   "fails rapi_next with 'response body larger than', which serve takes for "
-                   "'the Runtime API is gone' and exits without an answer for that request id")
 def test_an_event_over_the_limit_is_refused_and_the_runtime_goes_on(rt):
     ev = rt.hook_event()
     ev["blob"] = "b" * (7 * 1000 * 1000)
