@@ -4,6 +4,8 @@
 #include "http.h"
 
 #include <curl/curl.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -166,6 +168,10 @@ struct http_client *http_client_new(const struct http_options *opt, char *err, s
     if (!opt)
         opt = &defaults;
     if (!curl_ready) {
+        /* Skip openssl.cnf: it costs ~0.35 ms and ~0.1 MiB at every cold start and only restates
+         * OpenSSL's built-in defaults on Debian (absent on provided.al2023). The cipher and
+         * digest tables stay: without them certificate verification fails. */
+        OPENSSL_init_ssl(OPENSSL_INIT_NO_LOAD_CONFIG, NULL);
         CURLcode rc = curl_global_init(CURL_GLOBAL_DEFAULT);
         if (rc != CURLE_OK) {
             fmt_into(err, errlen, "libcurl initialisation failed: %s", curl_easy_strerror(rc));
@@ -416,6 +422,51 @@ cleanup:
     return rc;
 }
 
+/* ---- one parsed CA store per bundle, shared by every connection and every worker ----------
+
+ * Parsing a system bundle (~140 roots) costs 25 to 48 ms of CPU. With CURLOPT_CAINFO libcurl
+ * does it for every new connection, so every worker paid it again. Instead each bundle is
+ * parsed once per process into an X509_STORE that every SSL_CTX shares (reference-counted);
+ * workers forked after the parent loaded it inherit it already parsed. Verification stays on
+ * and uses exactly the bundle's roots; a bundle that cannot be loaded fails the connection. */
+
+#define CA_STORES 4
+static struct {
+    char *path;
+    X509_STORE *store;
+} ca_stores[CA_STORES];
+
+static X509_STORE *ca_store(const char *path)
+{
+    int i;
+    for (i = 0; i < CA_STORES && ca_stores[i].path; i++)
+        if (strcmp(ca_stores[i].path, path) == 0)
+            return ca_stores[i].store;
+    if (i == CA_STORES)
+        return NULL; /* more bundles than any hookhost process uses: load per connection */
+    X509_STORE *st = X509_STORE_new();
+    if (!st || X509_STORE_load_file(st, path) != 1) {
+        X509_STORE_free(st);
+        return NULL;
+    }
+    ca_stores[i].path = xstrdup(path);
+    ca_stores[i].store = st;
+    return st;
+}
+
+static CURLcode on_ssl_ctx(CURL *curl, void *ssl_ctx, void *bundle)
+{
+    (void)curl;
+    X509_STORE *st = ca_store(bundle);
+    if (st) {
+        SSL_CTX_set1_cert_store(ssl_ctx, st);
+        return CURLE_OK;
+    }
+    /* Not cacheable: load the bundle into this context alone (still verified). */
+    return SSL_CTX_load_verify_locations(ssl_ctx, bundle, NULL) == 1 ? CURLE_OK
+                                                                     : CURLE_SSL_CACERT_BADFILE;
+}
+
 /* Set the options that make every transfer safe: verification on, http(s) only, no redirects,
  * no signals, HTTP/1.1, the path sent exactly as signed. Any option libcurl refuses fails the
  * request: running with one of these silently off would be worse than not running. */
@@ -437,8 +488,13 @@ static CURLcode set_fixed_options(struct http_client *c, struct xfer *x)
     SET(CURLOPT_FOLLOWLOCATION, 0L);
     SET(CURLOPT_SSL_VERIFYPEER, 1L);
     SET(CURLOPT_SSL_VERIFYHOST, 2L);
-    if (c->ca_bundle)
-        SET(CURLOPT_CAINFO, c->ca_bundle);
+    if (c->ca_bundle) {
+        /* No file for libcurl to parse per connection: on_ssl_ctx gives it the shared store. */
+        SET(CURLOPT_CAINFO, NULL);
+        SET(CURLOPT_CAPATH, NULL);
+        SET(CURLOPT_SSL_CTX_FUNCTION, on_ssl_ctx);
+        SET(CURLOPT_SSL_CTX_DATA, c->ca_bundle);
+    }
     /* SigV4 signs the path as given; libcurl would otherwise squash "/./" and "/../". */
     SET(CURLOPT_PATH_AS_IS, 1L);
     SET(CURLOPT_HEADERFUNCTION, on_header);

@@ -125,7 +125,7 @@ static int decode_job(const char *text, size_t len, struct json_field *f, struct
     job->dry_run = f[F_DRY_RUN].kind == JSON_BOOL && f[F_DRY_RUN].num != 0;
     job->discover_hook = f[F_DISCOVER].kind == JSON_BOOL && f[F_DISCOVER].num != 0;
     job->hooks_dir = f[F_HOOKS_DIR].value;
-    if (f[F_TRACE].value)
+    if (f[F_TRACE].value) /* one process, one execution: setenv's retained copy is harmless */
         setenv("_X_AMZN_TRACE_ID", f[F_TRACE].value, 1);
     else
         unsetenv("_X_AMZN_TRACE_ID");
