@@ -183,6 +183,18 @@ def proc_status(pid):
     return out
 
 
+def proc_sched_ms(pid):
+    """CPU time of a live process's threads in ms, from /proc/PID/task/*/schedstat (ns)."""
+    total = 0
+    try:
+        for t in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{t}/schedstat") as f:
+                total += int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    return total / 1e6
+
+
 def proc_cpu_s(pid):
     """CPU seconds of a live process and of the children it has reaped (utime + stime + cutime +
     cstime from /proc/PID/stat, 10 ms ticks: use over hundreds of events)."""
@@ -480,12 +492,17 @@ class Session:
 
 
 def cold_runtime(c, logdir):
+    """Start the runtime with nothing queued; once it is blocked in its first GET next, read
+    its CPU time so far (start-up alone, to the nanosecond), then queue the event. "-> report"
+    thus includes the driver noticing the first next (polled every 0.5 ms) and queuing."""
     s = Session(c, logdir)
     try:
         dep, ev = s.event()
-        rid = s.emu.queue_event(ev, timeout=EVENT_TIMEOUT_S)  # waiting before the process starts
         s.start()
         first = s.wait_first_next(COLD_WAIT_S)
+        time.sleep(0.002)  # let the request finish reaching the emulator's handler
+        cpu_next = proc_sched_ms(s.pid)
+        rid = s.emu.queue_event(ev, timeout=EVENT_TIMEOUT_S)
         out = s.emu.wait_outcome(rid, COLD_WAIT_S)
         if out is None:
             raise Aborted(f"{c.name}: first event not answered within {COLD_WAIT_S} s; "
@@ -495,6 +512,7 @@ def cold_runtime(c, logdir):
             raise Aborted(f"{c.name}: first event failed: {out} {reps}; see {s.log_path}")
         invs = s.emu.invalidations()
         res = {"first_next_ms": (first - s.t0) * 1e3, "report_ms": (reps[0]["time"] - s.t0) * 1e3,
+               "cpu_to_next_ms": cpu_next,
                "answer_ms": (out["time"] - s.t0) * 1e3, "invalidations": len(invs)}
     finally:
         st, d = s.stop()
@@ -723,6 +741,10 @@ def targets(S):
     d = hh_next - lf_exit if None not in (hh_next, lf_exit) else None
     add("cold start (start -> first next) within 2 ms of the link floor", d,
         d is not None and d <= 2.0, "ms above the floor")
+    hc, lc = g(cold, "hookhost", "cpu_to_next_ms"), g(cold, "link-floor", "cpu_ms")
+    d = hc - lc if None not in (hc, lc) else None
+    add("cold start CPU (start -> first next) within 2 ms of the link floor's (start -> exit)", d,
+        d is not None and d <= 2.0, "ms above the floor")
     hh_rep, bl_rep = g(cold, "hookhost", "report_ms"), g(cold, "baseline", "report_ms")
     r = bl_next / hh_next if None not in (hh_next, bl_next) else None
     add(">= 30x faster cold start than the baseline (start -> first next)", r,
@@ -789,15 +811,17 @@ def render(cs, S, meta, T):
     for c in cs:
         d = cold.get(c.name)
         if c.unavailable:
-            rows.append([c.name, c.unavailable[:60], "", "", "", "", ""])
+            rows.append([c.name, c.unavailable[:60], "", "", "", "", "", ""])
             continue
         if not d:
-            rows.append([c.name, "failed", "", "", "", "", ""])
+            rows.append([c.name, "failed", "", "", "", "", "", ""])
             continue
         start = d.get("first_next_ms", d.get("exit_ms"))
         vs = "" if c.name == "hookhost" or not hh.get("first_next_ms") else \
             f"{start / hh['first_next_ms']:.1f}x"
         rows.append([c.name, fmt(start, " ms", 2), fmt(d.get("report_ms"), " ms", 2), vs,
+                     fmt(d.get("cpu_to_next_ms", d.get("cpu_ms") if c.kind == "exit" else None),
+                         " ms", 2),
                      fmt(d.get("cpu_ms"), " ms", 1),
                      fmt((d.get("parent_hwm_kib") or d.get("maxrss_kib") or 0) / 1024, " MiB", 2),
                      fmt((d.get("tree_maxrss_kib") or 0) / 1024 if d.get("tree_maxrss_kib") else None,
@@ -805,7 +829,7 @@ def render(cs, S, meta, T):
     out.append(f"Cold start, median of {meta['knobs']['BENCH_RUNS']} runs "
                "(start -> first next, or -> exit for programs that exit)")
     out.append(table(rows, ["program", "-> next/exit", "-> report", "vs hookhost",
-                            "CPU (life)", "peak RSS", "tree peak"]))
+                            "CPU to next/exit", "CPU (life)", "peak RSS", "tree peak"]))
     out.append("")
     rows = []
     hw = warm.get("hookhost", {}).get("report_p50_ms")
