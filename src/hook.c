@@ -382,6 +382,7 @@ int hook_run_local(const struct hook_local_opts *o)
     struct result r = {.hook = hook, .ev = &ev};
     execute(&cfg, o->script, NULL, &job, &b, o->dry_run, &r);
 
+    worker_shutdown();
     char *json = result_json(&r);
     printf("%s\n", json);
     fflush(stdout);

@@ -12,7 +12,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdint.h>
 #include <sys/prctl.h>
+#include <sys/uio.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -34,19 +36,24 @@ static int64_t clock_us(void)
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-/* ---- the spare worker ----------------------------------------------------------------------
+/* ---- the worker process ----------------------------------------------------------------------
 
- * Forking costs a few hundred microseconds (more on a busy machine), so the parent keeps one
- * worker forked in advance, waiting for its job on a pipe: the fork happens between events,
- * off the path from an event to its report. A spare that is never used (the process exits)
- * reads EOF and leaves; PR_SET_PDEATHSIG takes it down if the parent dies. */
+ * One worker process serves executions one after another, each in a fresh Lua state, so that
+ * what is expensive to build and holds no script state survives between events: the fork
+ * itself, the copy-on-write faults of a new process, the kept-alive connections and the parsed
+ * CA store of the HTTP clients, the cached credentials. The parent replaces it whenever it dies,
+ * is killed at a deadline, sends something that is not an outcome, or has served
+ * WORKER_MAX_EXECUTIONS (a bound on whatever a long life could accumulate). Jobs and outcomes
+ * travel as frames: a 4-byte length, then JSON through cjson. PR_SET_PDEATHSIG takes the worker
+ * down with the parent; EOF on its job pipe makes it exit. */
 
-struct spare {
+struct worker {
     pid_t pid;
-    int job_fd; /* parent -> child: the job, then EOF */
-    int out_fd; /* child -> parent: the outcome, then EOF */
+    int job_fd; /* parent -> worker: job frames */
+    int out_fd; /* worker -> parent: outcome frames */
+    int served;
 };
-static struct spare spare_ = {-1, -1, -1};
+static struct worker worker_ = {-1, -1, -1, 0};
 
 /* Everything a child needs for one execution, as JSON: the job's strings and numbers, the event
  * as a string, and the per-event process state the child cannot have inherited (it was forked
@@ -125,75 +132,106 @@ static int decode_job(const char *text, size_t len, struct json_field *f, struct
     job->dry_run = f[F_DRY_RUN].kind == JSON_BOOL && f[F_DRY_RUN].num != 0;
     job->discover_hook = f[F_DISCOVER].kind == JSON_BOOL && f[F_DISCOVER].num != 0;
     job->hooks_dir = f[F_HOOKS_DIR].value;
-    if (f[F_TRACE].value) /* one process, one execution: setenv's retained copy is harmless */
-        setenv("_X_AMZN_TRACE_ID", f[F_TRACE].value, 1);
-    else
+    /* putenv on one static buffer: setenv would keep every value in a long-lived worker. */
+    static char trace_env[600];
+    if (f[F_TRACE].value && f[F_TRACE].len < sizeof trace_env - 20) {
+        fmt_into(trace_env, sizeof trace_env, "_X_AMZN_TRACE_ID=%s", f[F_TRACE].value);
+        putenv(trace_env);
+    } else {
         unsetenv("_X_AMZN_TRACE_ID");
+    }
     log_set_request_id(job->request_id);
     log_set_deployment_id(job->deployment_id);
     return 0;
 }
 
-/* Read all of fd (until EOF) into b. Returns 0, or -1 on error or when b's limit is passed. */
-static int read_all(int fd, struct buf *b)
+/* Read exactly n bytes. Returns 0, 1 at EOF before the first byte, -1 on error or EOF inside. */
+static int read_exact(int fd, void *p, size_t n)
 {
-    char chunk[65536];
-    for (;;) {
-        ssize_t r = read(fd, chunk, sizeof chunk);
+    size_t off = 0;
+    while (off < n) {
+        ssize_t r = read(fd, (char *)p + off, n - off);
         if (r < 0 && errno == EINTR)
             continue;
-        if (r < 0)
-            return -1;
-        if (r == 0)
-            return 0;
-        if (buf_append(b, chunk, (size_t)r) < 0)
-            return -1;
+        if (r <= 0)
+            return r == 0 && off == 0 ? 1 : -1;
+        off += (size_t)r;
     }
+    return 0;
 }
 
-/* The child's side: wait for the job, run it, write the outcome, exit. Never returns. _exit
+/* Write a frame: the length as 4 bytes in host order (both ends are this process image), then
+ * the bytes. Returns 0 or -1 (EPIPE when the other end is gone: SIGPIPE is ignored). */
+static int write_frame(int fd, const char *p, size_t n)
+{
+    uint32_t len = (uint32_t)n;
+    struct iovec iov[2] = {{&len, sizeof len}, {(void *)(uintptr_t)p, n}};
+    size_t total = sizeof len + n, done = 0;
+    while (done < total) {
+        ssize_t w = writev(fd, iov, 2);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -1;
+        done += (size_t)w;
+        for (int i = 0; i < 2; i++) { /* skip what was written */
+            size_t k = (size_t)w < iov[i].iov_len ? (size_t)w : iov[i].iov_len;
+            iov[i].iov_base = (char *)iov[i].iov_base + k;
+            iov[i].iov_len -= k;
+            w -= (ssize_t)k;
+        }
+    }
+    return 0;
+}
+
+static char *encode_outcome(const struct lhost_outcome *o, int64_t run_us)
+{
+    struct json *j = json_new();
+    json_set_int(j, "run_us", run_us);
+    json_set_int(j, "reason", o->reason);
+    json_set_str(j, "message", o->message);
+    json_set_str(j, "traceback", o->traceback);
+    json_set_str(j, "result", o->result_json);
+    json_set_int(j, "mem_peak", (int64_t)o->mem_peak);
+    json_set_int(j, "duration_ms", o->duration_ms);
+    json_set_bool(j, "in_progress", o->in_progress);
+    json_set_int(j, "callback_delay", o->callback_delay);
+    json_set_str(j, "details", o->details_json);
+    json_set_str(j, "hook", o->hook);
+    return json_finish(j);
+}
+
+/* The worker's side: serve job frames until EOF, one fresh Lua state each. Never returns. _exit
  * skips atexit handlers and stdio flushing that belong to the parent. */
 static void child_main(int job_fd, int out_fd)
 {
     prctl(PR_SET_PDEATHSIG, SIGKILL);
-    struct buf text = BUF_INIT(WORKER_MAX_JOB);
-    if (read_all(job_fd, &text) < 0)
-        _exit(4);
-    close(job_fd);
-    if (text.len == 0)
-        _exit(0); /* the parent is done with this spare */
-    struct json_field f[F_COUNT];
-    struct lhost_job job;
-    if (decode_job(text.p, text.len, f, &job) < 0)
-        _exit(5);
-    buf_free(&text);
-    int64_t t0 = clock_us();
-    struct lhost_outcome o;
-    lhost_run(&job, &o);
-    int64_t run_us = clock_us() - t0;
-    struct json *j = json_new();
-    json_set_int(j, "run_us", run_us);
-    json_set_int(j, "reason", o.reason);
-    json_set_str(j, "message", o.message);
-    json_set_str(j, "traceback", o.traceback);
-    json_set_str(j, "result", o.result_json);
-    json_set_int(j, "mem_peak", (int64_t)o.mem_peak);
-    json_set_int(j, "duration_ms", o.duration_ms);
-    json_set_bool(j, "in_progress", o.in_progress);
-    json_set_int(j, "callback_delay", o.callback_delay);
-    json_set_str(j, "details", o.details_json);
-    json_set_str(j, "hook", o.hook);
-    char *out = json_finish(j);
-    size_t len = strlen(out), off = 0;
-    while (off < len) {
-        ssize_t w = write(out_fd, out + off, len - off);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
+    for (;;) {
+        uint32_t len;
+        int r = read_exact(job_fd, &len, sizeof len);
+        if (r == 1)
+            _exit(0); /* the parent retired this worker */
+        if (r < 0 || len == 0 || len > WORKER_MAX_JOB)
+            _exit(4);
+        char *text = xmalloc((size_t)len + 1);
+        if (read_exact(job_fd, text, len) != 0)
+            _exit(4);
+        text[len] = '\0';
+        struct json_field f[F_COUNT];
+        struct lhost_job job;
+        if (decode_job(text, len, f, &job) < 0)
+            _exit(5);
+        free(text);
+        int64_t t0 = clock_us();
+        struct lhost_outcome o;
+        lhost_run(&job, &o);
+        char *out = encode_outcome(&o, clock_us() - t0);
+        lhost_outcome_free(&o);
+        json_fields_free(f, F_COUNT);
+        if (write_frame(out_fd, out, strlen(out)) < 0)
             _exit(3);
-        off += (size_t)w;
+        free(out);
     }
-    _exit(0);
 }
 
 /* Decode what the child wrote. A child that died before writing everything leaves text that
@@ -232,10 +270,12 @@ static int decode_outcome(const char *text, size_t len, struct lhost_outcome *ou
     return 0;
 }
 
-/* Read whatever the child writes until EOF or the hard deadline. Returns 1 at EOF, 0 when the
- * deadline came first. */
-static int read_until(int fd, struct buf *b, int64_t hard_deadline_ms)
+/* Read one frame from fd by the hard deadline. Returns 1 with the frame in b, 0 when the
+ * deadline came first, -1 when the worker closed the pipe (it died) or sent garbage. */
+static int read_frame_until(int fd, struct buf *b, int64_t hard_deadline_ms)
 {
+    uint32_t len = 0;
+    size_t have_len = 0, want = 0;
     char chunk[65536];
     for (;;) {
         int64_t left = hard_deadline_ms - clock_ms();
@@ -247,15 +287,28 @@ static int read_until(int fd, struct buf *b, int64_t hard_deadline_ms)
             continue;
         if (n <= 0)
             continue; /* timeout: the loop head decides */
-        ssize_t r = read(fd, chunk, sizeof chunk);
-        if (r < 0 && (errno == EINTR || errno == EAGAIN))
+        if (have_len < sizeof len) {
+            ssize_t r = read(fd, (char *)&len + have_len, sizeof len - have_len);
+            if (r < 0 && errno == EINTR)
+                continue;
+            if (r <= 0)
+                return -1;
+            have_len += (size_t)r;
+            if (have_len == sizeof len) {
+                if (len == 0 || len > OUTCOME_MAX)
+                    return -1;
+                want = len;
+            }
             continue;
-        if (r <= 0)
-            return 1;
-        if (b->p || b->len == 0) {
-            if (buf_append(b, chunk, (size_t)r) < 0)
-                b->len = 0; /* too big: keep draining so the child can exit; decoded as a crash */
         }
+        size_t ask = want - b->len < sizeof chunk ? want - b->len : sizeof chunk;
+        ssize_t r = read(fd, chunk, ask);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0 || buf_append(b, chunk, (size_t)r) < 0)
+            return -1;
+        if (b->len == want)
+            return 1;
     }
 }
 
@@ -279,11 +332,30 @@ static void describe_death(int status, int killed, struct lhost_outcome *out)
     }
 }
 
-/* Fork a spare worker, unless one is waiting. Returns 0, or -1 with errno set. */
-static int prefork(void)
+/* Kill and reap the worker (idle, stuck or dead) and forget it. Returns its wait status. */
+static int discard_worker(void)
 {
-    if (spare_.pid > 0)
+    int status = 0;
+    if (worker_.pid > 0) {
+        kill(worker_.pid, SIGKILL);
+        while (waitpid(worker_.pid, &status, 0) < 0 && errno == EINTR)
+            ;
+    }
+    if (worker_.job_fd >= 0)
+        close(worker_.job_fd);
+    if (worker_.out_fd >= 0)
+        close(worker_.out_fd);
+    worker_ = (struct worker){-1, -1, -1, 0};
+    return status;
+}
+
+/* Fork a worker, unless a usable one is waiting. Returns 0, or -1 with errno set. */
+static int spawn(void)
+{
+    if (worker_.pid > 0 && worker_.served < WORKER_MAX_EXECUTIONS)
         return 0;
+    if (worker_.pid > 0)
+        discard_worker(); /* it served its share */
     int job[2], out[2];
     if (pipe2(job, O_CLOEXEC) < 0)
         return -1;
@@ -307,48 +379,24 @@ static int prefork(void)
     }
     close(job[0]);
     close(out[1]);
-    spare_ = (struct spare){pid, job[1], out[0]};
+    worker_ = (struct worker){pid, job[1], out[0], 0};
     return 0;
 }
 
 int worker_spare_pid(void)
 {
-    return spare_.pid;
+    return worker_.pid;
 }
 
 void worker_prefork(void)
 {
-    if (prefork() < 0)
-        log_warn("cannot fork a spare worker now: %s (the next hook forks its own)",
-                 strerror(errno));
+    if (spawn() < 0)
+        log_warn("cannot fork a worker now: %s (the next hook forks its own)", strerror(errno));
 }
 
-/* Hand the job to the spare (taking it: the spare is then this execution's worker). Returns 0,
- * or -1 when the spare is gone (killed from outside, or it could not read): it is then reaped. */
-static int send_job(const char *text, struct spare *w)
+void worker_shutdown(void)
 {
-    *w = spare_;
-    spare_ = (struct spare){-1, -1, -1};
-    size_t len = strlen(text), off = 0;
-    int rc = 0;
-    while (off < len) {
-        ssize_t n = write(w->job_fd, text + off, len - off);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            rc = -1;
-            break;
-        }
-        off += (size_t)n;
-    }
-    close(w->job_fd);
-    if (rc < 0) {
-        kill(w->pid, SIGKILL);
-        while (waitpid(w->pid, NULL, 0) < 0 && errno == EINTR)
-            ;
-        close(w->out_fd);
-    }
-    return rc;
+    discard_worker();
 }
 
 int worker_run(const struct lhost_job *job, int64_t hard_deadline_ms, struct lhost_outcome *out)
@@ -356,17 +404,19 @@ int worker_run(const struct lhost_job *job, int64_t hard_deadline_ms, struct lho
     memset(out, 0, sizeof *out);
     int64_t t0 = clock_us();
     char *text = encode_job(job, job->deadline_ms - clock_ms());
-    struct spare w;
     int sent = -1;
+    /* A worker that died while idle shows up as a failed write (EPIPE): replace it once. */
     for (int attempt = 0; attempt < 2 && sent < 0; attempt++) {
-        if (prefork() < 0) {
+        if (spawn() < 0) {
             out->reason = LHOST_CRASH;
             fmt_into(out->message, sizeof out->message, "cannot fork a worker: %s",
                      strerror(errno));
             free(text);
             return -1;
         }
-        sent = send_job(text, &w);
+        sent = write_frame(worker_.job_fd, text, strlen(text));
+        if (sent < 0)
+            discard_worker();
     }
     free(text);
     if (sent < 0) {
@@ -374,24 +424,21 @@ int worker_run(const struct lhost_job *job, int64_t hard_deadline_ms, struct lho
         fmt_into(out->message, sizeof out->message, "cannot hand the job to a worker process");
         return -1;
     }
-    struct buf result = BUF_INIT(OUTCOME_MAX);
-    int eof = read_until(w.out_fd, &result, hard_deadline_ms);
-    close(w.out_fd);
-    int killed = 0, status = 0;
-    if (!eof) {
-        kill(w.pid, SIGKILL);
-        killed = 1;
-    }
-    while (waitpid(w.pid, &status, 0) < 0 && errno == EINTR)
-        ;
+    struct buf frame = BUF_INIT(OUTCOME_MAX);
+    int got = read_frame_until(worker_.out_fd, &frame, hard_deadline_ms);
     last_run_us = 0;
-    if (killed || !(WIFEXITED(status) && WEXITSTATUS(status) == 0) ||
-        decode_outcome(result.p ? result.p : "", result.len, out) < 0)
-        describe_death(status, killed, out);
-    buf_free(&result);
+    if (got == 1 && decode_outcome(frame.p, frame.len, out) == 0) {
+        worker_.served++;
+    } else {
+        /* killed at the deadline, dead, or talking nonsense: it is replaced either way */
+        int status = discard_worker();
+        memset(out, 0, sizeof *out);
+        describe_death(status, got == 0, out);
+    }
+    buf_free(&frame);
     int64_t total = clock_us() - t0;
     last_overhead_us = total - last_run_us;
-    if (out->duration_ms == 0 || killed)
+    if (out->duration_ms == 0 || got == 0)
         out->duration_ms = total / 1000;
     return out->reason == LHOST_OK ? 0 : -1;
 }

@@ -1,14 +1,16 @@
-/* worker.h: run one hook execution in a child process, so that nothing the script does (a
- * crash inside C, a signal, an abort, a block inside a C call) can take the finalizer with it.
+/* worker.h: run hook executions in a worker process, so that nothing a script does (a crash
+ * inside C, a signal, an abort, a block inside a C call) can take the finalizer with it.
  *
- * The parent keeps one worker forked in advance (worker_prefork(), between events); for each
- * execution it sends the job (JSON through cjson, the event included) down a pipe, and the child
- * runs lhost_run() and writes the outcome back, then _exits. The parent reads until the child is
- * done or until the hard deadline, when it kills the child with SIGKILL. Whatever happened, the
- * parent ends up with an outcome: the child's own, or one saying how the child died. Each worker
- * runs exactly one execution, so nothing one script does survives into the next.
+ * The parent keeps one worker process; for each execution it sends the job (JSON through cjson,
+ * the event included) down a pipe, and the worker runs lhost_run() in a fresh Lua state and
+ * sends the outcome back. The parent reads until the outcome arrives or until the hard deadline,
+ * when it kills the worker with SIGKILL. Whatever happened, the parent ends up with an outcome:
+ * the worker's own, or one saying how the worker died. A worker that died, was killed, or has
+ * served WORKER_MAX_EXECUTIONS is replaced by a fresh fork. Nothing a script can reach survives
+ * its Lua state: what the worker keeps between executions is the process (no fork per event),
+ * the HTTP connections, the parsed CA store and the cached credentials.
  *
- * The parent must ignore SIGPIPE (main() does): a spare killed from outside makes the job's
+ * The parent must ignore SIGPIPE (main() does): a worker killed from outside makes the job's
  * write fail with EPIPE, and worker_run() then forks another.
  */
 #ifndef HOOKHOST_WORKER_H
@@ -24,14 +26,21 @@
  * succeeded, -1 otherwise. */
 int worker_run(const struct lhost_job *job, int64_t hard_deadline_ms, struct lhost_outcome *out);
 
+/* How many executions one worker process serves before it is replaced. */
+#define WORKER_MAX_EXECUTIONS 1000
+
+/* Retire the worker (at exit; the next worker_run() forks a new one). */
+void worker_shutdown(void);
+
 /* The largest job a worker accepts (the event plus its settings). */
 #define WORKER_MAX_JOB ((size_t)16 << 20)
 
-/* Fork the spare worker now if none is waiting, so that the next worker_run() does not pay for
- * the fork. Failing here is not an error: worker_run() forks on demand. */
+/* Fork the worker now if none is ready, so that the next worker_run() does not pay for the
+ * fork (serve calls it before each next). Failing here is not an error: worker_run() forks on
+ * demand. */
 void worker_prefork(void);
 
-/* The spare's process id, or -1 when none is waiting (for tests). */
+/* The worker's process id, or -1 when there is none (for tests). */
 int worker_spare_pid(void);
 
 /* What the last worker_run cost in the parent, for the logs and the benchmarks: microseconds from

@@ -427,3 +427,23 @@ def test_redelivered_after_an_applied_but_failed_invalidation(shipped):
     assert out1["kind"] == "response" and out2["kind"] == "response"
     assert len(shipped.emu.invalidations()) == 1
     assert_one_report(shipped, ev, "Succeeded", out2)
+
+
+def test_the_worker_keeps_its_connections_between_events(rt):
+    """One worker process serves event after event (a fresh Lua state each): its kept-alive
+    connection to CloudFront is reused, so the second event opens no new connection."""
+    rt.hook("AfterAllowTraffic", """
+local aws = require("hookhost.aws")
+return function(event, ctx)
+  local st, err = aws.rest_xml{service = "cloudfront", method = "GET",
+                               path = "/2020-05-31/distribution/E2EXAMPLE123/invalidation"}
+  assert(st, tostring(err))
+  return aws.connections()
+end
+""")
+    counts = []
+    for _ in range(3):
+        ev = rt.hook_event()
+        _, out = rt.invoke(ev)
+        counts.append(body(out)["result"])
+    assert counts == [1, 1, 1], (counts, rt.log())

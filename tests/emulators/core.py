@@ -7,6 +7,7 @@ logs the request and writes the answer. Answers are values, not writes to a sock
 """
 
 import json
+import select
 import socket
 import sys
 import threading
@@ -22,7 +23,8 @@ MAX_BODY = 8 * 1024 * 1024
 FAULT_KINDS = ("http500", "http503", "throttle", "delay", "drop", "apply_then_fail", "hang", "error")
 
 Response = namedtuple("Response", "status headers body")
-Request = namedtuple("Request", "method target path query headers body")
+class Request(namedtuple("Request", "method target path query headers body")):
+    """A received request; the handler may add client_gone(), telling whether the client hung up."""
 
 
 def now_iso(t=None):
@@ -198,6 +200,7 @@ class _Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(length) if length else b""
         path, _, query = self.path.partition("?")
         req = Request(self.command, self.path, path, query, self.headers, body)
+        req.client_gone = self._client_gone
         op = entry["operation"] = svc.operation(req)
         resp = None
         if svc.verifier is not None:
@@ -240,6 +243,15 @@ class _Handler(BaseHTTPRequestHandler):
         if kind == "apply_then_fail" and resp is not None:
             return svc.fault_response(Fault("http500", svc.name))
         return resp
+
+    def _client_gone(self):
+        """True when the client has closed its end (a long-poll whose runtime died): reading
+        would return EOF at once. Such a request must not be given an event."""
+        try:
+            readable, _, _ = select.select([self.connection], [], [], 0)
+            return bool(readable) and self.connection.recv(1, socket.MSG_PEEK) == b""
+        except OSError:
+            return True
 
     def _drop(self):
         self.close_connection = True

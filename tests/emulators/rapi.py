@@ -100,7 +100,7 @@ class RuntimeApi(Service):
 
     def handle(self, req, op):
         if op == "Next" and req.method == "GET":
-            return self._next()
+            return self._next(req)
         if op in ("Response", "Error") and req.method == "POST":
             return self._answer(req, op)
         if op == "InitError" and req.method == "POST":
@@ -111,13 +111,16 @@ class RuntimeApi(Service):
             return json_response(202, {"status": "OK"})
         return _error(404, "NotFound", f"No route for {req.method} {req.path}")
 
-    def _next(self):
+    def _next(self, req=None):
+        gone = getattr(req, "client_gone", None) or (lambda: False)
         with self.cond:
             if self.first_next_time is None:
                 self.first_next_time = time.time()
             # Wait in short slices so that a stopping emulator never leaves this thread behind.
-            while not self.queue:
-                if self.hub.stopping.is_set():
+            # A runtime that died while waiting here must not swallow the next event (Lambda would
+            # never hand an event to a dead sandbox).
+            while not self.queue or gone():
+                if self.hub.stopping.is_set() or gone():
                     return None
                 self.cond.wait(0.25)
             inv = self.queue.popleft()

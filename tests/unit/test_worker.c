@@ -126,7 +126,7 @@ int main(void)
             waitpid(helper, NULL, 0);
         }
     }
-    TEST("a spare worker is forked ahead and used; one killed from outside is replaced")
+    TEST("one worker serves execution after execution; one killed from outside is replaced")
     {
         const char *p = script("noop2.lua", "return function() return 1 end\n");
         char noop[300];
@@ -137,7 +137,10 @@ int main(void)
         worker_prefork(); /* idempotent: still the same spare */
         CHECK_INT(worker_spare_pid(), spare);
         CHECK_INT(run(noop, 2000, 3000, &o), 0);
-        CHECK_INT(worker_spare_pid(), -1); /* it ran the job and is gone */
+        CHECK_INT(worker_spare_pid(), spare); /* the same process serves the next one */
+        lhost_outcome_free(&o);
+        CHECK_INT(run(noop, 2000, 3000, &o), 0);
+        CHECK_INT(worker_spare_pid(), spare);
         lhost_outcome_free(&o);
         worker_prefork();
         spare = worker_spare_pid();
@@ -146,7 +149,23 @@ int main(void)
         usleep(20000);
         CHECK_INT(run(noop, 2000, 3000, &o), 0);
         CHECK_STR(o.result_json, "1");
+        CHECK(worker_spare_pid() != spare);
         lhost_outcome_free(&o);
+    }
+    TEST("nothing a script sets survives into the next execution in the same worker")
+    {
+        const char *p = script("leak.lua", "return function()\n"
+                                           "  local seen = LEFT\n"
+                                           "  LEFT = 1; string.left = 1; package.loaded.x = 1\n"
+                                           "  return seen == nil and string.left == 1\n"
+                                           "end\n");
+        char leak[300];
+        snprintf(leak, sizeof leak, "%s", p);
+        for (int i = 0; i < 3; i++) {
+            CHECK_INT(run(leak, 2000, 3000, &o), 0);
+            CHECK_STR(o.result_json, "true");
+            lhost_outcome_free(&o);
+        }
     }
     TEST("the parent's overhead per execution is measured")
     {
