@@ -618,8 +618,18 @@ def phase_soak(c, n, logdir):
             t, rep, _ = s.one(dep, ev, WARM_WAIT_S)
             lat.append((rep - t) * 1e3)
             if i == 99 or (i + 1) % step == 0:
+                kids = []
+                try:
+                    for t in os.listdir(f"/proc/{s.pid}/task"):
+                        with open(f"/proc/{s.pid}/task/{t}/children") as f:
+                            kids += [int(x) for x in f.read().split()]
+                except OSError:
+                    pass
+                ks = [proc_status(k) for k in kids]
                 samples.append(dict(proc_status(s.pid), events=i + 1,
-                                    p50_ms=median(lat[-step:])))
+                                    p50_ms=median(lat[-step:]),
+                                    worker_VmRSS=max((k.get("VmRSS", 0) for k in ks), default=None),
+                                    worker_pids=kids))
                 log(f"  soak {i + 1}/{n}: {samples[-1]}")
     finally:
         st, d = s.stop()
