@@ -16,6 +16,8 @@ Knobs (environment):
                           system bundle, given as AWS_CA_BUNDLE), as on real AWS; 2: the same
                           with the bench CA alone in the bundle (what parsing ~140 roots costs)
     BENCH_MAX_SECONDS=1800  the whole run is aborted (every process killed) after this long
+    BENCH_LOG_LEVEL=INFO  AWS_LAMBDA_LOG_LEVEL of the hookhost runtimes (DEBUG: hookhost logs its
+                          worker overhead per event, which the table then shows)
     BENCH_ALT=PATH        also run PATH (a candidate hookhost binary) as "hookhost-alt", same hook,
                           alternated with the others: an A/B test of a change before it lands
     BENCH_ALT_ENV=K=V,..  extra environment for hookhost-alt only
@@ -87,6 +89,7 @@ KNOBS = {
     "BENCH_TLS": env_int("BENCH_TLS", 0),
     "BENCH_MAX_SECONDS": env_int("BENCH_MAX_SECONDS", 1800),
     "BENCH_ALT": os.environ.get("BENCH_ALT", ""),
+    "BENCH_LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "") or "INFO",
     "BENCH_ALT_ENV": os.environ.get("BENCH_ALT_ENV", ""),
 }
 
@@ -357,7 +360,7 @@ def prepare(build, out):
                     ignore=shutil.ignore_patterns("__pycache__"))
 
     hh_env = {"LAMBDA_TASK_ROOT": str(task), "AWS_LAMBDA_LOG_FORMAT": "Text",
-              "AWS_LAMBDA_LOG_LEVEL": "INFO"}
+              "AWS_LAMBDA_LOG_LEVEL": KNOBS["BENCH_LOG_LEVEL"]}
     cs = [
         Contestant("hookhost", "runtime", [str(hookhost), "serve"],
                    dict(hh_env, _HANDLER="AfterAllowTraffic"), notes["hook"]),
@@ -437,7 +440,7 @@ def prepare_dist(hookhost, out, notes):
         c.note += "; hooks/AfterAllowTraffic.lua added from bench/hooks (not in the zip)"
     c.args = [str(root / "bootstrap")]
     c.env = {"LAMBDA_TASK_ROOT": str(root), "_HANDLER": "AfterAllowTraffic",
-             "AWS_LAMBDA_LOG_FORMAT": "Text", "AWS_LAMBDA_LOG_LEVEL": "INFO"}
+             "AWS_LAMBDA_LOG_FORMAT": "Text", "AWS_LAMBDA_LOG_LEVEL": KNOBS["BENCH_LOG_LEVEL"]}
     notes["dist_size_bytes"] = fz.stat().st_size
     return c
 
@@ -886,7 +889,8 @@ def render(cs, S, meta, T):
         out.append(f"Fork-per-execution worker (hookhost-noop p50 - floor p50): {nw - fl:.2f} ms per event")
         lw = warm.get("hookhost-noop", {}).get("logged_worker_overhead_us")
         out.append("  as logged by hookhost (worker_last_overhead_us): "
-                   + (f"{lw / 1e3:.2f} ms" if lw is not None else "not logged by this build"))
+                   + (f"{lw / 1e3:.2f} ms" if lw is not None
+                      else "not logged (it is logged at DEBUG: BENCH_LOG_LEVEL=DEBUG)"))
         out.append("")
     st = S.get("steps", {})
     if st:
