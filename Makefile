@@ -47,7 +47,7 @@ TESTS    := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/tes
 VERSION  := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 
 .SECONDARY:
-.PHONY: all deps test unit e2e check lint demo clean bench dist fuzz valgrind
+.PHONY: all deps test unit binaries e2e check lint demo clean bench dist fuzz valgrind
 all: deps $(BUILD)/hookhost
 
 deps:
@@ -69,14 +69,25 @@ $(BUILD)/tests/test_%: $(BUILD)/tests/test_%.o $(LIB_OBJS)
 $(BUILD)/obj $(BUILD)/tests:
 	@mkdir -p $@
 
+# Under CI=true (.ci/run), make test also runs every suite again with the binary and the unit
+# tests built with ASan + UBSan (build/san), and closes with one line for both passes.
 test: all $(TESTS)
+ifeq ($(CI),true)
+	@$(MAKE) --no-print-directory SANITIZER=address,undefined binaries
+	@scripts/run-tests --build $(BUILD) --build build/san
+else
 	@scripts/run-tests --build $(BUILD)
+endif
 
 unit: all $(TESTS)
 	@scripts/run-tests --build $(BUILD) --unit-only
 
+# Build without running: the binary, the unit tests and the test tools.
+binaries: all $(TESTS)
+
 check: deps
-	@$(MAKE) --no-print-directory SANITIZER=address,undefined test
+	@$(MAKE) --no-print-directory SANITIZER=address,undefined binaries
+	@scripts/run-tests --build build/san
 
 demo: all
 	@scripts/demo
@@ -96,7 +107,7 @@ $(BUILD)/tools/%: $(BUILD)/tools/%.o $(LIB_OBJS)
 $(BUILD)/tools:
 	@mkdir -p $@
 
-test unit: $(TOOLS)
+test unit binaries: $(TOOLS)
 -include $(TOOLS:=.d)
 # ---- end tests/tools ----
 
