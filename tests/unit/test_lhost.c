@@ -227,6 +227,40 @@ int main(void)
         CHECK_STR(o.result_json, "42");
         lhost_outcome_free(&o);
     }
+    TEST("library modules are compiled once per process, and again when their file changes")
+    {
+        script("libmod.lua", "return {v = 1, f = function() error('in lib') end}\n");
+        const char *p = script("uselib.lua", "local m = require('libmod')\n"
+                                             "return function() return m.v end\n");
+        char use[300];
+        snprintf(use, sizeof use, "%s", p);
+        for (int i = 0; i < 2; i++) { /* the second load comes from the cached bytecode */
+            CHECK_INT(run(use, NULL, 5000, 64 * MiB, &o), 0);
+            CHECK_STR(o.result_json, "1");
+            lhost_outcome_free(&o);
+        }
+        /* A changed file (size and mtime differ) is compiled again. */
+        script("libmod.lua", "return {v = 22, f = function() error('in lib') end}\n");
+        CHECK_INT(run(use, NULL, 5000, 64 * MiB, &o), 0);
+        CHECK_STR(o.result_json, "22");
+        lhost_outcome_free(&o);
+        /* Errors raised in cached code still name the library file and line. */
+        p = script("libfail.lua", "local m = require('libmod')\n"
+                                  "return function() m.f() end\n");
+        run(p, NULL, 5000, 64 * MiB, &o);
+        CHECK(strstr(o.message, "libmod.lua:1: in lib") != NULL);
+        lhost_outcome_free(&o);
+    }
+    TEST("a script replacing package.searchpath cannot steer require")
+    {
+        const char *p =
+            script("steer.lua", "package.searchpath = function() return '/etc/passwd' end\n"
+                                "local m = require('mymod')\n"
+                                "return function() return m.answer end\n");
+        CHECK_INT(run(p, NULL, 5000, 64 * MiB, &o), 0);
+        CHECK_STR(o.result_json, "42");
+        lhost_outcome_free(&o);
+    }
     TEST("every execution starts from a fresh state")
     {
         const char *p = script("state.lua", "return function()\n"
