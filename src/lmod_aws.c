@@ -3,6 +3,7 @@
  * for the duration of aws_call(), which makes no Lua call; the response is owned by a userdata
  * so that a memory error while copying it into Lua frees it. */
 #include "lmod_aws.h"
+#include "lmod_http.h"
 
 #include "aws.h"
 #include "buf.h"
@@ -17,7 +18,6 @@
 #include <string.h>
 #include <strings.h>
 
-#define RESP_META  "hookhost.aws.response"
 #define ERROR_META "hookhost.aws.error"
 
 static struct aws_client *client; /* one per process, made on first use */
@@ -323,52 +323,6 @@ static const char *push_query(lua_State *L, int t)
     return lua_tostring(L, -1);
 }
 
-/* ---- the response -------------------------------------------------------------------------- */
-
-static int resp_gc(lua_State *L)
-{
-    http_response_free(luaL_checkudata(L, 1, RESP_META));
-    return 0;
-}
-
-static struct http_response *push_response_holder(lua_State *L)
-{
-    struct http_response *r = lua_newuserdatauv(L, sizeof *r, 0);
-    *r = (struct http_response)HTTP_RESPONSE_INIT;
-    if (luaL_newmetatable(L, RESP_META)) {
-        lua_pushcfunction(L, resp_gc);
-        lua_setfield(L, -2, "__gc");
-        lua_pushcfunction(L, resp_gc);
-        lua_setfield(L, -2, "__close");
-    }
-    lua_setmetatable(L, -2);
-    return r;
-}
-
-/* Response headers as a table with lower-case names; repeated names joined with ", ". */
-static void push_headers(lua_State *L, const struct http_response *r)
-{
-    lua_createtable(L, 0, (int)r->nheaders);
-    for (size_t i = 0; i < r->nheaders; i++) {
-        char name[128];
-        size_t j;
-        for (j = 0; r->headers[i].name[j] && j + 1 < sizeof name; j++) {
-            char ch = r->headers[i].name[j];
-            name[j] = ch >= 'A' && ch <= 'Z' ? (char)(ch - 'A' + 'a') : ch;
-        }
-        name[j] = '\0';
-        if (lua_getfield(L, -1, name) == LUA_TSTRING) {
-            lua_pushliteral(L, ", ");
-            lua_pushstring(L, r->headers[i].value);
-            lua_concat(L, 3);
-        } else {
-            lua_pop(L, 1);
-            lua_pushstring(L, r->headers[i].value);
-        }
-        lua_setfield(L, -2, name);
-    }
-}
-
 /* ---- request ------------------------------------------------------------------------------- */
 
 static int ensure_client(lua_State *L, struct aws_error *e)
@@ -497,7 +451,7 @@ static int l_request(lua_State *L)
     }
 
     req.dry_run = lhost_dry_run(L);
-    struct http_response *resp = push_response_holder(L);
+    struct http_response *resp = lmod_http_push_response_holder(L);
     struct aws_error e;
     int attempts = 0;
     if (ensure_client(L, &e) < 0) {
@@ -519,7 +473,7 @@ static int l_request(lua_State *L)
         return 2;
     }
     lua_pushinteger(L, resp->status);
-    push_headers(L, resp);
+    lmod_http_push_headers(L, resp);
     lua_pushlstring(L, resp->body.p ? resp->body.p : "", resp->body.len);
     http_response_free(resp);
     return 3;

@@ -139,7 +139,7 @@ static int resp_gc(lua_State *L)
     return 0;
 }
 
-static struct http_response *push_response_holder(lua_State *L)
+struct http_response *lmod_http_push_response_holder(lua_State *L)
 {
     struct http_response *r = lua_newuserdatauv(L, sizeof *r, 0);
     *r = (struct http_response)HTTP_RESPONSE_INIT;
@@ -153,8 +153,7 @@ static struct http_response *push_response_holder(lua_State *L)
     return r;
 }
 
-/* Response headers with lower-case names; repeated names joined with ", ". */
-static void push_headers(lua_State *L, const struct http_response *r)
+void lmod_http_push_headers(lua_State *L, const struct http_response *r)
 {
     lua_createtable(L, 0, (int)r->nheaders);
     for (size_t i = 0; i < r->nheaders; i++) {
@@ -246,7 +245,7 @@ static int l_request(lua_State *L)
         return luaL_error(L, "hookhost.http.request: 'headers' must be a table");
     }
 
-    struct http_response *resp = push_response_holder(L);
+    struct http_response *resp = lmod_http_push_response_holder(L);
     char err[512];
     struct http_client *c = get_client(err, sizeof err);
     if (!c) {
@@ -265,7 +264,7 @@ static int l_request(lua_State *L)
         return 3;
     }
     lua_pushinteger(L, resp->status);
-    push_headers(L, resp);
+    lmod_http_push_headers(L, resp);
     lua_pushlstring(L, resp->body.p ? resp->body.p : "", resp->body.len);
     http_response_free(resp);
     return 3;

@@ -21,9 +21,9 @@
  *   sleep_ms(ms)    -> sleeps min(ms, time left) ms; returns the ms actually slept
  *
  * Bad arguments raise; failures of the world return nil, message, kind. The process has one
- * http_client, made on first use in the process that runs the script (a worker forked per
- * execution), so connections stay warm between requests of one execution. A response lives in a
- * userdata with __gc until it has been copied into Lua: nothing leaks on a memory error.
+ * http_client, made on first use in the worker process that runs scripts, so connections stay
+ * warm between requests and between executions. A response lives in a userdata with __gc until
+ * it has been copied into Lua: nothing leaks on a memory error.
  */
 #ifndef HOOKHOST_LMOD_HTTP_H
 #define HOOKHOST_LMOD_HTTP_H
@@ -34,6 +34,18 @@
 #define HTTP_LUA_DEFAULT_MAX_BODY ((size_t)1 << 20)
 
 int luaopen_hookhost_http_core(lua_State *L);
+
+/* ---- shared with lmod_aws.c: HTTP responses in Lua ---- */
+
+struct http_response;
+
+/* Push a userdata holding an empty response (freed by its __gc/__close, so a Lua error after
+ * http_do cannot leak it) and return the response inside it. */
+struct http_response *lmod_http_push_response_holder(lua_State *L);
+
+/* Push the response's headers as a table with lower-case names; repeated names are joined with
+ * ", ". */
+void lmod_http_push_headers(lua_State *L, const struct http_response *r);
 
 /* Free the process's client (tests). Safe at any time outside a call. */
 void lmod_http_shutdown(void);
