@@ -2,6 +2,9 @@
 #include "buf.h"
 
 #include <openssl/crypto.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -118,6 +121,38 @@ char *buf_take(struct buf *b)
     b->p = NULL;
     b->len = b->cap = 0;
     return p;
+}
+
+int buf_read_file(struct buf *b, const char *path, char *err, size_t errlen)
+{
+    buf_reset(b);
+    int fd = strcmp(path, "-") == 0 ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        fmt_into(err, errlen, "%s", strerror(errno));
+        return -1;
+    }
+    char chunk[65536];
+    int rc = 0;
+    for (;;) {
+        ssize_t n = read(fd, chunk, sizeof chunk);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            fmt_into(err, errlen, "%s", strerror(errno));
+            rc = -1;
+            break;
+        }
+        if (n == 0)
+            break;
+        if (buf_append(b, chunk, (size_t)n) < 0) {
+            fmt_into(err, errlen, "larger than %zu bytes", b->max ? b->max : BUF_DEFAULT_MAX);
+            rc = -2;
+            break;
+        }
+    }
+    if (fd != STDIN_FILENO)
+        close(fd);
+    return rc;
 }
 
 static void oom(size_t n)

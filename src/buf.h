@@ -48,6 +48,11 @@ char *buf_take(struct buf *b);
 /* Like buf_free, but overwrites the bytes first (for secrets). */
 void buf_free_secret(struct buf *b);
 
+/* Read a whole file, or standard input for "-", into b (reset first), up to b->max bytes.
+ * Returns 0; -1 with errno's message in err when it cannot be read; -2 when it is larger than
+ * b->max (b is then empty). */
+int buf_read_file(struct buf *b, const char *path, char *err, size_t errlen);
+
 /* ---- out of memory: log and exit (this is a process, not a library; Lambda restarts it) ---- */
 void *xmalloc(size_t n);
 void *xcalloc(size_t n, size_t size);

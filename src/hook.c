@@ -15,7 +15,6 @@
 #include "worker.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -299,42 +298,6 @@ static void execute(const struct config *cfg, const char *script, const char *wh
 
 /* ---- hookhost run --------------------------------------------------------------------------- */
 
-/* Read a whole file (or stdin for "-") into b, refusing more than HOOK_MAX_EVENT bytes. */
-static int read_event_file(const char *path, struct buf *b, char *err, size_t errlen)
-{
-    int fd = strcmp(path, "-") == 0 ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        fmt_into(err, errlen, "--event %s: %s", path, strerror(errno));
-        return -1;
-    }
-    *b = BUF_INIT(HOOK_MAX_EVENT);
-    char chunk[65536];
-    int rc = 0;
-    for (;;) {
-        ssize_t n = read(fd, chunk, sizeof chunk);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            fmt_into(err, errlen, "--event %s: %s", path, strerror(errno));
-            rc = -1;
-            break;
-        }
-        if (n == 0)
-            break;
-        if (buf_append(b, chunk, (size_t)n) < 0) {
-            fmt_into(err, errlen, "--event %s: larger than the %zu-byte event limit", path,
-                     HOOK_MAX_EVENT);
-            rc = -1;
-            break;
-        }
-    }
-    if (fd != STDIN_FILENO)
-        close(fd);
-    if (rc < 0)
-        buf_free(b);
-    return rc;
-}
-
 int hook_run_local(const struct hook_local_opts *o)
 {
     char err[512];
@@ -344,8 +307,14 @@ int hook_run_local(const struct hook_local_opts *o)
         return 2;
     }
     struct buf event = BUF_INIT(HOOK_MAX_EVENT);
-    if (o->event_path && read_event_file(o->event_path, &event, err, sizeof err) < 0) {
-        fprintf(stderr, "hookhost run: %s\n", err);
+    int rrc = o->event_path ? buf_read_file(&event, o->event_path, err, sizeof err) : 0;
+    if (rrc < 0) {
+        if (rrc == -2)
+            fprintf(stderr, "hookhost run: --event %s: larger than the %zu-byte event limit\n",
+                    o->event_path, HOOK_MAX_EVENT);
+        else
+            fprintf(stderr, "hookhost run: --event %s: %s\n", o->event_path, err);
+        buf_free(&event);
         return 2;
     }
     if (!event.p)

@@ -10,7 +10,6 @@
 #include "sigv4.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -175,38 +174,6 @@ static int parse_url(const char *url, struct url_parts *u, char *why, size_t why
         return -1;
     }
     return 0;
-}
-
-/* Read a whole file (or stdin for "-") into b, up to MAX_BODY_BYTES. */
-static int read_body(const char *path, struct buf *b, char *why, size_t whylen)
-{
-    int fd = strcmp(path, "-") == 0 ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        fmt_into(why, whylen, "%s", strerror(errno));
-        return -1;
-    }
-    char chunk[65536];
-    int rc = 0;
-    for (;;) {
-        ssize_t n = read(fd, chunk, sizeof chunk);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            fmt_into(why, whylen, "%s", strerror(errno));
-            rc = -1;
-            break;
-        }
-        if (n == 0)
-            break;
-        if (buf_append(b, chunk, (size_t)n) < 0) {
-            fmt_into(why, whylen, "larger than %zu MiB", MAX_BODY_BYTES >> 20);
-            rc = -1;
-            break;
-        }
-    }
-    if (fd != STDIN_FILENO)
-        close(fd);
-    return rc;
 }
 
 /* ---- the command --------------------------------------------------------------------------- */
@@ -388,7 +355,7 @@ int sign_main(int argc, char **argv)
     struct creds_provider *prov = NULL;
     struct sigv4_signer *signer = NULL;
     rc = 1;
-    if (o.body_file && read_body(o.body_file, &body, why, sizeof why) < 0) {
+    if (o.body_file && buf_read_file(&body, o.body_file, why, sizeof why) < 0) {
         fprintf(stderr, "hookhost sign: --body-file %s: %s\n", o.body_file, why);
         rc = EXIT_USAGE;
         goto cleanup;

@@ -3,6 +3,8 @@
 #include "testhelp.h"
 
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 int main(void)
 {
@@ -44,6 +46,27 @@ int main(void)
         CHECK(!str_eq(STR_LIT("Host"), str_cstr("host")));
         CHECK(str_ieq(STR_LIT("Host"), str_cstr("hOST")));
         CHECK(!str_ieq(STR_LIT("Host"), str_cstr("Hos")));
+    }
+    TEST("buf_read_file reads a whole file, refuses one over the limit, names a missing one")
+    {
+        char path[] = "/tmp/hookhost-test-buf-XXXXXX";
+        int fd = mkstemp(path);
+        CHECK(fd >= 0);
+        CHECK_INT(write(fd, "hello\0world", 11), 11);
+        close(fd);
+        struct buf b = BUF_INIT(64);
+        char err[128];
+        CHECK_INT(buf_read_file(&b, path, err, sizeof err), 0);
+        CHECK_INT(b.len, 11);
+        CHECK(memcmp(b.p, "hello\0world", 11) == 0);
+        struct buf small = BUF_INIT(4);
+        CHECK_INT(buf_read_file(&small, path, err, sizeof err), -2);
+        CHECK(small.p == NULL);
+        CHECK(strstr(err, "larger than 4 bytes") != NULL);
+        CHECK_INT(buf_read_file(&b, "/nonexistent/file", err, sizeof err), -1);
+        CHECK(strstr(err, "No such file") != NULL);
+        buf_free(&b);
+        unlink(path);
     }
     return test_report("buf");
 }
