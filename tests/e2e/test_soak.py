@@ -225,16 +225,25 @@ def test_valgrind_memcheck_happy_path(hookhost_bin, tmp_path):
     finally:
         rt.stop()
     found = _valgrind_logs(logs)
-    assert len(found) >= 6, f"expected the parent's and 5 workers' logs, got {sorted(found)}"
+    # the parent and at least one worker (workers may be persistent: one for many events)
+    assert len(found) >= 2, f"expected the parent's and the workers' logs, got {sorted(found)}"
+    parent = min(found)
+    assert "ERROR SUMMARY" in found[parent], found[parent][-3000:]
     bad = {}
     for pid, text in found.items():
+        # a worker stopped with SIGKILL writes no summary: its errors still appear one by one
         errors = re.findall(r"ERROR SUMMARY: (\d+) errors", text)
         definite = re.findall(r"definitely lost: ([\d,]+) bytes", text)
         indirect = re.findall(r"indirectly lost: ([\d,]+) bytes", text)
-        if (not errors or errors[-1] != "0" or any(v != "0" for v in definite + indirect)):
+        reported = re.search(r"Invalid (read|write|free)|uninitialised|Mismatched free|"
+                             r"Syscall param|Source and destination overlap", text)
+        if (reported or (errors and errors[-1] != "0")
+                or any(v != "0" for v in definite + indirect)):
             bad[pid] = text[-6000:]
     summary = {pid: re.findall(r"(ERROR SUMMARY: .*|definitely lost: .*|in use at exit: .*)", t)
                for pid, t in found.items()}
     print("\nvalgrind:", json.dumps(summary, indent=1))
     assert not bad, "\n\n".join(f"pid {p}:\n{t}" for p, t in bad.items())
     assert rc != 99, "valgrind reported errors in the parent"
+    print("processes:", len(found), "with a summary:",
+          sum("ERROR SUMMARY" in t for t in found.values()))
