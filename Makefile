@@ -70,11 +70,14 @@ $(BUILD)/obj $(BUILD)/tests:
 	@mkdir -p $@
 
 # Under CI=true (.ci/run), make test also runs every suite again with the binary and the unit
-# tests built with ASan + UBSan (build/san), and closes with one line for both passes.
+# tests built with ASan + UBSan (build/san), every fuzz target for CI_FUZZ_SECONDS, and the
+# end-to-end happy path under valgrind, and closes with one line for all of it.
+CI_FUZZ_SECONDS ?= 20
 test: all $(TESTS)
 ifeq ($(CI),true)
 	@$(MAKE) --no-print-directory SANITIZER=address,undefined binaries
-	@scripts/run-tests --build $(BUILD) --build build/san
+	@$(MAKE) --no-print-directory fuzz-build
+	@scripts/run-tests --build $(BUILD) --build build/san --fuzz $(CI_FUZZ_SECONDS) --valgrind
 else
 	@scripts/run-tests --build $(BUILD)
 endif
