@@ -339,19 +339,32 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userdata)
 
 /* ======================================================================== requests */
 
+int http_header_name_ok(const char *s, size_t n)
+{
+    if (n == 0 || n > 256)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (ch <= 0x20 || ch >= 0x7f || strchr("()<>@,;:\\\"/[]?={}", ch))
+            return 0;
+    }
+    return 1;
+}
+
+int http_header_value_ok(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (s[i] == '\r' || s[i] == '\n' || s[i] == '\0')
+            return 0;
+    return 1;
+}
+
 /* Header names are tokens and values hold no line breaks: otherwise a value taken from a script
  * could inject headers or a second request. */
 static int header_ok(const struct http_header *h)
 {
-    if (!h->name || !h->name[0] || !h->value)
-        return 0;
-    for (const char *p = h->name; *p; p++)
-        if ((unsigned char)*p <= ' ' || *p == ':' || (unsigned char)*p >= 0x7f)
-            return 0;
-    for (const char *p = h->value; *p; p++)
-        if (*p == '\r' || *p == '\n')
-            return 0;
-    return 1;
+    return h->name && h->value && http_header_name_ok(h->name, strlen(h->name)) &&
+           http_header_value_ok(h->value, strlen(h->value));
 }
 
 static int method_ok(const char *m)

@@ -106,6 +106,12 @@ struct http_response {
         0, NULL, 0, BUF_INIT(0), 0                                                                 \
     }
 
+/* 1 when s[0..n) is a header name (an RFC 9110 token: no controls, spaces or separators, at most
+ * 256 bytes), or a header value without CR, LF or NUL. Everything that builds headers from a
+ * script's values checks them, so nothing can inject a header or a second request. */
+int http_header_name_ok(const char *s, size_t n);
+int http_header_value_ok(const char *s, size_t n);
+
 /* Perform one request. `resp` must be HTTP_RESPONSE_INIT or a response from an earlier call (its
  * contents are freed first). Returns 0 when a response arrived, whatever its status; the caller
  * then owns *resp until http_response_free(). Returns a negative enum http_error, writes a

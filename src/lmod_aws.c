@@ -149,26 +149,6 @@ static const char *opt_string_field(lua_State *L, int t, const char *key, size_t
     return lua_tolstring(L, -1, len);
 }
 
-static int token_ok(const char *s, size_t n)
-{
-    if (n == 0 || n > 256)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        if (ch <= 0x20 || ch >= 0x7f || strchr("()<>@,;:\\\"/[]?={}", ch))
-            return 0;
-    }
-    return 1;
-}
-
-static int value_ok(const char *s, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (s[i] == '\r' || s[i] == '\n' || s[i] == '\0')
-            return 0;
-    return 1;
-}
-
 /* A scalar query or header value as a string on the stack top (converted from a number or a
  * boolean when needed); raises for anything else. */
 static const char *push_scalar(lua_State *L, int idx, const char *what, const char *name,
@@ -405,7 +385,7 @@ static int l_request(lua_State *L)
     if (req.path && req.path[0] != '/')
         return luaL_error(L, "hookhost.aws.request: 'path' must start with '/'");
     req.content_type = opt_string_field(L, 1, "content_type", NULL);
-    if (req.content_type && !value_ok(req.content_type, strlen(req.content_type)))
+    if (req.content_type && !http_header_value_ok(req.content_type, strlen(req.content_type)))
         return luaL_error(L, "hookhost.aws.request: 'content_type' holds a line break");
     req.operation = opt_string_field(L, 1, "operation", NULL);
     req.body = opt_string_field(L, 1, "body", &blen);
@@ -437,9 +417,9 @@ static int l_request(lua_State *L)
         struct kv *kv = lua_touserdata(L, -1);
         struct http_header *h = lua_newuserdatauv(L, (n ? n : 1) * sizeof *h, 0);
         for (size_t i = 0; i < n; i++) {
-            if (!token_ok(kv[i].k, kv[i].kl))
+            if (!http_header_name_ok(kv[i].k, kv[i].kl))
                 return luaL_error(L, "hookhost.aws.request: bad header name '%s'", kv[i].k);
-            if (!value_ok(kv[i].v, kv[i].vl))
+            if (!http_header_value_ok(kv[i].v, kv[i].vl))
                 return luaL_error(L, "hookhost.aws.request: header '%s' holds a line break",
                                   kv[i].k);
             h[i] = (struct http_header){kv[i].k, kv[i].v};

@@ -76,26 +76,6 @@ static lua_Integer opt_integer(lua_State *L, int t, const char *key, lua_Integer
     return v;
 }
 
-static int token_ok(const char *s, size_t n)
-{
-    if (n == 0 || n > 256)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        if (ch <= 0x20 || ch >= 0x7f || strchr("()<>@,;:\\\"/[]?={}", ch))
-            return 0;
-    }
-    return 1;
-}
-
-static int value_ok(const char *s, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (s[i] == '\r' || s[i] == '\n' || s[i] == '\0')
-            return 0;
-    return 1;
-}
-
 static int scheme_ok(const char *url)
 {
     return strncmp(url, "http://", 7) == 0 || strncmp(url, "https://", 8) == 0;
@@ -120,9 +100,9 @@ static struct http_header *collect_headers(lua_State *L, int t, size_t *n)
             luaL_error(L, "hookhost.http.request: headers must be {Name = \"value\"} strings");
         size_t kl, vl;
         const char *k = lua_tolstring(L, -2, &kl), *v = lua_tolstring(L, -1, &vl);
-        if (!token_ok(k, kl))
+        if (!http_header_name_ok(k, kl))
             luaL_error(L, "hookhost.http.request: bad header name '%s'", k);
-        if (!value_ok(v, vl))
+        if (!http_header_value_ok(v, vl))
             luaL_error(L, "hookhost.http.request: header '%s' holds a line break", k);
         h[i++] = (struct http_header){k, v};
         lua_pop(L, 1);
@@ -213,7 +193,8 @@ static int l_request(lua_State *L)
     req.url = opt_string(L, 1, "url", &url_len);
     if (!req.url)
         return luaL_error(L, "hookhost.http.request: 'url' is required");
-    if (url_len > HTTP_LUA_MAX_URL || strlen(req.url) != url_len || !value_ok(req.url, url_len))
+    if (url_len > HTTP_LUA_MAX_URL || strlen(req.url) != url_len ||
+        !http_header_value_ok(req.url, url_len))
         return luaL_error(L,
                           "hookhost.http.request: 'url' is longer than %d bytes or holds a "
                           "control character",
