@@ -9,6 +9,39 @@ import time
 
 from emulators import Emulators
 
+# A hook that succeeds, for the event after a fault ("the runtime still serves").
+OK = "return function(event, ctx) return {hook = ctx.hook} end\n"
+
+
+def body(out):
+    """The JSON body of a Runtime API outcome."""
+    return json.loads(out["body"])
+
+
+def outcome(proc):
+    """The outcome line `hookhost run` prints last on stdout."""
+    lines = [l for l in proc.stdout.splitlines() if l.strip()]
+    assert lines, f"no outcome on stdout; stderr:\n{proc.stderr}"
+    return json.loads(lines[-1])
+
+
+def assert_one_report(rt, event, status, out):
+    """Exactly one accepted report with this status, the answer before the deadline, and no
+    signature failure."""
+    reps = rt.reports(event)
+    assert [r["status"] for r in reps] == [status], f"reports {reps}\nlog:\n{rt.log()}"
+    assert out["before_deadline"], out
+    assert rt.emu.signature_failures == 0
+
+
+def assert_still_serving(rt):
+    """The runtime answers the next event normally."""
+    rt.hook("AfterAllowTraffic", OK)
+    ev = rt.hook_event()
+    _, out = rt.invoke(ev)
+    assert out["kind"] == "response", out
+    assert_one_report(rt, ev, "Succeeded", out)
+
 
 class Runtime:
     def __init__(self, hookhost_bin, task_root, *, handler="AfterAllowTraffic", env=None,

@@ -11,6 +11,7 @@ import urllib.parse
 import pytest
 
 from emulators import DEFAULT_SECRET_KEY, Emulators
+from runtime import outcome
 
 HEAD = """
 local aws = require("hookhost.aws")
@@ -47,12 +48,6 @@ def emu():
         assert e.signature_failures == 0
     finally:
         e.stop()
-
-
-def outcome(proc):
-    lines = [l for l in proc.stdout.splitlines() if l.strip()]
-    assert lines, f"no outcome on stdout; stderr:\n{proc.stderr}"
-    return json.loads(lines[-1])
 
 
 def run_hook(hookhost, write, emu, body, *args, env=None, event=None, secrets=True):

@@ -5,12 +5,7 @@ import subprocess
 import time
 
 import pytest
-
-
-def outcome(proc):
-    lines = [l for l in proc.stdout.splitlines() if l.strip()]
-    assert lines, f"no outcome on stdout; stderr:\n{proc.stderr}"
-    return json.loads(lines[-1])
+from runtime import outcome
 
 
 def test_help_and_version(hookhost):

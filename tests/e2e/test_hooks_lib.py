@@ -16,6 +16,7 @@ import time
 import pytest
 
 from emulators import DEFAULT_SECRET_KEY, Emulators
+from runtime import outcome
 
 DIST = "E2EXAMPLE123"
 TOPIC = "arn:aws:sns:us-east-1:123456789012:deployments"
@@ -48,12 +49,6 @@ def emu():
         assert e.signature_failures == 0
     finally:
         e.stop()
-
-
-def outcome(proc):
-    lines = [l for l in proc.stdout.splitlines() if l.strip()]
-    assert lines, f"no outcome on stdout; stderr:\n{proc.stderr}"
-    return json.loads(lines[-1])
 
 
 @pytest.fixture

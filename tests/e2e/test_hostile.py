@@ -24,9 +24,8 @@ import time
 
 import pytest
 
-from runtime import Runtime
+from runtime import OK, Runtime, assert_one_report, assert_still_serving, body
 
-OK = "return function(event, ctx) return {hook = ctx.hook} end\n"
 
 # A hook that creates an invalidation through hookhost.aws and fails with the call's error.
 INVALIDATE = """
@@ -52,25 +51,6 @@ def rt(hookhost_bin, tmp_path):
     r.hook("AfterAllowTraffic", OK)
     yield r
     r.stop()
-
-
-def body(out):
-    return json.loads(out["body"])
-
-
-def assert_one_report(rt, event, status, out):
-    reps = rt.reports(event)
-    assert [r["status"] for r in reps] == [status], f"reports {reps}\nlog:\n{rt.log()}"
-    assert out["before_deadline"], out
-    assert rt.emu.signature_failures == 0
-
-
-def assert_still_serving(rt):
-    rt.hook("AfterAllowTraffic", OK)
-    ev = rt.hook_event()
-    _, out = rt.invoke(ev)
-    assert out["kind"] == "response", out
-    assert_one_report(rt, ev, "Succeeded", out)
 
 
 def assert_json_log(rt):

@@ -7,9 +7,7 @@ import time
 
 import pytest
 
-from runtime import Runtime
-
-OK = "return function(event, ctx) return {hook = ctx.hook} end\n"
+from runtime import OK, Runtime, assert_one_report, assert_still_serving, body
 
 
 @pytest.fixture
@@ -18,26 +16,6 @@ def rt(hookhost_bin, tmp_path):
     r.hook("AfterAllowTraffic", OK)
     yield r
     r.stop()
-
-
-def assert_one_report(rt, event, status, out):
-    reps = rt.reports(event)
-    assert [r["status"] for r in reps] == [status], f"reports {reps}\nlog:\n{rt.log()}"
-    assert out["before_deadline"], out
-    assert rt.emu.signature_failures == 0
-
-
-def assert_still_serving(rt):
-    """The runtime answers the next event normally."""
-    rt.hook("AfterAllowTraffic", OK)
-    ev = rt.hook_event()
-    _, out = rt.invoke(ev)
-    assert out["kind"] == "response", out
-    assert_one_report(rt, ev, "Succeeded", out)
-
-
-def body(out):
-    return json.loads(out["body"])
 
 
 def test_success(rt):

@@ -4,7 +4,6 @@ API, and the status each one reports to the emulated CodeDeploy. Every signature
 every test ends with zero signature failures.
 """
 import http.server
-import json
 import pathlib
 import signal
 import socket
@@ -13,7 +12,7 @@ import time
 
 import pytest
 
-from runtime import Runtime
+from runtime import Runtime, body
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 DIST = "E2EXAMPLE123"
@@ -37,10 +36,6 @@ def make_rt(hookhost_bin, tmp_path):
             assert r.emu.signature_failures == 0
         finally:
             r.stop()
-
-
-def body(out):
-    return json.loads(out["body"])
 
 
 def run_event(rt, lifecycle_event, timeout=10.0):
