@@ -133,21 +133,8 @@ static int l_error(lua_State *L)
 
 /* ---- arguments ----------------------------------------------------------------------------- */
 
-/* Push t[key] and return it as a string (NULL for nil), raising for any other type. The value
- * stays on the stack, which keeps the pointer valid. */
-static const char *opt_string_field(lua_State *L, int t, const char *key, size_t *len)
-{
-    int ty = lua_getfield(L, t, key);
-    if (ty == LUA_TNIL) {
-        if (len)
-            *len = 0;
-        return NULL;
-    }
-    if (ty != LUA_TSTRING)
-        luaL_error(L, "hookhost.aws.request: '%s' must be a string, not %s", key,
-                   luaL_typename(L, -1));
-    return lua_tolstring(L, -1, len);
-}
+/* An optional string field of request{...}; see lmod_opt_string. */
+#define opt_string_field(L, t, key, len) lmod_opt_string(L, t, key, len, "hookhost.aws.request")
 
 /* A scalar query or header value as a string on the stack top (converted from a number or a
  * boolean when needed); raises for anything else. */

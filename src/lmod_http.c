@@ -46,7 +46,7 @@ static struct http_client *get_client(char *err, size_t errlen)
 
 /* ---- arguments ----------------------------------------------------------------------------- */
 
-static const char *opt_string(lua_State *L, int t, const char *key, size_t *len)
+const char *lmod_opt_string(lua_State *L, int t, const char *key, size_t *len, const char *fname)
 {
     int ty = lua_getfield(L, t, key);
     if (ty == LUA_TNIL) {
@@ -55,8 +55,7 @@ static const char *opt_string(lua_State *L, int t, const char *key, size_t *len)
         return NULL;
     }
     if (ty != LUA_TSTRING)
-        luaL_error(L, "hookhost.http.request: '%s' must be a string, not %s", key,
-                   luaL_typename(L, -1));
+        luaL_error(L, "%s: '%s' must be a string, not %s", fname, key, luaL_typename(L, -1));
     return lua_tolstring(L, -1, len);
 }
 
@@ -190,7 +189,7 @@ static int l_request(lua_State *L)
     struct http_request req = {0};
     size_t url_len = 0, body_len = 0;
 
-    req.url = opt_string(L, 1, "url", &url_len);
+    req.url = lmod_opt_string(L, 1, "url", &url_len, "hookhost.http.request");
     if (!req.url)
         return luaL_error(L, "hookhost.http.request: 'url' is required");
     if (url_len > HTTP_LUA_MAX_URL || strlen(req.url) != url_len ||
@@ -201,7 +200,7 @@ static int l_request(lua_State *L)
                           HTTP_LUA_MAX_URL);
     if (!scheme_ok(req.url))
         return luaL_error(L, "hookhost.http.request: 'url' must start with http:// or https://");
-    req.method = opt_string(L, 1, "method", NULL);
+    req.method = lmod_opt_string(L, 1, "method", NULL, "hookhost.http.request");
     if (req.method) {
         size_t n = strlen(req.method);
         int ok = n > 0 && n <= 16;
@@ -211,7 +210,7 @@ static int l_request(lua_State *L)
             return luaL_error(L, "hookhost.http.request: 'method' must be an upper-case HTTP "
                                  "method such as GET or HEAD");
     }
-    req.body = opt_string(L, 1, "body", &body_len);
+    req.body = lmod_opt_string(L, 1, "body", &body_len, "hookhost.http.request");
     req.body_len = body_len;
     lua_Integer left = (lua_Integer)lhost_remaining_ms(L);
     lua_Integer timeout = opt_integer(L, 1, "timeout_ms", left, 1, (lua_Integer)1 << 40);

@@ -47,6 +47,11 @@ struct http_response *lmod_http_push_response_holder(lua_State *L);
  * ", ". */
 void lmod_http_push_headers(lua_State *L, const struct http_response *r);
 
+/* Push t[key] of a C core's argument table and return it as a string: nil gives NULL (the nil
+ * stays on the stack), a string its bytes (valid while it stays on the stack), anything else
+ * raises "<fname>: '<key>' must be a string". */
+const char *lmod_opt_string(lua_State *L, int t, const char *key, size_t *len, const char *fname);
+
 /* Free the process's client (tests). Safe at any time outside a call. */
 void lmod_http_shutdown(void);
 
