@@ -9,6 +9,7 @@
 #   make clean      remove build/
 #
 # SANITIZER=address,undefined builds into build/san/ instead of build/.
+# Build output is one line per step (CC src/aws.c); V=1 shows the full command lines.
 
 CC       ?= cc
 CI       ?=
@@ -46,6 +47,16 @@ LIB_OBJS := $(filter-out $(BUILD)/obj/main.o,$(OBJS))
 TESTS    := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
 VERSION  := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 
+# kbuild-style output: `$(Q)` hides a command and `$(call say,CC,$<)` prints one short line.
+V ?= 0
+ifeq ($(V),1)
+  Q :=
+  say :=
+else
+  Q := @
+  say = @printf '  %-6s %s\n' '$(1)' '$(2)';
+endif
+
 .SECONDARY:
 .PHONY: all deps test unit binaries e2e check lint demo clean bench dist fuzz valgrind
 all: deps $(BUILD)/hookhost
@@ -53,18 +64,24 @@ all: deps $(BUILD)/hookhost
 deps:
 	@scripts/install-deps
 
-$(BUILD)/obj/%.o: src/%.c | $(BUILD)/obj
-	$(CC) $(CPPFLAGS) -DHOOKHOST_VERSION='"$(VERSION)"' $(CFLAGS) -c -o $@ $<
+# Every compile waits for `deps` (order-only: it never forces a rebuild), so that `make -j` on a
+# fresh machine does not compile against headers that apt-get is still installing.
+$(BUILD)/obj/%.o: src/%.c | $(BUILD)/obj deps
+	$(call say,CC,$<)
+	$(Q)$(CC) $(CPPFLAGS) -DHOOKHOST_VERSION='"$(VERSION)"' $(CFLAGS) -c -o $@ $<
 
-$(BUILD)/tests/%.o: tests/unit/%.c | $(BUILD)/tests
-	$(CC) $(CPPFLAGS) -Itests/unit $(CFLAGS) -c -o $@ $<
+$(BUILD)/tests/%.o: tests/unit/%.c | $(BUILD)/tests deps
+	$(call say,CC,$<)
+	$(Q)$(CC) $(CPPFLAGS) -Itests/unit $(CFLAGS) -c -o $@ $<
 
 $(BUILD)/hookhost: $(OBJS)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # Every tests/unit/test_<module>.c links against all of src/ but main.c.
 $(BUILD)/tests/test_%: $(BUILD)/tests/test_%.o $(LIB_OBJS)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/obj $(BUILD)/tests:
 	@mkdir -p $@
@@ -101,11 +118,13 @@ lint:
 # ---- tests/tools: small C drivers for tests and benchmarks, linked like the unit tests ----
 TOOLS    := $(patsubst tests/tools/%.c,$(BUILD)/tools/%,$(wildcard tests/tools/*.c))
 
-$(BUILD)/tools/%.o: tests/tools/%.c | $(BUILD)/tools
-	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+$(BUILD)/tools/%.o: tests/tools/%.c | $(BUILD)/tools deps
+	$(call say,CC,$<)
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
 $(BUILD)/tools/%: $(BUILD)/tools/%.o $(LIB_OBJS)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/tools:
 	@mkdir -p $@
@@ -133,16 +152,19 @@ FUZZ_ALL     := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_TARGETS ?= $(FUZZ_ALL)
 FUZZ_OBJS    := $(patsubst src/%.c,$(FUZZ_DIR)/obj/%.o,$(filter-out src/main.c,$(SRCS)))
 
-$(FUZZ_DIR)/obj/%.o: src/%.c | $(FUZZ_DIR)/obj
-	$(FUZZ_CC) $(CPPFLAGS) -DHOOKHOST_VERSION='"$(VERSION)"' $(FUZZ_CFLAGS) \
+$(FUZZ_DIR)/obj/%.o: src/%.c | $(FUZZ_DIR)/obj deps
+	$(call say,CC,$< (fuzz))
+	$(Q)$(FUZZ_CC) $(CPPFLAGS) -DHOOKHOST_VERSION='"$(VERSION)"' $(FUZZ_CFLAGS) \
 	    -fsanitize=fuzzer-no-link -c -o $@ $<
 
 $(FUZZ_DIR)/libhookhost.a: $(FUZZ_OBJS)
 	@rm -f $@
-	ar rcs $@ $^
+	$(call say,AR,$@)
+	$(Q)ar rcs $@ $^
 
 $(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_DIR)/libhookhost.a
-	$(FUZZ_CC) $(CPPFLAGS) -Itests/fuzz $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< \
+	$(call say,CCLD,$@)
+	$(Q)$(FUZZ_CC) $(CPPFLAGS) -Itests/fuzz $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< \
 	    $(FUZZ_DIR)/libhookhost.a $(LDLIBS)
 
 $(FUZZ_DIR)/obj:
@@ -170,25 +192,31 @@ BENCH_BINS := $(BUILD)/bench/empty_full $(BUILD)/bench/empty_nocurl $(BUILD)/ben
 # The link floor: an empty main with exactly hookhost's libraries (--no-as-needed: all loaded),
 # without libcurl, and with libcrypto alone.
 $(BUILD)/bench/empty_full: bench/floor/empty.c | $(BUILD)/bench
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< -Wl,--no-as-needed $(LDLIBS)
+	$(call say,CCLD,$@)
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< -Wl,--no-as-needed $(LDLIBS)
 
 $(BUILD)/bench/empty_nocurl: bench/floor/empty.c | $(BUILD)/bench
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< -Wl,--no-as-needed $(filter-out -lcurl,$(LDLIBS))
+	$(call say,CCLD,$@)
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< -Wl,--no-as-needed $(filter-out -lcurl,$(LDLIBS))
 
 $(BUILD)/bench/empty_crypto: bench/floor/empty.c | $(BUILD)/bench
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< -Wl,--no-as-needed -lcrypto
+	$(call say,CCLD,$@)
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< -Wl,--no-as-needed -lcrypto
 
 # The emulators' floor: next -> [invalidation] -> report -> response, no script.
 $(BUILD)/bench/rapi_floor: bench/floor/rapi_floor.c | $(BUILD)/bench
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< -lcurl -lcrypto
+	$(call say,CCLD,$@)
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< -lcurl -lcrypto
 
 # Times single start-up steps (OpenSSL and curl init, CA bundle, Lua state and compiling).
 $(BUILD)/bench/init_cost: bench/floor/init_cost.c | $(BUILD)/bench
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LDLIBS)
+	$(call say,CCLD,$@)
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LDLIBS)
 
 # Starts each program and reports its start time and wait4 peak RSS (see launch.c for why).
 $(BUILD)/bench/launch: bench/floor/launch.c | $(BUILD)/bench
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $<
+	$(call say,CCLD,$@)
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $<
 
 $(BUILD)/bench:
 	@mkdir -p $@
