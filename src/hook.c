@@ -179,6 +179,9 @@ static char *result_json(const struct result *r)
         json_set_str(j, "report", report_result_name(r->report.result));
         json_set_int(j, "reportAttempts", r->report.attempts);
     }
+    /* For a CodeDeploy event, one field a script can test: did CodeDeploy get the status? */
+    if (r->ev->kind == EVENT_CODEDEPLOY)
+        json_set_bool(j, "reported", r->reported && r->report.result != REPORT_NOT_DELIVERED);
     if (r->redelivered)
         json_set_bool(j, "redelivered", 1);
     if (r->ev->kind == EVENT_ECS) {
@@ -298,6 +301,32 @@ static void execute(const struct config *cfg, const char *script, const char *wh
 
 /* ---- hookhost run --------------------------------------------------------------------------- */
 
+/* The human line after the outcome: what the script did and, for a CodeDeploy event, whether
+ * CodeDeploy got its status, so that "Succeeded" beside exit status 1 cannot be misread. A log
+ * line (stderr, Text or JSON like every other), at ERROR when the status was not delivered. */
+static void say_local_outcome(const struct result *r, int dry_run)
+{
+    char what[160];
+    if (r->out.reason == LHOST_OK)
+        fmt_into(what, sizeof what, "hook %s succeeded", r->hook);
+    else
+        fmt_into(what, sizeof what, "hook %s failed (%s)", r->hook,
+                 lhost_reason_name(r->out.reason));
+    if (r->ev->kind != EVENT_CODEDEPLOY)
+        log_info("hookhost run: %s", what);
+    else if (dry_run)
+        log_info("hookhost run: %s; dry run: status %s NOT reported to CodeDeploy", what,
+                 r->status);
+    else if (r->report.result == REPORT_NOT_DELIVERED)
+        log_error("hookhost run: %s, but status %s was NOT reported to CodeDeploy (%d attempt%s): "
+                  "%s",
+                  what, r->status, r->report.attempts, r->report.attempts == 1 ? "" : "s",
+                  r->report.error);
+    else
+        log_info("hookhost run: %s; status %s reported to CodeDeploy (%s)", what, r->status,
+                 report_result_name(r->report.result));
+}
+
 int hook_run_local(const struct hook_local_opts *o)
 {
     char err[512];
@@ -359,6 +388,7 @@ int hook_run_local(const struct hook_local_opts *o)
     int rc = r.out.reason == LHOST_OK ? 0 : 1;
     if (r.reported && r.report.result == REPORT_NOT_DELIVERED)
         rc = 1;
+    say_local_outcome(&r, o->dry_run);
     lhost_outcome_free(&r.out);
     event_free(&ev);
     buf_free(&event);

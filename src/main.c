@@ -6,6 +6,7 @@
 #include "log.h"
 #include "sign_cli.h"
 
+#include <ctype.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -32,18 +33,28 @@ static const char usage_main[] =
     "`hookhost COMMAND --help` describes a command. Environment: see README.md.\n";
 
 static const char usage_run[] =
-    "Usage: hookhost run [--event FILE|-] [--hook NAME] [--timeout SECONDS] [--dry-run] SCRIPT\n"
+    "Usage: hookhost run [options] SCRIPT\n"
     "\n"
-    "Run one hook script with the same limits as in Lambda. Logs go to stderr; the outcome is\n"
-    "printed on stdout as one JSON line.\n"
+    "Run one hook script with the same worker, limits and report as in Lambda. Logs go to\n"
+    "stderr; the outcome is printed on stdout as one JSON line, then a one-line summary on\n"
+    "stderr.\n"
+    "\n"
+    "An event with a DeploymentId is a CodeDeploy hook event: unless --dry-run, its status is\n"
+    "REPORTED TO THE REAL CodeDeploy of your AWS account (or to AWS_ENDPOINT_URL_CODEDEPLOY),\n"
+    "and the deployment moves on. Use --dry-run to try a script on a real deployment's event.\n"
     "\n"
     "  --event FILE|-       the event, a JSON object (default: {}); - reads stdin\n"
     "  --hook NAME          the lifecycle event name (default: the script's base name)\n"
-    "  --timeout SECONDS    the hook's time, 1 to 900 (default: 60)\n"
-    "  --dry-run            signed AWS calls are described, not sent\n"
+    "  --timeout SECONDS    the hook's time, 1 to 900, the report's reserve included\n"
+    "                       (default: 60)\n"
+    "  --dry-run            nothing is reported; signed AWS calls are described, not sent\n"
+    "  --region REGION      the AWS region (sets AWS_REGION, as the AWS CLI's --region)\n"
+    "  --profile NAME       the AWS profile for credentials and region (sets AWS_PROFILE)\n"
     "  -h, --help           this text\n"
     "\n"
-    "Exit status: 0 the hook succeeded, 1 it failed (error, timeout, memory), 2 usage error.\n";
+    "Exit status: 0 the hook succeeded (and, for a CodeDeploy event, its status was reported or\n"
+    "it was a dry run); 1 it failed (error, timeout, memory, crash) or its status could not be\n"
+    "reported (\"reported\": false); 2 usage error or unreadable event.\n";
 
 static const char usage_check[] =
     "Usage: hookhost check SCRIPT...\n"
@@ -83,11 +94,30 @@ static int is_help(int argc, char **argv)
     return 0;
 }
 
+/* A region name as the AWS SDKs accept it before it reaches a host name: lower-case letters,
+ * digits and '-', starting with a letter. */
+static int is_region(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 32 || !islower((unsigned char)s[0]))
+        return 0;
+    return strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789-") == n;
+}
+
+/* A profile name that can stand in a config file's section header. */
+static int is_profile_name(const char *s)
+{
+    size_t n = strlen(s);
+    return n > 0 && n <= 64 &&
+           strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-.@+") == n;
+}
+
 static int cmd_run(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"event", required_argument, 0, 'e'},   {"hook", required_argument, 0, 'k'},
         {"timeout", required_argument, 0, 't'}, {"dry-run", no_argument, 0, 'n'},
+        {"region", required_argument, 0, 'r'},  {"profile", required_argument, 0, 'p'},
         {"help", no_argument, 0, 'h'},          {0, 0, 0, 0},
     };
     if (is_help(argc, argv)) {
@@ -119,6 +149,20 @@ static int cmd_run(int argc, char **argv)
             break;
         case 'n':
             o.dry_run = 1;
+            break;
+        case 'r':
+            if (!is_region(optarg))
+                return usage_error("run", usage_run,
+                                   "--region %s: expected a region name such as us-east-1", optarg);
+            setenv("AWS_REGION", optarg, 1);
+            break;
+        case 'p':
+            if (!is_profile_name(optarg))
+                return usage_error("run", usage_run,
+                                   "--profile %s: expected a profile name (letters, digits and "
+                                   "_-.@+, at most 64)",
+                                   optarg);
+            setenv("AWS_PROFILE", optarg, 1);
             break;
         case ':':
             return usage_error("run", usage_run, "%s needs a value", argv[optind - 1]);

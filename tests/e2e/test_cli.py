@@ -238,3 +238,104 @@ end
     p = hookhost("run", s)
     assert p.returncode == 0, p.stderr
     assert outcome(p)["result"] == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+
+
+# ---- run against CodeDeploy: --region, --profile, and the "reported" field --------------------
+
+@pytest.fixture
+def codedeploy():
+    from emulators import Emulators
+    e = Emulators.start()
+    try:
+        yield e
+    finally:
+        e.stop()
+
+
+def _hook_event(emu, write):
+    dep = emu.seed_deployment()
+    ex = emu.seed_hook_execution(dep, "AfterAllowTraffic")
+    return dep, write("event.json", json.dumps({"DeploymentId": dep, "LifecycleEventHookExecutionId": ex}))
+
+
+def test_run_region_flag_reaches_codedeploy_and_outcome_says_reported(hookhost, write, codedeploy):
+    dep, ev = _hook_event(codedeploy, write)
+    s = write("AfterAllowTraffic.lua", "return function() end\n")
+    env = {k: v for k, v in codedeploy.env().items() if k != "AWS_REGION"}
+    env["HOME"] = "/nonexistent"
+    p = hookhost("run", "--event", ev, s, env=env)  # no region anywhere: not reported
+    assert p.returncode == 1
+    o = outcome(p)
+    assert o["status"] == "Succeeded" and o["reported"] is False
+    assert "but status Succeeded was NOT reported to CodeDeploy" in p.stderr and "MissingRegion" in p.stderr
+    assert codedeploy.reports(dep) == []
+    p = hookhost("run", "--region", codedeploy.region, "--event", ev, s, env=env)
+    assert p.returncode == 0, p.stderr
+    o = outcome(p)
+    assert o["reported"] is True and o["report"] == "accepted"
+    assert "status Succeeded reported to CodeDeploy (accepted)" in p.stderr
+    assert [r["status"] for r in codedeploy.reports(dep)] == ["Succeeded"]
+    assert codedeploy.signature_failures == 0
+
+
+def test_run_profile_flag_takes_credentials_and_region_from_the_profile(hookhost, write, tmp_path, codedeploy):
+    dep, ev = _hook_event(codedeploy, write)
+    s = write("AfterAllowTraffic.lua", "return function() end\n")
+    aws = tmp_path / "home" / ".aws"
+    aws.mkdir(parents=True)
+    (aws / "credentials").write_text(f"[deployer]\naws_access_key_id = {codedeploy.access_key}\n"
+                                     f"aws_secret_access_key = {codedeploy.secret_key}\n")
+    (aws / "config").write_text(f"[profile deployer]\nregion = {codedeploy.region}\n")
+    env = {"HOME": str(tmp_path / "home"),
+           "AWS_ENDPOINT_URL_CODEDEPLOY": codedeploy.env()["AWS_ENDPOINT_URL_CODEDEPLOY"]}
+    p = hookhost("run", "--event", ev, s, env=env)  # the default profile does not exist
+    assert p.returncode == 1 and outcome(p)["reported"] is False
+    p = hookhost("run", "--profile", "deployer", "--event", ev, s, env=env)
+    assert p.returncode == 0, p.stderr
+    assert outcome(p)["reported"] is True
+    assert [r["status"] for r in codedeploy.reports(dep)] == ["Succeeded"]
+
+
+def test_run_dry_run_says_nothing_was_reported(hookhost, write):
+    ev = write("event.json", json.dumps({"DeploymentId": "d-ABCDEFGH1", "LifecycleEventHookExecutionId": "abc"}))
+    p = hookhost("run", "--dry-run", "--event", ev, write("x.lua", "return function() end\n"))
+    assert p.returncode == 0
+    assert outcome(p)["reported"] is False
+    assert "dry run: status Succeeded NOT reported to CodeDeploy" in p.stderr
+    p = hookhost("run", write("y.lua", "return function() end\n"))  # not a CodeDeploy event
+    assert p.returncode == 0 and "reported" not in outcome(p)
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--region", "us east 1"], "--region us east 1: expected a region name"),
+    (["--region", "US-EAST-1"], "expected a region name"),
+    (["--region", ""], "expected a region name"),
+    (["--profile", "a]b"], "--profile a]b: expected a profile name"),
+    (["--profile", "x" * 65], "expected a profile name"),
+])
+def test_run_region_and_profile_are_checked(hookhost, write, args, message):
+    p = hookhost("run", *args, write("x.lua", "return function() end\n"))
+    assert p.returncode == 2 and message in p.stderr
+
+
+def test_run_help_warns_that_reports_are_real(hookhost):
+    p = hookhost("run", "--help")
+    assert "REPORTED TO THE REAL CodeDeploy" in p.stdout and "--dry-run" in p.stdout
+    assert "--region REGION" in p.stdout and "--profile NAME" in p.stdout
+    assert "could not be\nreported" in p.stdout or "could not be reported" in p.stdout.replace("\n", " ")
+
+
+def test_readme_first_hook_commands_work_from_a_clone(hookhost_bin):
+    """Every `build/hookhost run` command of the README's first-hook section, as written, from
+    the repository root."""
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    readme = open(os.path.join(root, "README.md")).read()
+    cmds = [line.strip() for line in readme.splitlines() if line.strip().startswith("build/hookhost run ")]
+    assert len(cmds) >= 2, cmds
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "HOOKHOST_", "_HANDLER", "LAMBDA_"))}
+    for cmd in cmds:
+        argv = cmd.split("#")[0].split()
+        argv[0] = hookhost_bin
+        p = subprocess.run(argv, cwd=root, capture_output=True, text=True, env=env, timeout=60)
+        assert p.returncode == 0, f"{cmd}: exit {p.returncode}\n{p.stderr}"
+        assert outcome(p)["status"] == "Succeeded", cmd
