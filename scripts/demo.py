@@ -34,7 +34,7 @@ def main():
     proc = None
     log_path = ROOT / "build" / "demo.log"
     try:
-        print("hookhost demo: an ECS blue/green deployment reaches its %s hook" % args.hook)
+        print("hookhost demo: CodeDeploy shifts an ECS service blue/green and invokes its %s hook" % args.hook)
         print(f"  emulators on 127.0.0.1: Runtime API {emu.rapi_address.split(':')[1]}, "
               f"CloudFront {emu.cloudfront_url.rsplit(':', 1)[1]}, "
               f"CodeDeploy {emu.codedeploy_url.rsplit(':', 1)[1]} (every signature verified)")
