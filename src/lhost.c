@@ -35,6 +35,7 @@ struct host {
     int64_t started_ms;
     int in_progress;        /* ctx.in_progress was called */
     int64_t callback_delay; /* its delay, -1 for ECS's default */
+    int pmain_entered;      /* pmain runs once per state */
 };
 
 #define DETAILS_KEY "hookhost.in_progress_details" /* registry: the details table */
@@ -164,21 +165,61 @@ static void report(struct lhost_outcome *out, lua_State *L, const char *script)
 
 /* ---- the sandbox ------------------------------------------------------------------------- */
 
-/* load() with the mode forced to text: binary chunks could break the VM's invariants. */
+/* load(chunk [, chunkname [, mode [, env]]]) with the mode forced to text: binary chunks could
+ * break the VM's invariants. Only the arguments given are passed on: an env passed as nil
+ * explicitly means _ENV = nil, but an absent one must leave the chunk the global table. */
 static int safe_load(lua_State *L)
 {
     int top = lua_gettop(L);
     lua_pushvalue(L, lua_upvalueindex(1));
-    for (int i = 1; i <= 4; i++) {
-        if (i == 3)
-            lua_pushliteral(L, "t");
-        else if (i <= top)
-            lua_pushvalue(L, i);
-        else
-            lua_pushnil(L);
+    if (top >= 1)
+        lua_pushvalue(L, 1);
+    else
+        lua_pushnil(L);
+    if (top >= 2)
+        lua_pushvalue(L, 2);
+    else
+        lua_pushnil(L);
+    lua_pushliteral(L, "t");
+    int nargs = 3;
+    if (top >= 4) {
+        lua_pushvalue(L, 4);
+        nargs = 4;
     }
-    lua_call(L, 4, LUA_MULTRET);
+    lua_call(L, nargs, LUA_MULTRET);
     return lua_gettop(L) - top;
+}
+
+/* debug.getinfo without the C functions: with "f" (or no options) it hands out the function
+ * running at a level, and the host's own C functions run at the bottom of every stack (pmain,
+ * which takes a light userdata it trusts). Calling one would re-enter the host with arguments
+ * it never expected. Lua functions (the script's own, the library's) stay visible. */
+static int safe_getinfo(lua_State *L)
+{
+    int top = lua_gettop(L);
+    /* A level counts from the caller's frame: this wrapper is one more frame in between, when
+     * the level is of the running thread (no thread argument, or this one). */
+    int lvl = lua_isthread(L, 1) ? (lua_tothread(L, 1) == L ? 2 : 0) : 1;
+    if (lvl && lua_isinteger(L, lvl)) {
+        lua_Integer n = lua_tointeger(L, lvl);
+        if (n >= 0 && n < LUA_MAXINTEGER) {
+            lua_pushinteger(L, n + 1);
+            lua_replace(L, lvl);
+        }
+    }
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, top, 1);
+    if (lua_istable(L, -1)) {
+        lua_getfield(L, -1, "func");
+        int cfunc = lua_iscfunction(L, -1);
+        lua_pop(L, 1);
+        if (cfunc) {
+            lua_pushnil(L);
+            lua_setfield(L, -2, "func");
+        }
+    }
+    return 1;
 }
 
 /* loadfile(path [, mode, env]) and dofile(path), text only. */
@@ -431,6 +472,7 @@ static void open_sandbox(lua_State *L, const struct lhost_job *job)
     lua_getfield(L, -2, "traceback");
     lua_setfield(L, -2, "traceback");
     lua_getfield(L, -2, "getinfo");
+    lua_pushcclosure(L, safe_getinfo, 1);
     lua_setfield(L, -2, "getinfo");
     lua_setglobal(L, "debug");
     lua_pop(L, 1);
@@ -611,8 +653,12 @@ static int discover(lua_State *L, const struct lhost_job *job, struct lhost_outc
  * exhaustion apart from other errors by what the limits recorded. */
 static int pmain(lua_State *L)
 {
-    struct lhost_outcome *out = lua_touserdata(L, 1);
     struct host *h = host_of(L);
+    /* Entered once per state, from lhost_run(): never by a script that got hold of it. */
+    if (h->pmain_entered || !lua_islightuserdata(L, 1))
+        return luaL_error(L, "the host's entry point cannot be called from a script");
+    h->pmain_entered = 1;
+    struct lhost_outcome *out = lua_touserdata(L, 1);
     const struct lhost_job *job = h->job;
 
     open_sandbox(L, job);

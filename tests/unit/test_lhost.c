@@ -218,6 +218,53 @@ int main(void)
             fprintf(stderr, "  %s\n", o.message);
         lhost_outcome_free(&o);
     }
+    TEST("load(chunk) sees the globals; only an env given explicitly replaces them")
+    {
+        const char *p =
+            script("load.lua",
+                   "return function()\n"
+                   "  assert(load('return math.pi')() == math.pi)\n"
+                   "  assert(load('return math.pi', 'named')() == math.pi)\n"
+                   "  assert(load('return x', 'env', 't', {x = 7})() == 7)\n"
+                   "  assert(load('return x', 'env', 'b', {x = 8})() == 8) -- text, whatever mode\n"
+                   "  local f, err = load(string.dump(function() end), 'bin', 'b')\n"
+                   "  assert(f == nil and err:find('binary'), err)\n"
+                   "  local ok = pcall(load('return math.pi', 'nil env', 't', nil))\n"
+                   "  assert(not ok)\n"
+                   "  local parts = {'return ', 'tostring(', '1)'}\n"
+                   "  local i = 0\n"
+                   "  assert(load(function() i = i + 1 return parts[i] end)() == '1')\n"
+                   "  return true\n"
+                   "end\n");
+        CHECK_INT(run(p, NULL, 5000, 64 * MiB, &o), 0);
+        if (o.reason != LHOST_OK)
+            fprintf(stderr, "  %s\n", o.message);
+        lhost_outcome_free(&o);
+    }
+    TEST("debug.getinfo never hands a script the host's C functions")
+    {
+        const char *p = script("getinfo.lua",
+                               "return function()\n"
+                               "  local lua_funcs = 0\n"
+                               "  for level = 1, 50 do\n"
+                               "    local i = debug.getinfo(level, 'fS')\n"
+                               "    if not i then break end\n"
+                               "    if i.func then\n"
+                               "      assert(i.what ~= 'C', 'a C function at level ' .. level)\n"
+                               "      lua_funcs = lua_funcs + 1\n"
+                               "    end\n"
+                               "  end\n"
+                               "  local me = debug.getinfo(1, 'fl')\n"
+                               "  assert(me.func ~= nil and me.currentline == 11, me.currentline)\n"
+                               "  assert(debug.getinfo(print).what == 'C')\n"
+                               "  return lua_funcs\n"
+                               "end\n");
+        CHECK_INT(run(p, NULL, 5000, 64 * MiB, &o), 0);
+        if (o.reason != LHOST_OK)
+            fprintf(stderr, "  %s\n", o.message);
+        CHECK_STR(o.result_json, "1"); /* the hook function; below it, pmain */
+        lhost_outcome_free(&o);
+    }
     TEST("require finds modules on the Lua path, as text only")
     {
         script("mymod.lua", "return {answer = 42}\n");

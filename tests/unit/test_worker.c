@@ -167,6 +167,26 @@ int main(void)
             lhost_outcome_free(&o);
         }
     }
+    TEST("a script calling every C function it can find on its stack cannot crash the worker")
+    {
+        const char *p =
+            script("reenter.lua", "return function()\n"
+                                  "  local args = {{}, io.stdout, require('cjson').null}\n"
+                                  "  for level = 1, 50 do\n"
+                                  "    local i = debug.getinfo(level, 'f')\n"
+                                  "    if not i then break end\n"
+                                  "    if i.func and debug.getinfo(i.func, 'S').what == 'C' then\n"
+                                  "      for _, a in ipairs(args) do pcall(i.func, a) end\n"
+                                  "    end\n"
+                                  "  end\n"
+                                  "  return 'survived'\n"
+                                  "end\n");
+        CHECK_INT(run(p, 2000, 3000, &o), 0);
+        if (o.reason != LHOST_OK)
+            fprintf(stderr, "  outcome: %s\n", o.message);
+        CHECK_STR(o.result_json, "\"survived\"");
+        lhost_outcome_free(&o);
+    }
     TEST("the parent's overhead per execution is measured")
     {
         const char *p = script("noop.lua", "return function() end\n");
