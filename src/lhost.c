@@ -159,8 +159,8 @@ static void report(struct lhost_outcome *out, lua_State *L, const char *script)
     char first[sizeof out->message];
     fmt_into(first, sizeof first, "%.*s", (int)(mlen < sizeof first ? mlen : sizeof first - 1), s);
     full_chunkname(script, first, out->message, sizeof out->message);
-    if (tb)
-        out->traceback = xstrdup(tb + 1);
+    if (tb) /* bounded: the error message before it was any string a script raised */
+        out->traceback = xstrndup(tb + 1, strnlen(tb + 1, LHOST_MAX_TRACEBACK));
 }
 
 /* ---- the sandbox ------------------------------------------------------------------------- */
@@ -748,6 +748,13 @@ static int pmain(lua_State *L)
             }
             size_t n;
             const char *d = lua_tolstring(L, -1, &n);
+            if (n > LHOST_MAX_RESULT) {
+                out->reason = LHOST_ERROR;
+                fmt_into(out->message, sizeof out->message,
+                         "ctx.in_progress: details are %zu bytes of JSON, over the %zu-byte limit",
+                         n, LHOST_MAX_RESULT);
+                return 0;
+            }
             out->details_json = xstrndup(d, n); /* the outcome owns it from here */
         }
         lua_pop(L, 1);
@@ -760,7 +767,12 @@ static int pmain(lua_State *L)
         if (lua_pcall(L, 1, 1, 0) == LUA_OK) {
             size_t n;
             const char *s = lua_tolstring(L, -1, &n);
-            out->result_json = xstrndup(s, n); /* no Lua call can raise after this */
+            if (n <= LHOST_MAX_RESULT)
+                out->result_json = xstrndup(s, n); /* no Lua call can raise after this */
+            else
+                log_warn("the hook's return value is %zu bytes of JSON, over the %zu-byte "
+                         "limit; it is dropped (the hook's status stands)",
+                         n, LHOST_MAX_RESULT);
         } else {
             log_warn("the hook's return value cannot be encoded as JSON (%s); it is dropped",
                      lua_tostring(L, -1));

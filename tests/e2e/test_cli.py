@@ -238,3 +238,12 @@ end
     p = hookhost("run", s)
     assert p.returncode == 0, p.stderr
     assert outcome(p)["result"] == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+
+
+def test_a_result_over_the_limit_is_dropped_and_the_hook_still_succeeds(hookhost, write):
+    s = write("big.lua", "return function() return string.rep('x', 9 * 1024 * 1024) end\n")
+    p = hookhost("run", s)
+    assert p.returncode == 0, p.stderr
+    o = outcome(p)
+    assert o["status"] == "Succeeded" and o["reason"] == "ok" and "result" not in o
+    assert "over the 1048576-byte limit; it is dropped" in p.stderr

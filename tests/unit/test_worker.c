@@ -26,13 +26,15 @@ static const char *script(const char *name, const char *text)
     return path;
 }
 
+static size_t run_mem = (size_t)32 << 20; /* the memory cap run() gives its jobs */
+
 static int run(const char *path, int64_t soft_ms, int64_t hard_ms, struct lhost_outcome *out)
 {
     int64_t now = clock_ms();
     struct lhost_job job = {.script_path = path,
                             .hook = "AfterAllowTraffic",
                             .deadline_ms = now + soft_ms,
-                            .mem_max = (size_t)32 << 20};
+                            .mem_max = run_mem};
     return worker_run(&job, now + hard_ms, out);
 }
 
@@ -185,6 +187,28 @@ int main(void)
         if (o.reason != LHOST_OK)
             fprintf(stderr, "  outcome: %s\n", o.message);
         CHECK_STR(o.result_json, "\"survived\"");
+        lhost_outcome_free(&o);
+    }
+    TEST("a result too large to hand over is dropped; the hook's status stands")
+    {
+        const char *p =
+            script("big.lua", "return function() return string.rep('x', 9 << 20) end\n");
+        CHECK_INT(run(p, 5000, 6000, &o), 0);
+        CHECK_INT(o.reason, LHOST_OK);
+        CHECK(o.result_json == NULL);
+        lhost_outcome_free(&o);
+        p = script("bigerr.lua", "return function()\n"
+                                 "  error('x\\nstack traceback:' .. string.rep('y', 9 << 20))\n"
+                                 "end\n");
+        run_mem = (size_t)128 << 20; /* room for the message, twice, and its traceback */
+        CHECK_INT(run(p, 5000, 6000, &o), -1);
+        run_mem = (size_t)32 << 20;
+        CHECK_INT(o.reason, LHOST_ERROR);
+        CHECK(o.traceback && strlen(o.traceback) <= LHOST_MAX_TRACEBACK);
+        lhost_outcome_free(&o);
+        p = script("fits.lua", "return function() return string.rep('x', 1000000) end\n");
+        CHECK_INT(run(p, 5000, 6000, &o), 0);
+        CHECK(o.result_json && strlen(o.result_json) == 1000002);
         lhost_outcome_free(&o);
     }
     TEST("the parent's overhead per execution is measured")
