@@ -2,13 +2,14 @@
  * inside C, a signal, an abort, a block inside a C call) can take the finalizer with it.
  *
  * The parent keeps one worker process; for each execution it sends the job (JSON through cjson,
- * the event included) down a pipe, and the worker runs lhost_run() in a fresh Lua state and
- * sends the outcome back. The parent reads until the outcome arrives or until the hard deadline,
- * when it kills the worker with SIGKILL. Whatever happened, the parent ends up with an outcome:
- * the worker's own, or one saying how the worker died. A worker that died, was killed, or has
- * served WORKER_MAX_EXECUTIONS is replaced by a fresh fork. Nothing a script can reach survives
- * its Lua state: what the worker keeps between executions is the process (no fork per event),
- * the HTTP connections, the parsed CA store and the cached credentials.
+ * the event included, and a random job id) down a socket, and the worker runs lhost_run() in a
+ * fresh Lua state and sends the outcome, tagged with that id, back. The parent reads until the
+ * outcome arrives or until the hard deadline, when it kills the worker with SIGKILL. Whatever
+ * happened, the parent ends up with an outcome: the worker's own, or one saying how the worker
+ * died. A worker that died, was killed, answered out of turn, or has served
+ * WORKER_MAX_EXECUTIONS is replaced by a fresh fork. Nothing a script can reach survives its Lua
+ * state: what the worker keeps between executions is the process (no fork per event), the HTTP
+ * connections, the parsed CA store and the cached credentials.
  *
  * The parent must ignore SIGPIPE (main() does): a worker killed from outside makes the job's
  * write fail with EPIPE, and worker_run() then forks another.
