@@ -373,6 +373,79 @@ static int lua_print_to_log(lua_State *L)
     return 0;
 }
 
+/* io.stdout and io.stderr (and so io.write, print's cousin) go to the log as well, line by line:
+ * written straight to the process's descriptors they would skip redaction and the JSON format,
+ * glue bytes to `hookhost run`'s outcome line, and, buffered, surface in a later event. The
+ * script's handles are stdio streams of their own (fopencookie) that cut what they receive into
+ * lines and log each one: stdout at INFO, stderr at WARN. lhost_run() flushes them when the
+ * execution ends, so a line without its newline is logged with its own request id. */
+#define SINK_LINE_MAX 16384 /* a longer line is logged in pieces */
+
+struct sink {
+    enum log_level level;
+    size_t len;
+    char line[SINK_LINE_MAX];
+};
+static struct sink sink_out = {LOG_INFO, 0, ""}, sink_err = {LOG_WARN, 0, ""};
+static FILE *script_out, *script_err;
+
+static void sink_emit(struct sink *k)
+{
+    size_t n = k->len;
+    if (n && k->line[n - 1] == '\r')
+        n--;
+    log_line(k->level, NULL, "%.*s", (int)n, k->line);
+    k->len = 0;
+}
+
+static ssize_t sink_write(void *cookie, const char *p, size_t n)
+{
+    struct sink *k = cookie;
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] == '\n') {
+            sink_emit(k);
+            continue;
+        }
+        if (k->len == SINK_LINE_MAX)
+            sink_emit(k);
+        k->line[k->len++] = p[i];
+    }
+    return (ssize_t)n;
+}
+
+/* Log what is left of a line without its newline: the end of an execution ends it. */
+static void sinks_flush(void)
+{
+    struct sink *sinks[] = {&sink_out, &sink_err};
+    FILE *files[] = {script_out, script_err};
+    for (int i = 0; i < 2; i++) {
+        if (files[i])
+            fflush(files[i]);
+        if (sinks[i]->len)
+            sink_emit(sinks[i]);
+    }
+}
+
+/* The stream under io.<name> becomes f: the handle stays a Lua file (methods, io.output(),
+ * io.type()), only its bytes go elsewhere. */
+static void redirect_std_handle(lua_State *L, const char *name, struct sink *k, FILE **f)
+{
+    if (!*f) {
+        cookie_io_functions_t io = {.write = sink_write};
+        *f = fopencookie(k, "w", io);
+        if (*f)
+            setvbuf(*f, NULL, _IOLBF, 0);
+    }
+    lua_getglobal(L, "io");
+    lua_getfield(L, -1, name);
+    luaL_Stream *st = luaL_testudata(L, -1, LUA_FILEHANDLE);
+    if (st && *f)
+        st->f = *f;
+    else if (st) /* no stream to log through: the handle acts as closed */
+        st->closef = NULL;
+    lua_pop(L, 2);
+}
+
 static void remove_fields(lua_State *L, const char *lib, const char *const *names)
 {
     lua_getglobal(L, lib);
@@ -456,6 +529,8 @@ static void open_sandbox(lua_State *L, const struct lhost_job *job)
     lua_register(L, "loadfile", safe_loadfile);
     lua_register(L, "dofile", safe_dofile);
     lua_register(L, "print", lua_print_to_log);
+    redirect_std_handle(L, "stdout", &sink_out, &script_out); /* also io.write's default */
+    redirect_std_handle(L, "stderr", &sink_err, &script_err);
     lua_getglobal(L, "setmetatable");
     lua_pushcclosure(L, safe_setmetatable, 1);
     lua_setglobal(L, "setmetatable");
@@ -816,6 +891,7 @@ int lhost_run(const struct lhost_job *job, struct lhost_outcome *out)
     }
     /* __gc and __close handlers run inside lua_close; the deadline hook stays armed for them. */
     lua_close(L);
+    sinks_flush();
     out->mem_peak = h.peak;
     out->duration_ms = clock_ms() - h.started_ms;
     return out->reason == LHOST_OK ? 0 : -1;

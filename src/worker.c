@@ -227,6 +227,9 @@ static char *encode_outcome(const struct lhost_outcome *o, int64_t run_us, const
 static void child_main(int fd)
 {
     prctl(PR_SET_PDEATHSIG, SIGKILL);
+    /* Scripts' io.stdout is the log (lhost.c); a script opening /dev/stdout itself reaches the
+     * log stream too, never `hookhost run`'s outcome line or a Lambda answer. */
+    dup2(STDERR_FILENO, STDOUT_FILENO);
     for (;;) {
         uint32_t len;
         int r = read_exact(fd, &len, sizeof len);

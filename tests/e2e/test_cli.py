@@ -247,3 +247,33 @@ def test_a_result_over_the_limit_is_dropped_and_the_hook_still_succeeds(hookhost
     o = outcome(p)
     assert o["status"] == "Succeeded" and o["reason"] == "ok" and "result" not in o
     assert "over the 1048576-byte limit; it is dropped" in p.stderr
+
+
+def test_io_write_and_stderr_go_through_the_log(hookhost, write):
+    secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+    s = write("writes.lua", """
+return function()
+  io.write("glued ")
+  io.stdout:write("out line\\n")
+  io.stderr:write("err line\\n")
+  io.write("secret ", os.getenv("AWS_SECRET_ACCESS_KEY"), "\\n")
+  local f = io.open("/dev/stdout", "a")
+  if f then f:write("raw stdout\\n"); f:close() end
+  io.write("no newline at the end")
+end
+""")
+    p = hookhost("run", s, env={"AWS_LAMBDA_LOG_FORMAT": "JSON", "AWS_SECRET_ACCESS_KEY": secret,
+                                 "AWS_ACCESS_KEY_ID": "AKIDEXAMPLE"})
+    assert p.returncode == 0, p.stderr
+    lines = p.stdout.splitlines()
+    assert len(lines) == 1 and json.loads(lines[0])["status"] == "Succeeded", p.stdout
+    logged = {}
+    for l in p.stderr.splitlines():
+        if l.startswith("{"):
+            j = json.loads(l)
+            logged[j["message"]] = j["level"]
+    assert logged.get("glued out line") == "INFO", p.stderr
+    assert logged.get("err line") == "WARN", p.stderr
+    assert logged.get("secret ***") == "INFO", p.stderr
+    assert logged.get("no newline at the end") == "INFO", p.stderr
+    assert secret not in p.stderr and secret not in p.stdout

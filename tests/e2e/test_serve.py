@@ -458,3 +458,14 @@ def rss_kib(pid):
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     raise AssertionError("no VmRSS")
+
+
+def test_script_output_without_a_newline_is_logged_with_its_own_event(rt):
+    rt.hook("AfterAllowTraffic", "return function() io.write('leftover from one') end\n")
+    ev = rt.hook_event()
+    rid, out = rt.invoke(ev)
+    assert out["kind"] == "response"
+    lines = [l for l in rt.log_lines() if l.get("message") == "leftover from one"]
+    assert [l.get("requestId") for l in lines] == [rid], rt.log()
+    assert_still_serving(rt)
+    assert rt.log().count("leftover from one") == 1, rt.log()
