@@ -80,8 +80,10 @@ static void *capped_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
         return NULL;
     }
     void *p = realloc(ptr, nsize);
-    if (!p)
+    if (!p) { /* the process's own limit (worker.c) said no before the cap did */
+        h->mem_refused = 1;
         return NULL;
+    }
     h->used = h->used - osize + nsize;
     if (h->used > h->peak)
         h->peak = h->used;
@@ -472,10 +474,145 @@ static void cjson_configure(lua_State *L)
     }
 }
 
+/* ---- cjson's output, bounded ----------------------------------------------------------------
+
+ * cjson encodes into a buffer of its own, malloc'd outside the Lua allocator and its cap, and a
+ * table that holds the same subtable twice, nested 30 deep, encodes to 2^30 copies: one small
+ * table could take the whole machine's memory before Lua sees a byte. So before cjson runs, the
+ * value is walked the way cjson will walk it, adding up the fewest bytes its JSON can take, and
+ * stopping as soon as that passes the limit: the memory the state has left (the text must become
+ * a Lua string inside the cap anyway), or LHOST_MAX_RESULT for a result. The walk costs at most
+ * one step per byte of the limit, and checks the deadline as it goes. */
+
+struct json_size {
+    size_t total, limit;
+    unsigned long steps;
+    lua_State *L;
+};
+
+/* The fewest bytes cjson writes for the string s, quotes included. */
+static size_t json_string_size(const char *s, size_t n)
+{
+    size_t total = n + 2;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"' || c == '\\' || c == '/' || c == '\b' || c == '\t' || c == '\n' || c == '\f' ||
+            c == '\r')
+            total += 1; /* \" \\ \/ \b \t \n \f \r */
+        else if (c < 0x20)
+            total += 5; /* \u00XX */
+    }
+    return total;
+}
+
+static void json_size_of(struct json_size *z, int idx, int depth)
+{
+    lua_State *L = z->L;
+    if (z->total > z->limit)
+        return;
+    if ((++z->steps & 0xFFFF) == 0) {
+        struct host *h = host_of(L);
+        if (clock_ms() >= h->job->deadline_ms) {
+            h->timed_out = 1;
+            luaL_error(L, "hook timed out after %d ms", (int)(clock_ms() - h->started_ms));
+        }
+    }
+    size_t n;
+    const char *s;
+    switch (lua_type(L, idx)) {
+    case LUA_TSTRING:
+        s = lua_tolstring(L, idx, &n);
+        z->total += json_string_size(s, n);
+        break;
+    case LUA_TNUMBER:
+        z->total += 1;
+        break;
+    case LUA_TBOOLEAN:
+    case LUA_TLIGHTUSERDATA: /* cjson.null */
+        z->total += 4;
+        break;
+    case LUA_TTABLE:
+        if (depth > JSON_MAX_DEPTH)
+            return; /* cjson refuses it before writing much */
+        luaL_checkstack(L, 3, "JSON nesting");
+        idx = lua_absindex(L, idx);
+        z->total += 2; /* [] or {} */
+        int first = 1;
+        lua_pushnil(L);
+        while (lua_next(L, idx)) {
+            z->total += first ? 0 : 1; /* , */
+            first = 0;
+            if (lua_type(L, -2) == LUA_TSTRING) {
+                s = lua_tolstring(L, -2, &n);
+                z->total += json_string_size(s, n) + 1; /* "key": */
+            }
+            json_size_of(z, -1, depth + 1);
+            lua_pop(L, 1);
+            if (z->total > z->limit) {
+                lua_pop(L, 1);
+                break;
+            }
+        }
+        break;
+    default: /* functions and the like: cjson refuses them */
+        break;
+    }
+}
+
+/* Whether the value at idx encodes to more than limit bytes of JSON. */
+static int json_exceeds(lua_State *L, int idx, size_t limit)
+{
+    struct json_size z = {0, limit, 0, L};
+    json_size_of(&z, idx, 1);
+    return z.total > limit;
+}
+
+/* The bytes the state may still allocate. */
+static size_t mem_left(lua_State *L)
+{
+    struct host *h = host_of(L);
+    return h->used < h->cap ? h->cap - h->used : 0;
+}
+
+/* cjson.encode and cjson.safe.encode (upvalue 1: cjson's own; upvalue 2: true for the safe one,
+ * which returns nil, message instead of raising). A value too large for the memory left is the
+ * hook's memory limit at work, and is reported as such. */
+static int bounded_encode(lua_State *L)
+{
+    if (lua_gettop(L) >= 1 && json_exceeds(L, 1, mem_left(L))) {
+        struct host *h = host_of(L);
+        h->mem_refused = 1;
+        lua_pushfstring(L,
+                        "not enough memory: this value's JSON would not fit in the %d MiB the hook "
+                        "may use",
+                        (int)(h->cap >> 20));
+        if (!lua_toboolean(L, lua_upvalueindex(2)))
+            return lua_error(L);
+        lua_pushnil(L);
+        lua_insert(L, -2);
+        return 2;
+    }
+    int top = lua_gettop(L);
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, top, LUA_MULTRET);
+    return lua_gettop(L);
+}
+
+/* Replace the encode of the cjson module table on the stack top with bounded_encode. */
+static void bound_encoder(lua_State *L, int safe)
+{
+    lua_getfield(L, -1, "encode");
+    lua_pushboolean(L, safe);
+    lua_pushcclosure(L, bounded_encode, 2);
+    lua_setfield(L, -2, "encode");
+}
+
 static int open_cjson(lua_State *L)
 {
     luaopen_cjson(L);
     cjson_configure(L);
+    bound_encoder(L, 0);
     return 1;
 }
 
@@ -483,6 +620,7 @@ static int open_cjson_safe(lua_State *L)
 {
     luaopen_cjson_safe(L);
     cjson_configure(L);
+    bound_encoder(L, 1);
     return 1;
 }
 
@@ -588,7 +726,8 @@ static int ctx_remaining_ms(lua_State *L)
 }
 
 /* ctx.log.<level>(message [, fields]): fields are encoded with cjson; a table cjson cannot
- * encode is logged as a field error rather than failing the hook. */
+ * encode is logged as a field error rather than failing the hook, but one too large for the
+ * memory left is the memory limit at work and raises like any allocation. */
 static int ctx_log(lua_State *L)
 {
     enum log_level level = (enum log_level)lua_tointeger(L, lua_upvalueindex(1));
@@ -602,6 +741,9 @@ static int ctx_log(lua_State *L)
         if (lua_pcall(L, 1, 1, 0) == LUA_OK) {
             fields = lua_tostring(L, -1);
         } else {
+            const char *e = lua_tostring(L, -1);
+            if (e && strncmp(e, "not enough memory", 17) == 0)
+                return lua_error(L);
             lua_pop(L, 1);
             lua_pushliteral(L, "{\"fields_error\":\"fields could not be encoded as JSON\"}");
             fields = lua_tostring(L, -1);
@@ -836,7 +978,11 @@ static int pmain(lua_State *L)
         out->in_progress = 1;
         out->callback_delay = h->callback_delay;
     }
-    if (!lua_isnil(L, -1)) {
+    if (!lua_isnil(L, -1) && json_exceeds(L, -1, LHOST_MAX_RESULT)) {
+        log_warn("the hook's return value is over the %zu-byte limit as JSON; it is dropped (the "
+                 "hook's status stands)",
+                 LHOST_MAX_RESULT);
+    } else if (!lua_isnil(L, -1)) {
         lua_getfield(L, LUA_REGISTRYINDEX, "hookhost.json_encode");
         lua_insert(L, -2);
         if (lua_pcall(L, 1, 1, 0) == LUA_OK) {

@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <sys/prctl.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <sys/types.h>
@@ -23,6 +24,19 @@
 #include <unistd.h>
 
 #define OUTCOME_MAX ((size_t)8 << 20) /* the largest outcome a child may send */
+
+/* AddressSanitizer maps terabytes of shadow memory as private writable memory, which RLIMIT_DATA
+ * counts: under it the data limit would fail every allocation, so such builds go without. */
+#if defined(__SANITIZE_ADDRESS__)
+#define WORKER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define WORKER_ASAN 1
+#endif
+#endif
+#ifndef WORKER_ASAN
+#define WORKER_ASAN 0
+#endif
 
 static int64_t last_overhead_us, last_run_us;
 
@@ -222,6 +236,44 @@ static char *encode_outcome(const struct lhost_outcome *o, int64_t run_us, const
     return json_finish(j);
 }
 
+/* ---- the worker's memory outside Lua ---- */
+
+static volatile sig_atomic_t in_job; /* a job is being read, run or answered */
+
+/* exit() in the middle of a job (the C out-of-memory paths: buf.c, json.c, cjson's buffer) is
+ * reported with one status the parent knows as "out of memory". */
+static void exit_in_job(void)
+{
+    if (in_job)
+        _exit(WORKER_EXIT_NOMEM);
+}
+
+/* The process's data segment as the kernel counts it for RLIMIT_DATA (and its stack), in bytes,
+ * or 0 when /proc cannot tell. */
+static size_t data_bytes(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    unsigned long size, rss, shared, text, lib, data;
+    int n = f ? fscanf(f, "%lu %lu %lu %lu %lu %lu", &size, &rss, &shared, &text, &lib, &data) : 0;
+    if (f)
+        fclose(f);
+    return n == 6 ? (size_t)data * (size_t)sysconf(_SC_PAGESIZE) : 0;
+}
+
+/* Bound the data segment for a job with a Lua cap of mem_max (see worker.h). */
+static void limit_data(size_t base, size_t mem_max)
+{
+    if (WORKER_ASAN || base == 0)
+        return;
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_DATA, &rl) < 0)
+        return;
+    rlim_t want = (rlim_t)(base + WORKER_DATA_FACTOR * mem_max + WORKER_DATA_HEADROOM);
+    rl.rlim_cur = rl.rlim_max != RLIM_INFINITY && rl.rlim_max < want ? rl.rlim_max : want;
+    if (setrlimit(RLIMIT_DATA, &rl) < 0)
+        log_warn("cannot limit the worker's memory: %s", strerror(errno));
+}
+
 /* The worker's side: serve job frames until EOF, one fresh Lua state each. Never returns. _exit
  * skips atexit handlers and stdio flushing that belong to the parent. */
 static void child_main(int fd)
@@ -230,11 +282,14 @@ static void child_main(int fd)
     /* Scripts' io.stdout is the log (lhost.c); a script opening /dev/stdout itself reaches the
      * log stream too, never `hookhost run`'s outcome line or a Lambda answer. */
     dup2(STDERR_FILENO, STDOUT_FILENO);
+    size_t base = data_bytes(); /* before any job: what every job's limit starts from */
+    atexit(exit_in_job);
     for (;;) {
         uint32_t len;
         int r = read_exact(fd, &len, sizeof len);
         if (r == 1)
             _exit(0); /* the parent retired this worker */
+        in_job = 1;
         if (r < 0 || len == 0 || len > WORKER_MAX_JOB)
             _exit(4);
         char *text = xmalloc((size_t)len + 1);
@@ -246,6 +301,7 @@ static void child_main(int fd)
         if (decode_job(text, len, f, &job) < 0)
             _exit(5);
         free(text);
+        limit_data(base, job.mem_max);
         int64_t t0 = clock_us();
         struct lhost_outcome o;
         lhost_run(&job, &o);
@@ -262,6 +318,7 @@ static void child_main(int fd)
         if (write_frame(fd, out, strlen(out)) < 0)
             _exit(3);
         free(out);
+        in_job = 0;
     }
 }
 
@@ -356,6 +413,12 @@ static void describe_death(int status, int killed, struct lhost_outcome *out)
         fmt_into(out->message, sizeof out->message,
                  "hook timed out: the script was still running (blocked inside a C call?) "
                  "when its time ran out, and was killed");
+    } else if (WIFEXITED(status) && WEXITSTATUS(status) == WORKER_EXIT_NOMEM) {
+        out->reason = LHOST_MEMORY;
+        fmt_into(out->message, sizeof out->message,
+                 "not enough memory: the hook's worker process ran out of memory outside Lua "
+                 "(its limit is %d times the hook's memory plus %zu MiB) and was replaced",
+                 WORKER_DATA_FACTOR, WORKER_DATA_HEADROOM >> 20);
     } else if (WIFSIGNALED(status)) {
         out->reason = LHOST_CRASH;
         fmt_into(out->message, sizeof out->message,

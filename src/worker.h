@@ -27,6 +27,20 @@
  * succeeded, -1 otherwise. */
 int worker_run(const struct lhost_job *job, int64_t hard_deadline_ms, struct lhost_outcome *out);
 
+/* The worker's memory outside Lua is bounded too: during a job its data segment (RLIMIT_DATA:
+ * heap and private writable mappings, what malloc anywhere in C draws on) may grow to what it was
+ * when the worker started, plus WORKER_DATA_FACTOR times the job's Lua cap (the state itself and
+ * cjson's encoding buffer), plus WORKER_DATA_HEADROOM (the event, HTTP bodies up to 16 MiB, TLS,
+ * a resolver thread's stack). An allocation past it fails: in Lua as "not enough memory", in C
+ * as the process's out-of-memory exit, which the parent reports as a memory outcome. Builds with
+ * AddressSanitizer (whose shadow memory is one huge mapping) leave this limit out. */
+#define WORKER_DATA_FACTOR   3
+#define WORKER_DATA_HEADROOM ((size_t)96 << 20)
+
+/* The exit status of a process that ran out of memory in C (buf.c's xmalloc, json.c); a worker
+ * that exits in the middle of a job exits with it too. */
+#define WORKER_EXIT_NOMEM 70
+
 /* How many executions one worker process serves before it is replaced. */
 #define WORKER_MAX_EXECUTIONS 1000
 

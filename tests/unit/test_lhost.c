@@ -194,6 +194,51 @@ int main(void)
         CHECK_STR(o.result_json, "\"recovered\"");
         lhost_outcome_free(&o);
     }
+    TEST("JSON encoding is bounded by the memory the hook has left, not just by Lua's cap")
+    {
+        /* The same subtable twice per level: 2^23 leaves, ~50 MB of JSON from a tiny table. */
+        const char *tree = "  local t = {'x'}\n"
+                           "  for i = 1, 23 do t = {t, t} end\n";
+        char text[1024];
+        static const struct {
+            const char *name, *use;
+            enum lhost_reason reason;
+        } cases[] = {
+            {"enc_raise.lua", "  require('cjson').encode(t)\n", LHOST_MEMORY},
+            {"enc_log.lua", "  ctx.log.info('tree', {tree = t})\n", LHOST_MEMORY},
+            {"enc_safe.lua",
+             "  local s, err = require('cjson.safe').encode(t)\n"
+             "  assert(s == nil and err:find('not enough memory'), err)\n",
+             LHOST_OK},
+            {"enc_result.lua", "  do return t end\n", LHOST_OK},
+        };
+        for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+            snprintf(text, sizeof text, "return function(event, ctx)\n%s%s  return true\nend\n",
+                     tree, cases[i].use);
+            const char *p = script(cases[i].name, text);
+            run(p, NULL, 5000, 16 * MiB, &o);
+            if (o.reason != cases[i].reason)
+                fprintf(stderr, "  %s: %s\n", cases[i].name, o.message);
+            CHECK_INT(o.reason, cases[i].reason);
+            CHECK(o.result_json == NULL || strcmp(o.result_json, "true") == 0);
+            lhost_outcome_free(&o);
+        }
+        /* What fits is encoded as before, escapes and all. */
+        const char *p =
+            script("enc_fits.lua", "return function(event, ctx)\n"
+                                   "  local big = {}\n"
+                                   "  for i = 1, 500 do big[i] = string.rep('a/\\1', 1000) end\n"
+                                   "  local s = require('cjson').encode(big)\n"
+                                   "  ctx.log.info('big', {big = big})\n"
+                                   "  return #s\n"
+                                   "end\n");
+        CHECK_INT(run(p, NULL, 5000, 16 * MiB, &o), 0);
+        if (o.reason != LHOST_OK)
+            fprintf(stderr, "  enc_fits: %s\n", o.message);
+        CHECK_STR(o.result_json,
+                  "4501501"); /* 500 x (3000 chars -> 9000: \\/ and \\u0001), quoted */
+        lhost_outcome_free(&o);
+    }
     TEST("the sandbox: no processes, no binary chunks, no C modules, no debug hooks")
     {
         const char *p = script(

@@ -337,6 +337,26 @@ int main(void)
         CHECK_STR(o.result_json, "3");
         lhost_outcome_free(&o);
     }
+    TEST("the worker's memory outside Lua is limited while it runs a job")
+    {
+        const char *p = script("limits.lua", "return function()\n"
+                                             "  for l in io.lines('/proc/self/limits') do\n"
+                                             "    local soft = l:match('^Max data size%s+(%S+)')\n"
+                                             "    if soft then return soft end\n"
+                                             "  end\n"
+                                             "end\n");
+        CHECK_INT(run(p, 2000, 3000, &o), 0);
+#if defined(__SANITIZE_ADDRESS__)
+        CHECK_STR(o.result_json, "\"unlimited\""); /* ASan's shadow memory needs it off */
+#else
+        long long soft = o.result_json ? strtoll(o.result_json + 1, NULL, 10) : 0;
+        long long floor = (long long)(WORKER_DATA_FACTOR * run_mem + WORKER_DATA_HEADROOM);
+        if (soft < floor || soft > floor + (512LL << 20))
+            fprintf(stderr, "  Max data size: %s\n", o.result_json ? o.result_json : "(none)");
+        CHECK(soft >= floor && soft <= floor + (512LL << 20));
+#endif
+        lhost_outcome_free(&o);
+    }
     TEST("the parent's overhead per execution is measured")
     {
         const char *p = script("noop.lua", "return function() end\n");
