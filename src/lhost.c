@@ -202,12 +202,11 @@ static int safe_getinfo(lua_State *L)
     /* A level counts from the caller's frame: this wrapper is one more frame in between, when
      * the level is of the running thread (no thread argument, or this one). */
     int lvl = lua_isthread(L, 1) ? (lua_tothread(L, 1) == L ? 2 : 0) : 1;
-    if (lvl && lua_isinteger(L, lvl)) {
-        lua_Integer n = lua_tointeger(L, lvl);
-        if (n >= 0 && n < LUA_MAXINTEGER) {
-            lua_pushinteger(L, n + 1);
-            lua_replace(L, lvl);
-        }
+    int isnum = 0;
+    lua_Integer n = lvl && !lua_isfunction(L, lvl) ? lua_tointegerx(L, lvl, &isnum) : 0;
+    if (isnum && n >= 0 && n < LUA_MAXINTEGER) {
+        lua_pushinteger(L, n + 1);
+        lua_replace(L, lvl);
     }
     lua_pushvalue(L, lua_upvalueindex(1));
     lua_insert(L, 1);
