@@ -286,7 +286,7 @@ end
     ("do return t end", "ok"),  # a result too large is dropped; the hook's status stands
 ])
 def test_json_of_a_table_repeating_a_subtable_stays_within_the_memory_cap(hookhost_bin, write,
-                                                                         use, reason):
+                                                                         tmp_path, use, reason):
     # 2^25 leaves from a table of 25 small ones: ~200 MB of JSON, which cjson would build in
     # malloc'd memory outside Lua's cap.
     s = write("tree.lua", f"""
@@ -297,16 +297,25 @@ return function(event, ctx)
 end
 """)
     cap_mb = 16
-    p = subprocess.Popen([hookhost_bin, "run", "--dry-run", s], stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True,
-                         env={"HOOKHOST_MEMORY_MB": str(cap_mb), "PATH": "/usr/bin:/bin",
-                              "AWS_REGION": "us-east-1"})
-    _, status, usage = os.wait4(p.pid, 0)
-    out, err = p.stdout.read(), p.stderr.read()
-    o = json.loads(out.splitlines()[-1])
-    assert o["reason"] == reason, (o, err)
+    peak = tmp_path / "peak"
+    # Started from a small Python rather than from pytest: a process's peak RSS (ru_maxrss)
+    # starts from its parent's RSS at the fork, and pytest's grows over a session.
+    p = subprocess.run(["/usr/bin/python3", "-c", LAUNCH, str(peak), hookhost_bin, "run",
+                        "--dry-run", s], capture_output=True, text=True, timeout=120,
+                       env={"HOOKHOST_MEMORY_MB": str(cap_mb), "PATH": "/usr/bin:/bin",
+                            "AWS_REGION": "us-east-1"})
+    o = json.loads(p.stdout.splitlines()[-1])
+    assert o["reason"] == reason, (o, p.stderr)
     if reason == "memory":
         assert "not enough memory" in o["error"]
-    assert os.waitstatus_to_exitcode(status) == (0 if reason == "ok" else 1), err
+    assert p.returncode == (0 if reason == "ok" else 1), p.stderr
+    maxrss = int(peak.read_text())
     if not os.environ.get("HOOKHOST_SANITIZED"):  # ASan's shadow memory is not hookhost's
-        assert usage.ru_maxrss < (cap_mb + 48) * 1024, f"peak RSS {usage.ru_maxrss} KiB"
+        assert maxrss < (cap_mb + 48) * 1024, f"peak RSS {maxrss} KiB"
+
+
+# Run argv[2:], then write the peak RSS of it and its children (KiB) into argv[1].
+LAUNCH = ("import resource, subprocess, sys\n"
+          "rc = subprocess.call(sys.argv[2:])\n"
+          "open(sys.argv[1], 'w').write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))\n"
+          "sys.exit(rc)\n")
