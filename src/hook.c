@@ -199,6 +199,16 @@ static char *result_json(const struct result *r)
     return json_finish(j);
 }
 
+/* The outcome without the script's result: what a redelivery repeats when the full answer was
+ * too long to keep (the error message, the longest part left, is bounded). */
+static char *short_answer(const struct result *r)
+{
+    struct result brief = *r;
+    brief.out.result_json = NULL;
+    brief.out.details_json = NULL;
+    return result_json(&brief);
+}
+
 static const char *controller_name(enum event_kind k, const char *plain)
 {
     return k == EVENT_CODEDEPLOY ? "codedeploy" : k == EVENT_ECS ? "ecs" : plain;
@@ -403,11 +413,14 @@ int hook_run_local(const struct hook_local_opts *o)
  * again: a known outcome whose report was delivered is answered as is; one whose report was not
  * delivered gets only its report retried. */
 #define SEEN_MAX 64
+/* The longest answer remembered as given; a longer one (a large result) is remembered without
+ * its result, so the table holds at most SEEN_MAX short answers whatever scripts return. */
+#define SEEN_ANSWER_MAX 4096
 struct seen {
     char *execution_id;
     char status[16];
     int delivered;
-    char *answer; /* the JSON answer given */
+    char *answer; /* the JSON answer given, or a short one without the result */
 };
 static struct seen seen_[SEEN_MAX];
 static unsigned seen_next_;
@@ -550,7 +563,7 @@ static void handle(struct rapi *api, const struct config *cfg, const char *cfg_e
         s = seen_add(ev.execution_id);
         fmt_into(s->status, sizeof s->status, "%s", r.status);
         s->delivered = r.report.result != REPORT_NOT_DELIVERED;
-        s->answer = xstrdup(body);
+        s->answer = strlen(body) <= SEEN_ANSWER_MAX ? xstrdup(body) : short_answer(&r);
         if (s->delivered)
             answer(api, inv->request_id, body);
         else

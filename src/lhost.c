@@ -35,6 +35,7 @@ struct host {
     int64_t started_ms;
     int in_progress;        /* ctx.in_progress was called */
     int64_t callback_delay; /* its delay, -1 for ECS's default */
+    int pmain_entered;      /* pmain runs once per state */
 };
 
 #define DETAILS_KEY "hookhost.in_progress_details" /* registry: the details table */
@@ -79,8 +80,10 @@ static void *capped_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
         return NULL;
     }
     void *p = realloc(ptr, nsize);
-    if (!p)
+    if (!p) { /* the process's own limit (worker.c) said no before the cap did */
+        h->mem_refused = 1;
         return NULL;
+    }
     h->used = h->used - osize + nsize;
     if (h->used > h->peak)
         h->peak = h->used;
@@ -158,27 +161,66 @@ static void report(struct lhost_outcome *out, lua_State *L, const char *script)
     char first[sizeof out->message];
     fmt_into(first, sizeof first, "%.*s", (int)(mlen < sizeof first ? mlen : sizeof first - 1), s);
     full_chunkname(script, first, out->message, sizeof out->message);
-    if (tb)
-        out->traceback = xstrdup(tb + 1);
+    if (tb) /* bounded: the error message before it was any string a script raised */
+        out->traceback = xstrndup(tb + 1, strnlen(tb + 1, LHOST_MAX_TRACEBACK));
 }
 
 /* ---- the sandbox ------------------------------------------------------------------------- */
 
-/* load() with the mode forced to text: binary chunks could break the VM's invariants. */
+/* load(chunk [, chunkname [, mode [, env]]]) with the mode forced to text: binary chunks could
+ * break the VM's invariants. Only the arguments given are passed on: an env passed as nil
+ * explicitly means _ENV = nil, but an absent one must leave the chunk the global table. */
 static int safe_load(lua_State *L)
 {
     int top = lua_gettop(L);
     lua_pushvalue(L, lua_upvalueindex(1));
-    for (int i = 1; i <= 4; i++) {
-        if (i == 3)
-            lua_pushliteral(L, "t");
-        else if (i <= top)
-            lua_pushvalue(L, i);
-        else
-            lua_pushnil(L);
+    if (top >= 1)
+        lua_pushvalue(L, 1);
+    else
+        lua_pushnil(L);
+    if (top >= 2)
+        lua_pushvalue(L, 2);
+    else
+        lua_pushnil(L);
+    lua_pushliteral(L, "t");
+    int nargs = 3;
+    if (top >= 4) {
+        lua_pushvalue(L, 4);
+        nargs = 4;
     }
-    lua_call(L, 4, LUA_MULTRET);
+    lua_call(L, nargs, LUA_MULTRET);
     return lua_gettop(L) - top;
+}
+
+/* debug.getinfo without the C functions: with "f" (or no options) it hands out the function
+ * running at a level, and the host's own C functions run at the bottom of every stack (pmain,
+ * which takes a light userdata it trusts). Calling one would re-enter the host with arguments
+ * it never expected. Lua functions (the script's own, the library's) stay visible. */
+static int safe_getinfo(lua_State *L)
+{
+    int top = lua_gettop(L);
+    /* A level counts from the caller's frame: this wrapper is one more frame in between, when
+     * the level is of the running thread (no thread argument, or this one). */
+    int lvl = lua_isthread(L, 1) ? (lua_tothread(L, 1) == L ? 2 : 0) : 1;
+    int isnum = 0;
+    lua_Integer n = lvl && !lua_isfunction(L, lvl) ? lua_tointegerx(L, lvl, &isnum) : 0;
+    if (isnum && n >= 0 && n < LUA_MAXINTEGER) {
+        lua_pushinteger(L, n + 1);
+        lua_replace(L, lvl);
+    }
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, top, 1);
+    if (lua_istable(L, -1)) {
+        lua_getfield(L, -1, "func");
+        int cfunc = lua_iscfunction(L, -1);
+        lua_pop(L, 1);
+        if (cfunc) {
+            lua_pushnil(L);
+            lua_setfield(L, -2, "func");
+        }
+    }
+    return 1;
 }
 
 /* loadfile(path [, mode, env]) and dofile(path), text only. */
@@ -332,6 +374,79 @@ static int lua_print_to_log(lua_State *L)
     return 0;
 }
 
+/* io.stdout and io.stderr (and so io.write, print's cousin) go to the log as well, line by line:
+ * written straight to the process's descriptors they would skip redaction and the JSON format,
+ * glue bytes to `hookhost run`'s outcome line, and, buffered, surface in a later event. The
+ * script's handles are stdio streams of their own (fopencookie) that cut what they receive into
+ * lines and log each one: stdout at INFO, stderr at WARN. lhost_run() flushes them when the
+ * execution ends, so a line without its newline is logged with its own request id. */
+#define SINK_LINE_MAX 16384 /* a longer line is logged in pieces */
+
+struct sink {
+    enum log_level level;
+    size_t len;
+    char line[SINK_LINE_MAX];
+};
+static struct sink sink_out = {LOG_INFO, 0, ""}, sink_err = {LOG_WARN, 0, ""};
+static FILE *script_out, *script_err;
+
+static void sink_emit(struct sink *k)
+{
+    size_t n = k->len;
+    if (n && k->line[n - 1] == '\r')
+        n--;
+    log_line(k->level, NULL, "%.*s", (int)n, k->line);
+    k->len = 0;
+}
+
+static ssize_t sink_write(void *cookie, const char *p, size_t n)
+{
+    struct sink *k = cookie;
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] == '\n') {
+            sink_emit(k);
+            continue;
+        }
+        if (k->len == SINK_LINE_MAX)
+            sink_emit(k);
+        k->line[k->len++] = p[i];
+    }
+    return (ssize_t)n;
+}
+
+/* Log what is left of a line without its newline: the end of an execution ends it. */
+static void sinks_flush(void)
+{
+    struct sink *sinks[] = {&sink_out, &sink_err};
+    FILE *files[] = {script_out, script_err};
+    for (int i = 0; i < 2; i++) {
+        if (files[i])
+            fflush(files[i]);
+        if (sinks[i]->len)
+            sink_emit(sinks[i]);
+    }
+}
+
+/* The stream under io.<name> becomes f: the handle stays a Lua file (methods, io.output(),
+ * io.type()), only its bytes go elsewhere. */
+static void redirect_std_handle(lua_State *L, const char *name, struct sink *k, FILE **f)
+{
+    if (!*f) {
+        cookie_io_functions_t io = {.write = sink_write};
+        *f = fopencookie(k, "w", io);
+        if (*f)
+            setvbuf(*f, NULL, _IOLBF, 0);
+    }
+    lua_getglobal(L, "io");
+    lua_getfield(L, -1, name);
+    luaL_Stream *st = luaL_testudata(L, -1, LUA_FILEHANDLE);
+    if (st && *f)
+        st->f = *f;
+    else if (st) /* no stream to log through: the handle acts as closed */
+        st->closef = NULL;
+    lua_pop(L, 2);
+}
+
 static void remove_fields(lua_State *L, const char *lib, const char *const *names)
 {
     lua_getglobal(L, lib);
@@ -358,10 +473,145 @@ static void cjson_configure(lua_State *L)
     }
 }
 
+/* ---- cjson's output, bounded ----------------------------------------------------------------
+
+ * cjson encodes into a buffer of its own, malloc'd outside the Lua allocator and its cap, and a
+ * table that holds the same subtable twice, nested 30 deep, encodes to 2^30 copies: one small
+ * table could take the whole machine's memory before Lua sees a byte. So before cjson runs, the
+ * value is walked the way cjson will walk it, adding up the fewest bytes its JSON can take, and
+ * stopping as soon as that passes the limit: the memory the state has left (the text must become
+ * a Lua string inside the cap anyway), or LHOST_MAX_RESULT for a result. The walk costs at most
+ * one step per byte of the limit, and checks the deadline as it goes. */
+
+struct json_size {
+    size_t total, limit;
+    unsigned long steps;
+    lua_State *L;
+};
+
+/* The fewest bytes cjson writes for the string s, quotes included. */
+static size_t json_string_size(const char *s, size_t n)
+{
+    size_t total = n + 2;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"' || c == '\\' || c == '/' || c == '\b' || c == '\t' || c == '\n' || c == '\f' ||
+            c == '\r')
+            total += 1; /* \" \\ \/ \b \t \n \f \r */
+        else if (c < 0x20)
+            total += 5; /* \u00XX */
+    }
+    return total;
+}
+
+static void json_size_of(struct json_size *z, int idx, int depth)
+{
+    lua_State *L = z->L;
+    if (z->total > z->limit)
+        return;
+    if ((++z->steps & 0xFFFF) == 0) {
+        struct host *h = host_of(L);
+        if (clock_ms() >= h->job->deadline_ms) {
+            h->timed_out = 1;
+            luaL_error(L, "hook timed out after %d ms", (int)(clock_ms() - h->started_ms));
+        }
+    }
+    size_t n;
+    const char *s;
+    switch (lua_type(L, idx)) {
+    case LUA_TSTRING:
+        s = lua_tolstring(L, idx, &n);
+        z->total += json_string_size(s, n);
+        break;
+    case LUA_TNUMBER:
+        z->total += 1;
+        break;
+    case LUA_TBOOLEAN:
+    case LUA_TLIGHTUSERDATA: /* cjson.null */
+        z->total += 4;
+        break;
+    case LUA_TTABLE:
+        if (depth > JSON_MAX_DEPTH)
+            return; /* cjson refuses it before writing much */
+        luaL_checkstack(L, 3, "JSON nesting");
+        idx = lua_absindex(L, idx);
+        z->total += 2; /* [] or {} */
+        int first = 1;
+        lua_pushnil(L);
+        while (lua_next(L, idx)) {
+            z->total += first ? 0 : 1; /* , */
+            first = 0;
+            if (lua_type(L, -2) == LUA_TSTRING) {
+                s = lua_tolstring(L, -2, &n);
+                z->total += json_string_size(s, n) + 1; /* "key": */
+            }
+            json_size_of(z, -1, depth + 1);
+            lua_pop(L, 1);
+            if (z->total > z->limit) {
+                lua_pop(L, 1);
+                break;
+            }
+        }
+        break;
+    default: /* functions and the like: cjson refuses them */
+        break;
+    }
+}
+
+/* Whether the value at idx encodes to more than limit bytes of JSON. */
+static int json_exceeds(lua_State *L, int idx, size_t limit)
+{
+    struct json_size z = {0, limit, 0, L};
+    json_size_of(&z, idx, 1);
+    return z.total > limit;
+}
+
+/* The bytes the state may still allocate. */
+static size_t mem_left(lua_State *L)
+{
+    struct host *h = host_of(L);
+    return h->used < h->cap ? h->cap - h->used : 0;
+}
+
+/* cjson.encode and cjson.safe.encode (upvalue 1: cjson's own; upvalue 2: true for the safe one,
+ * which returns nil, message instead of raising). A value too large for the memory left is the
+ * hook's memory limit at work, and is reported as such. */
+static int bounded_encode(lua_State *L)
+{
+    if (lua_gettop(L) >= 1 && json_exceeds(L, 1, mem_left(L))) {
+        struct host *h = host_of(L);
+        h->mem_refused = 1;
+        lua_pushfstring(L,
+                        "not enough memory: this value's JSON would not fit in the %d MiB the hook "
+                        "may use",
+                        (int)(h->cap >> 20));
+        if (!lua_toboolean(L, lua_upvalueindex(2)))
+            return lua_error(L);
+        lua_pushnil(L);
+        lua_insert(L, -2);
+        return 2;
+    }
+    int top = lua_gettop(L);
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, top, LUA_MULTRET);
+    return lua_gettop(L);
+}
+
+/* Replace the encode of the cjson module table on the stack top with bounded_encode. */
+static void bound_encoder(lua_State *L, int safe)
+{
+    lua_getfield(L, -1, "encode");
+    lua_pushboolean(L, safe);
+    lua_pushcclosure(L, bounded_encode, 2);
+    lua_setfield(L, -2, "encode");
+}
+
 static int open_cjson(lua_State *L)
 {
     luaopen_cjson(L);
     cjson_configure(L);
+    bound_encoder(L, 0);
     return 1;
 }
 
@@ -369,6 +619,7 @@ static int open_cjson_safe(lua_State *L)
 {
     luaopen_cjson_safe(L);
     cjson_configure(L);
+    bound_encoder(L, 1);
     return 1;
 }
 
@@ -415,6 +666,8 @@ static void open_sandbox(lua_State *L, const struct lhost_job *job)
     lua_register(L, "loadfile", safe_loadfile);
     lua_register(L, "dofile", safe_dofile);
     lua_register(L, "print", lua_print_to_log);
+    redirect_std_handle(L, "stdout", &sink_out, &script_out); /* also io.write's default */
+    redirect_std_handle(L, "stderr", &sink_err, &script_err);
     lua_getglobal(L, "setmetatable");
     lua_pushcclosure(L, safe_setmetatable, 1);
     lua_setglobal(L, "setmetatable");
@@ -431,6 +684,7 @@ static void open_sandbox(lua_State *L, const struct lhost_job *job)
     lua_getfield(L, -2, "traceback");
     lua_setfield(L, -2, "traceback");
     lua_getfield(L, -2, "getinfo");
+    lua_pushcclosure(L, safe_getinfo, 1);
     lua_setfield(L, -2, "getinfo");
     lua_setglobal(L, "debug");
     lua_pop(L, 1);
@@ -471,7 +725,8 @@ static int ctx_remaining_ms(lua_State *L)
 }
 
 /* ctx.log.<level>(message [, fields]): fields are encoded with cjson; a table cjson cannot
- * encode is logged as a field error rather than failing the hook. */
+ * encode is logged as a field error rather than failing the hook, but one too large for the
+ * memory left is the memory limit at work and raises like any allocation. */
 static int ctx_log(lua_State *L)
 {
     enum log_level level = (enum log_level)lua_tointeger(L, lua_upvalueindex(1));
@@ -485,6 +740,9 @@ static int ctx_log(lua_State *L)
         if (lua_pcall(L, 1, 1, 0) == LUA_OK) {
             fields = lua_tostring(L, -1);
         } else {
+            const char *e = lua_tostring(L, -1);
+            if (e && strncmp(e, "not enough memory", 17) == 0)
+                return lua_error(L);
             lua_pop(L, 1);
             lua_pushliteral(L, "{\"fields_error\":\"fields could not be encoded as JSON\"}");
             fields = lua_tostring(L, -1);
@@ -611,8 +869,12 @@ static int discover(lua_State *L, const struct lhost_job *job, struct lhost_outc
  * exhaustion apart from other errors by what the limits recorded. */
 static int pmain(lua_State *L)
 {
-    struct lhost_outcome *out = lua_touserdata(L, 1);
     struct host *h = host_of(L);
+    /* Entered once per state, from lhost_run(): never by a script that got hold of it. */
+    if (h->pmain_entered || !lua_islightuserdata(L, 1))
+        return luaL_error(L, "the host's entry point cannot be called from a script");
+    h->pmain_entered = 1;
+    struct lhost_outcome *out = lua_touserdata(L, 1);
     const struct lhost_job *job = h->job;
 
     open_sandbox(L, job);
@@ -702,19 +964,35 @@ static int pmain(lua_State *L)
             }
             size_t n;
             const char *d = lua_tolstring(L, -1, &n);
+            if (n > LHOST_MAX_RESULT) {
+                out->reason = LHOST_ERROR;
+                fmt_into(out->message, sizeof out->message,
+                         "ctx.in_progress: details are %zu bytes of JSON, over the %zu-byte limit",
+                         n, LHOST_MAX_RESULT);
+                return 0;
+            }
             out->details_json = xstrndup(d, n); /* the outcome owns it from here */
         }
         lua_pop(L, 1);
         out->in_progress = 1;
         out->callback_delay = h->callback_delay;
     }
-    if (!lua_isnil(L, -1)) {
+    if (!lua_isnil(L, -1) && json_exceeds(L, -1, LHOST_MAX_RESULT)) {
+        log_warn("the hook's return value is over the %zu-byte limit as JSON; it is dropped (the "
+                 "hook's status stands)",
+                 LHOST_MAX_RESULT);
+    } else if (!lua_isnil(L, -1)) {
         lua_getfield(L, LUA_REGISTRYINDEX, "hookhost.json_encode");
         lua_insert(L, -2);
         if (lua_pcall(L, 1, 1, 0) == LUA_OK) {
             size_t n;
             const char *s = lua_tolstring(L, -1, &n);
-            out->result_json = xstrndup(s, n); /* no Lua call can raise after this */
+            if (n <= LHOST_MAX_RESULT)
+                out->result_json = xstrndup(s, n); /* no Lua call can raise after this */
+            else
+                log_warn("the hook's return value is %zu bytes of JSON, over the %zu-byte "
+                         "limit; it is dropped (the hook's status stands)",
+                         n, LHOST_MAX_RESULT);
         } else {
             log_warn("the hook's return value cannot be encoded as JSON (%s); it is dropped",
                      lua_tostring(L, -1));
@@ -758,6 +1036,7 @@ int lhost_run(const struct lhost_job *job, struct lhost_outcome *out)
     }
     /* __gc and __close handlers run inside lua_close; the deadline hook stays armed for them. */
     lua_close(L);
+    sinks_flush();
     out->mem_peak = h.peak;
     out->duration_ms = clock_ms() - h.started_ms;
     return out->reason == LHOST_OK ? 0 : -1;

@@ -15,6 +15,15 @@
 #ifndef HOOKHOST_LHOST_H
 #define HOOKHOST_LHOST_H
 
+/* The largest JSON a hook's result (its first return value) or its in_progress details may
+ * encode to. A larger result is dropped with a warning (the hook's status stands); larger
+ * details fail the hook. Both travel in the outcome frame (worker.c) and in the answer to
+ * Lambda, whose responses are limited to 6 MB. */
+#define LHOST_MAX_RESULT ((size_t)1 << 20)
+
+/* The longest traceback kept in an outcome; a longer one is cut. */
+#define LHOST_MAX_TRACEBACK ((size_t)16 << 10)
+
 /* ctx.in_progress's limit on callBackDelay, in seconds. */
 #define LHOST_MAX_CALLBACK_DELAY 3600
 

@@ -339,3 +339,84 @@ def test_readme_first_hook_commands_work_from_a_clone(hookhost_bin):
         p = subprocess.run(argv, cwd=root, capture_output=True, text=True, env=env, timeout=60)
         assert p.returncode == 0, f"{cmd}: exit {p.returncode}\n{p.stderr}"
         assert outcome(p)["status"] == "Succeeded", cmd
+
+
+def test_a_result_over_the_limit_is_dropped_and_the_hook_still_succeeds(hookhost, write):
+    s = write("big.lua", "return function() return string.rep('x', 9 * 1024 * 1024) end\n")
+    p = hookhost("run", s)
+    assert p.returncode == 0, p.stderr
+    o = outcome(p)
+    assert o["status"] == "Succeeded" and o["reason"] == "ok" and "result" not in o
+    assert "over the 1048576-byte limit" in p.stderr and "it is dropped" in p.stderr
+
+
+def test_io_write_and_stderr_go_through_the_log(hookhost, write):
+    secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+    s = write("writes.lua", """
+return function()
+  io.write("glued ")
+  io.stdout:write("out line\\n")
+  io.stderr:write("err line\\n")
+  io.write("secret ", os.getenv("AWS_SECRET_ACCESS_KEY"), "\\n")
+  local f = io.open("/dev/stdout", "a")
+  if f then f:write("raw stdout\\n"); f:close() end
+  io.write("no newline at the end")
+end
+""")
+    p = hookhost("run", s, env={"AWS_LAMBDA_LOG_FORMAT": "JSON", "AWS_SECRET_ACCESS_KEY": secret,
+                                 "AWS_ACCESS_KEY_ID": "AKIDEXAMPLE"})
+    assert p.returncode == 0, p.stderr
+    lines = p.stdout.splitlines()
+    assert len(lines) == 1 and json.loads(lines[0])["status"] == "Succeeded", p.stdout
+    logged = {}
+    for l in p.stderr.splitlines():
+        if l.startswith("{"):
+            j = json.loads(l)
+            logged[j["message"]] = j["level"]
+    assert logged.get("glued out line") == "INFO", p.stderr
+    assert logged.get("err line") == "WARN", p.stderr
+    assert logged.get("secret ***") == "INFO", p.stderr
+    assert logged.get("no newline at the end") == "INFO", p.stderr
+    assert secret not in p.stderr and secret not in p.stdout
+
+
+@pytest.mark.parametrize("use,reason", [
+    ("ctx.log.info('tree', {tree = t})", "memory"),
+    ("require('hookhost.aws').json('codedeploy', 'CodeDeploy_20141006', 'GetDeployment', t)",
+     "memory"),
+    ("do return t end", "ok"),  # a result too large is dropped; the hook's status stands
+])
+def test_json_of_a_table_repeating_a_subtable_stays_within_the_memory_cap(hookhost_bin, write,
+                                                                         tmp_path, use, reason):
+    # 2^25 leaves from a table of 25 small ones: ~200 MB of JSON, which cjson would build in
+    # malloc'd memory outside Lua's cap.
+    s = write("tree.lua", f"""
+return function(event, ctx)
+  local t = {{'x'}}
+  for i = 1, 25 do t = {{t, t}} end
+  {use}
+end
+""")
+    cap_mb = 16
+    peak = tmp_path / "peak"
+    # Started from a small Python rather than from pytest: a process's peak RSS (ru_maxrss)
+    # starts from its parent's RSS at the fork, and pytest's grows over a session.
+    p = subprocess.run(["/usr/bin/python3", "-c", LAUNCH, str(peak), hookhost_bin, "run",
+                        "--dry-run", s], capture_output=True, text=True, timeout=120,
+                       env={"HOOKHOST_MEMORY_MB": str(cap_mb), "PATH": "/usr/bin:/bin",
+                            "AWS_REGION": "us-east-1"})
+    o = json.loads(p.stdout.splitlines()[-1])
+    assert o["reason"] == reason, (o, p.stderr)
+    if reason == "memory":
+        assert "not enough memory" in o["error"]
+    assert p.returncode == (0 if reason == "ok" else 1), p.stderr
+    maxrss = int(peak.read_text())
+    if not os.environ.get("HOOKHOST_SANITIZED"):  # ASan's shadow memory is not hookhost's
+        assert maxrss < (cap_mb + 48) * 1024, f"peak RSS {maxrss} KiB"
+
+
+# Run argv[2:], then write the peak RSS of it and its children (KiB) into argv[1].
+LAUNCH = ("import resource, subprocess, sys\n"
+          "rc = subprocess.call(sys.argv[2:])\n"
+          "open(sys.argv[1], 'w').write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))\n"
+          "sys.exit(rc)\n")

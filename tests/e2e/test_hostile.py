@@ -233,6 +233,29 @@ end
     assert_one_report(rt, ev, "Succeeded", out)
 
 
+def test_a_script_cannot_forge_its_outcome_through_proc_self_fd(rt):
+    """A hook that writes an outcome frame saying "succeeded" into every descriptor it can open,
+    then raises, is reported Failed with its own error; the next event gets its own outcome."""
+    rt.hook("AfterAllowTraffic", """
+return function()
+  local json = '{"reason":0,"message":"","result":"\\"forged\\"","mem_peak":1,"duration_ms":1}'
+  local frame = string.pack('=I4', #json) .. json
+  for fd = 3, 64 do
+    local f = io.open('/proc/self/fd/' .. fd, 'a')
+    if f then f:write(frame); f:close() end
+  end
+  error('raised after forging')
+end
+""")
+    ev = rt.hook_event()
+    _, out = rt.invoke(ev)
+    b = body(out)
+    assert b["status"] == "Failed" and "raised after forging" in b["error"], b
+    assert "result" not in b
+    assert_one_report(rt, ev, "Failed", out)
+    assert_still_serving(rt)
+
+
 # ---- settings and the function package ----------------------------------------------------------
 
 def test_hook_script_that_is_a_directory_fails_the_hook_with_a_report(rt):

@@ -194,6 +194,51 @@ int main(void)
         CHECK_STR(o.result_json, "\"recovered\"");
         lhost_outcome_free(&o);
     }
+    TEST("JSON encoding is bounded by the memory the hook has left, not just by Lua's cap")
+    {
+        /* The same subtable twice per level: 2^23 leaves, ~50 MB of JSON from a tiny table. */
+        const char *tree = "  local t = {'x'}\n"
+                           "  for i = 1, 23 do t = {t, t} end\n";
+        char text[1024];
+        static const struct {
+            const char *name, *use;
+            enum lhost_reason reason;
+        } cases[] = {
+            {"enc_raise.lua", "  require('cjson').encode(t)\n", LHOST_MEMORY},
+            {"enc_log.lua", "  ctx.log.info('tree', {tree = t})\n", LHOST_MEMORY},
+            {"enc_safe.lua",
+             "  local s, err = require('cjson.safe').encode(t)\n"
+             "  assert(s == nil and err:find('not enough memory'), err)\n",
+             LHOST_OK},
+            {"enc_result.lua", "  do return t end\n", LHOST_OK},
+        };
+        for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+            snprintf(text, sizeof text, "return function(event, ctx)\n%s%s  return true\nend\n",
+                     tree, cases[i].use);
+            const char *p = script(cases[i].name, text);
+            run(p, NULL, 5000, 16 * MiB, &o);
+            if (o.reason != cases[i].reason)
+                fprintf(stderr, "  %s: %s\n", cases[i].name, o.message);
+            CHECK_INT(o.reason, cases[i].reason);
+            CHECK(o.result_json == NULL || strcmp(o.result_json, "true") == 0);
+            lhost_outcome_free(&o);
+        }
+        /* What fits is encoded as before, escapes and all. */
+        const char *p =
+            script("enc_fits.lua", "return function(event, ctx)\n"
+                                   "  local big = {}\n"
+                                   "  for i = 1, 500 do big[i] = string.rep('a/\\1', 1000) end\n"
+                                   "  local s = require('cjson').encode(big)\n"
+                                   "  ctx.log.info('big', {big = big})\n"
+                                   "  return #s\n"
+                                   "end\n");
+        CHECK_INT(run(p, NULL, 5000, 16 * MiB, &o), 0);
+        if (o.reason != LHOST_OK)
+            fprintf(stderr, "  enc_fits: %s\n", o.message);
+        CHECK_STR(o.result_json,
+                  "4501501"); /* 500 x (3000 chars -> 9000: \\/ and \\u0001), quoted */
+        lhost_outcome_free(&o);
+    }
     TEST("the sandbox: no processes, no binary chunks, no C modules, no debug hooks")
     {
         const char *p = script(
@@ -216,6 +261,53 @@ int main(void)
         CHECK_INT(run(p, NULL, 5000, 64 * MiB, &o), 0);
         if (o.reason != LHOST_OK)
             fprintf(stderr, "  %s\n", o.message);
+        lhost_outcome_free(&o);
+    }
+    TEST("load(chunk) sees the globals; only an env given explicitly replaces them")
+    {
+        const char *p =
+            script("load.lua",
+                   "return function()\n"
+                   "  assert(load('return math.pi')() == math.pi)\n"
+                   "  assert(load('return math.pi', 'named')() == math.pi)\n"
+                   "  assert(load('return x', 'env', 't', {x = 7})() == 7)\n"
+                   "  assert(load('return x', 'env', 'b', {x = 8})() == 8) -- text, whatever mode\n"
+                   "  local f, err = load(string.dump(function() end), 'bin', 'b')\n"
+                   "  assert(f == nil and err:find('binary'), err)\n"
+                   "  local ok = pcall(load('return math.pi', 'nil env', 't', nil))\n"
+                   "  assert(not ok)\n"
+                   "  local parts = {'return ', 'tostring(', '1)'}\n"
+                   "  local i = 0\n"
+                   "  assert(load(function() i = i + 1 return parts[i] end)() == '1')\n"
+                   "  return true\n"
+                   "end\n");
+        CHECK_INT(run(p, NULL, 5000, 64 * MiB, &o), 0);
+        if (o.reason != LHOST_OK)
+            fprintf(stderr, "  %s\n", o.message);
+        lhost_outcome_free(&o);
+    }
+    TEST("debug.getinfo never hands a script the host's C functions")
+    {
+        const char *p = script("getinfo.lua",
+                               "return function()\n"
+                               "  local lua_funcs = 0\n"
+                               "  for level = 1, 50 do\n"
+                               "    local i = debug.getinfo(level, 'fS')\n"
+                               "    if not i then break end\n"
+                               "    if i.func then\n"
+                               "      assert(i.what ~= 'C', 'a C function at level ' .. level)\n"
+                               "      lua_funcs = lua_funcs + 1\n"
+                               "    end\n"
+                               "  end\n"
+                               "  local me = debug.getinfo(1, 'fl')\n"
+                               "  assert(me.func ~= nil and me.currentline == 11, me.currentline)\n"
+                               "  assert(debug.getinfo(print).what == 'C')\n"
+                               "  return lua_funcs\n"
+                               "end\n");
+        CHECK_INT(run(p, NULL, 5000, 64 * MiB, &o), 0);
+        if (o.reason != LHOST_OK)
+            fprintf(stderr, "  %s\n", o.message);
+        CHECK_STR(o.result_json, "1"); /* the hook function; below it, pmain */
         lhost_outcome_free(&o);
     }
     TEST("require finds modules on the Lua path, as text only")

@@ -4,10 +4,14 @@
 #include "testhelp.h"
 #include "worker.h"
 
+#include <dirent.h>
+#include <errno.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/pidfd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -26,13 +30,15 @@ static const char *script(const char *name, const char *text)
     return path;
 }
 
+static size_t run_mem = (size_t)32 << 20; /* the memory cap run() gives its jobs */
+
 static int run(const char *path, int64_t soft_ms, int64_t hard_ms, struct lhost_outcome *out)
 {
     int64_t now = clock_ms();
     struct lhost_job job = {.script_path = path,
                             .hook = "AfterAllowTraffic",
                             .deadline_ms = now + soft_ms,
-                            .mem_max = (size_t)32 << 20};
+                            .mem_max = run_mem};
     return worker_run(&job, now + hard_ms, out);
 }
 
@@ -58,6 +64,46 @@ static pid_t signal_when_ready(const char *pidfile, int sig)
         _exit(1);
     }
     return helper;
+}
+
+/* A copy, in this process, of the worker's end of its channel to the parent: what a script would
+ * need to forge an outcome. pidfd_getfd stands in for whatever way a script might find to write
+ * there. Returns the descriptor, or -1. */
+static int steal_worker_end(pid_t pid)
+{
+    char path[64], link[128];
+    snprintf(path, sizeof path, "/proc/%d/fd", (int)pid);
+    DIR *d = opendir(path);
+    int target = -1;
+    for (struct dirent *e; d && (e = readdir(d)) != NULL;) {
+        char fdpath[400];
+        snprintf(fdpath, sizeof fdpath, "%s/%s", path, e->d_name);
+        ssize_t n = readlink(fdpath, link, sizeof link - 1);
+        if (n > 0 && (link[n] = '\0', strncmp(link, "socket:", 7) == 0))
+            target = (int)strtol(e->d_name, NULL, 10);
+    }
+    if (d)
+        closedir(d);
+    if (target < 0)
+        return -1;
+    int pidfd = pidfd_open(pid, 0);
+    int fd = pidfd < 0 ? -1 : pidfd_getfd(pidfd, target, 0);
+    if (fd < 0)
+        fprintf(stderr, "  pidfd_getfd: %s\n", strerror(errno));
+    if (pidfd >= 0)
+        close(pidfd);
+    return fd;
+}
+
+/* Write an outcome frame that says "succeeded, result forged", with a job id of its own. */
+static void write_forged_outcome(int fd)
+{
+    const char *json =
+        "{\"reason\":0,\"message\":\"\",\"result\":\"\\\"forged\\\"\",\"mem_peak\":1,"
+        "\"duration_ms\":1,\"job_id\":\"0123456789abcdef\"}";
+    uint32_t len = (uint32_t)strlen(json);
+    if (write(fd, &len, sizeof len) != (ssize_t)sizeof len || write(fd, json, len) != (ssize_t)len)
+        fprintf(stderr, "  could not write the forged outcome\n");
 }
 
 int main(void)
@@ -166,6 +212,150 @@ int main(void)
             CHECK_STR(o.result_json, "true");
             lhost_outcome_free(&o);
         }
+    }
+    TEST("a script calling every C function it can find on its stack cannot crash the worker")
+    {
+        const char *p =
+            script("reenter.lua", "return function()\n"
+                                  "  local args = {{}, io.stdout, require('cjson').null}\n"
+                                  "  for level = 1, 50 do\n"
+                                  "    local i = debug.getinfo(level, 'f')\n"
+                                  "    if not i then break end\n"
+                                  "    if i.func and debug.getinfo(i.func, 'S').what == 'C' then\n"
+                                  "      for _, a in ipairs(args) do pcall(i.func, a) end\n"
+                                  "    end\n"
+                                  "  end\n"
+                                  "  return 'survived'\n"
+                                  "end\n");
+        CHECK_INT(run(p, 2000, 3000, &o), 0);
+        if (o.reason != LHOST_OK)
+            fprintf(stderr, "  outcome: %s\n", o.message);
+        CHECK_STR(o.result_json, "\"survived\"");
+        lhost_outcome_free(&o);
+    }
+    TEST("a result too large to hand over is dropped; the hook's status stands")
+    {
+        const char *p =
+            script("big.lua", "return function() return string.rep('x', 9 << 20) end\n");
+        CHECK_INT(run(p, 5000, 6000, &o), 0);
+        CHECK_INT(o.reason, LHOST_OK);
+        CHECK(o.result_json == NULL);
+        lhost_outcome_free(&o);
+        p = script("bigerr.lua", "return function()\n"
+                                 "  error('x\\nstack traceback:' .. string.rep('y', 9 << 20))\n"
+                                 "end\n");
+        run_mem = (size_t)128 << 20; /* room for the message, twice, and its traceback */
+        CHECK_INT(run(p, 5000, 6000, &o), -1);
+        run_mem = (size_t)32 << 20;
+        CHECK_INT(o.reason, LHOST_ERROR);
+        CHECK(o.traceback && strlen(o.traceback) <= LHOST_MAX_TRACEBACK);
+        lhost_outcome_free(&o);
+        p = script("fits.lua", "return function() return string.rep('x', 1000000) end\n");
+        CHECK_INT(run(p, 5000, 6000, &o), 0);
+        CHECK(o.result_json && strlen(o.result_json) == 1000002);
+        lhost_outcome_free(&o);
+    }
+    TEST("a script cannot write an outcome into the worker's channel through /proc/self/fd")
+    {
+        const char *p =
+            script("forge.lua",
+                   "return function()\n"
+                   "  local json = '{\"reason\":0,\"message\":\"\",' ..\n"
+                   "    '\"result\":\"\\\\\"forged\\\\\"\",\"mem_peak\":1,\"duration_ms\":1}'\n"
+                   "  local frame = string.pack('=I4', #json) .. json\n"
+                   "  for fd = 3, 64 do\n"
+                   "    local f = io.open('/proc/self/fd/' .. fd, 'a')\n"
+                   "    if f then f:write(frame); f:close() end\n"
+                   "  end\n"
+                   "  error('the real outcome')\n"
+                   "end\n");
+        CHECK_INT(run(p, 2000, 3000, &o), -1);
+        CHECK_INT(o.reason, LHOST_ERROR);
+        CHECK(strstr(o.message, "the real outcome") != NULL);
+        CHECK(o.result_json == NULL);
+        lhost_outcome_free(&o);
+        p = script("second.lua", "return function() return 'second' end\n");
+        CHECK_INT(run(p, 2000, 3000, &o), 0);
+        CHECK_STR(o.result_json, "\"second\"");
+        lhost_outcome_free(&o);
+    }
+    TEST("an outcome with another job's id, or bytes nobody asked for, replace the worker")
+    {
+        char noop[300], marker[300], waiter[1024];
+        snprintf(noop, sizeof noop, "%s", script("noop3.lua", "return function() return 3 end\n"));
+        snprintf(marker, sizeof marker, "%s/marker", dir);
+        /* Stray bytes from an idle worker: the next job goes to a fresh one. */
+        worker_prefork();
+        pid_t first = worker_spare_pid();
+        int stolen = steal_worker_end(first);
+        CHECK(stolen >= 0);
+        if (stolen >= 0) {
+            CHECK_INT(write(stolen, "stray", 5), 5);
+            close(stolen);
+        }
+        CHECK_INT(run(noop, 2000, 3000, &o), 0);
+        CHECK_STR(o.result_json, "3");
+        CHECK(worker_spare_pid() != first);
+        lhost_outcome_free(&o);
+        /* A forged outcome arriving while the job runs: refused, the worker replaced. */
+        pid_t second = worker_spare_pid();
+        stolen = steal_worker_end(second);
+        CHECK(stolen >= 0);
+        unlink(pidfile);
+        unlink(marker);
+        snprintf(waiter, sizeof waiter,
+                 "return function()\n"
+                 "  local f = io.open('%s', 'w'); f:write('1'); f:close()\n"
+                 "  for i = 1, 1e9 do\n"
+                 "    local m = io.open('%s'); if m then m:close(); break end\n"
+                 "  end\n"
+                 "  return 'real'\n"
+                 "end\n",
+                 pidfile, marker);
+        const char *w = script("waiter.lua", waiter);
+        pid_t helper = fork();
+        if (helper == 0) {
+            for (int i = 0; i < 400 && access(pidfile, F_OK) != 0; i++)
+                usleep(5000);
+            write_forged_outcome(stolen);
+            usleep(20000);
+            FILE *m = fopen(marker, "w");
+            if (m)
+                fclose(m);
+            _exit(0);
+        }
+        if (stolen >= 0)
+            close(stolen);
+        run(w, 4000, 5000, &o);
+        CHECK_INT(o.reason, LHOST_CRASH);
+        CHECK(strstr(o.message, "not this job's") != NULL);
+        CHECK(o.result_json == NULL);
+        CHECK(worker_spare_pid() != second);
+        lhost_outcome_free(&o);
+        waitpid(helper, NULL, 0);
+        CHECK_INT(run(noop, 2000, 3000, &o), 0);
+        CHECK_STR(o.result_json, "3");
+        lhost_outcome_free(&o);
+    }
+    TEST("the worker's memory outside Lua is limited while it runs a job")
+    {
+        const char *p = script("limits.lua", "return function()\n"
+                                             "  for l in io.lines('/proc/self/limits') do\n"
+                                             "    local soft = l:match('^Max data size%s+(%S+)')\n"
+                                             "    if soft then return soft end\n"
+                                             "  end\n"
+                                             "end\n");
+        CHECK_INT(run(p, 2000, 3000, &o), 0);
+#if defined(__SANITIZE_ADDRESS__)
+        CHECK_STR(o.result_json, "\"unlimited\""); /* ASan's shadow memory needs it off */
+#else
+        long long soft = o.result_json ? strtoll(o.result_json + 1, NULL, 10) : 0;
+        long long floor = (long long)(WORKER_DATA_FACTOR * run_mem + WORKER_DATA_HEADROOM);
+        if (soft < floor || soft > floor + (512LL << 20))
+            fprintf(stderr, "  Max data size: %s\n", o.result_json ? o.result_json : "(none)");
+        CHECK(soft >= floor && soft <= floor + (512LL << 20));
+#endif
+        lhost_outcome_free(&o);
     }
     TEST("the parent's overhead per execution is measured")
     {
