@@ -161,7 +161,7 @@ struct result {
     int redelivered;
 };
 
-/* The outcome as JSON: what `run` prints and what a Lambda invocation returns. */
+/* The outcome as JSON, redacted: what `run` prints and what a Lambda invocation returns. */
 static char *result_json(const struct result *r)
 {
     struct json *j = json_new();
@@ -193,7 +193,7 @@ static char *result_json(const struct result *r)
         if (r->out.details_json)
             json_set_raw(j, "hookDetails", r->out.details_json, strlen(r->out.details_json));
     }
-    return json_finish(j);
+    return log_redact(json_finish(j));
 }
 
 static const char *controller_name(enum event_kind k, const char *plain)
@@ -218,7 +218,7 @@ static char *ecs_answer(const struct result *r, int on_error_succeeded)
     } else {
         json_set_str(j, "hookStatus", "SUCCEEDED");
     }
-    return json_finish(j);
+    return log_redact(json_finish(j));
 }
 
 /* Fail without running anything (bad handler, bad settings, no time): same shape as a script
@@ -400,19 +400,23 @@ static struct seen *seen_add(const char *execution_id)
     return s;
 }
 
+/* Every answer and error message is redacted on its way out: it carries what the script
+ * returned or raised. */
 static void answer(struct rapi *api, const char *request_id, const char *body)
 {
-    char err[512];
-    if (rapi_respond(api, request_id, body, strlen(body), err, sizeof err) < 0)
+    char err[512], *b = log_redact(xstrdup(body));
+    if (rapi_respond(api, request_id, b, strlen(b), err, sizeof err) < 0)
         log_error("could not answer the invocation: %s", err);
+    free(b);
 }
 
 static void answer_error(struct rapi *api, const char *request_id, const char *type,
                          const char *message)
 {
-    char err[512];
-    if (rapi_error(api, request_id, type, message, NULL, err, sizeof err) < 0)
+    char err[512], *m = log_redact(xstrdup(message));
+    if (rapi_error(api, request_id, type, m, NULL, err, sizeof err) < 0)
         log_error("could not post the invocation error: %s", err);
+    free(m);
 }
 
 /* A redelivered hook event: never run twice; make sure its report is there. */

@@ -771,6 +771,15 @@ void lhost_outcome_free(struct lhost_outcome *out)
     out->traceback = out->result_json = out->details_json = NULL;
 }
 
+void lhost_outcome_redact(struct lhost_outcome *out)
+{
+    log_redact(out->message);
+    char *texts[] = {out->traceback, out->result_json, out->details_json};
+    for (size_t i = 0; i < sizeof texts / sizeof *texts; i++)
+        if (texts[i])
+            log_redact(texts[i]);
+}
+
 int lhost_check(const char *path, char *err, size_t errlen)
 {
     struct lhost_job job = {

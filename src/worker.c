@@ -225,6 +225,7 @@ static void child_main(int job_fd, int out_fd)
         int64_t t0 = clock_us();
         struct lhost_outcome o;
         lhost_run(&job, &o);
+        lhost_outcome_redact(&o); /* with the secrets only this worker has seen */
         char *out = encode_outcome(&o, clock_us() - t0);
         lhost_outcome_free(&o);
         json_fields_free(f, F_COUNT);
