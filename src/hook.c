@@ -114,13 +114,22 @@ static int resolve_script(const struct config *cfg, const struct event *ev, char
             return -1;
         }
         char mapped[80];
-        fmt_into(path, pathlen, "%s/hooks/%s.lua", cfg->task_root, ev->ecs_stage);
-        fmt_into(hook, hooklen, "%s", ev->ecs_stage);
-        if (!file_exists(path) && config_ecs_map(cfg, ev->ecs_stage, mapped, sizeof mapped) == 0) {
+        const char *st = ev->ecs_stage;
+        fmt_into(path, pathlen, "%s/hooks/%s.lua", cfg->task_root, st);
+        fmt_into(hook, hooklen, "%s", st);
+        if (file_exists(path))
+            return 0;
+        if (config_ecs_map(cfg, st, mapped, sizeof mapped) == 0) {
             fmt_into(path, pathlen, "%s/hooks/%s.lua", cfg->task_root, mapped);
             fmt_into(hook, hooklen, "%s", mapped);
+            return 0;
         }
-        return 0;
+        fmt_into(err, errlen,
+                 "_HANDLER=auto: no script for ECS stage %s%s: add hooks/%s.lua, or map the stage "
+                 "to a hook script with HOOKHOST_ECS_STAGE_MAP=%s=<HookName> (entries separated by "
+                 "','), or set _HANDLER to the hook's name",
+                 st, event_ecs_stage_known(st) ? "" : " (a stage new to this runtime)", st, st);
+        return -1;
     }
     int is_path = strchr(h, '/') || (n > 4 && strcmp(h + n - 4, ".lua") == 0);
     if (!is_path) {
