@@ -156,7 +156,7 @@ static void report(struct lhost_outcome *out, lua_State *L, const char *script)
     const char *tb = strstr(s, "\nstack traceback:");
     size_t mlen = tb ? (size_t)(tb - s) : strlen(s);
     char first[sizeof out->message];
-    fmt_into(first, sizeof first, "%.*s", (int)(mlen < sizeof first ? mlen : sizeof first - 1), s);
+    log_redact_into(first, sizeof first, s, mlen); /* before the cut: no piece of a secret stays */
     full_chunkname(script, first, out->message, sizeof out->message);
     if (tb)
         out->traceback = xstrdup(tb + 1);
@@ -684,7 +684,7 @@ static int pmain(lua_State *L)
     if (lua_isboolean(L, -2) && !lua_toboolean(L, -2)) {
         out->reason = LHOST_RETURNED_FALSE;
         const char *why = lua_isnil(L, -1) ? "the hook returned false" : luaL_tolstring(L, -1, 0);
-        fmt_into(out->message, sizeof out->message, "%s", why);
+        log_redact_into(out->message, sizeof out->message, why, strlen(why));
         return 0;
     }
     lua_pop(L, 1);

@@ -271,6 +271,19 @@ char *log_redact(char *s)
     return s;
 }
 
+/* Past the cut, as much text as the longest secret needs to be recognised whole. */
+#define REDACT_SLACK 8192
+
+void log_redact_into(char *dst, size_t dstlen, const char *src, size_t srclen)
+{
+    size_t n = srclen < dstlen - 1 + REDACT_SLACK ? srclen : dstlen - 1 + REDACT_SLACK;
+    char *t = xmalloc(n + 1);
+    memcpy(t, src, n);
+    t[n] = '\0';
+    fmt_into(dst, dstlen, "%s", log_redact(t));
+    free(t);
+}
+
 /* Length of the valid UTF-8 sequence at p (1..4), or 0 when the bytes are not valid UTF-8. */
 static size_t utf8_seq(const unsigned char *p, size_t left)
 {

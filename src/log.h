@@ -60,4 +60,9 @@ void log_line(enum log_level l, const char *fields_json, const char *fmt, ...)
  * Rewrites s in place (it only shrinks, and JSON stays JSON); returns s. */
 char *log_redact(char *s);
 
+/* Redact first, then cut: copy src (srclen bytes, or up to a NUL) into dst (dstlen > 0 bytes,
+ * always NUL-terminated) redacted, so that a secret across the cut goes whole instead of leaving
+ * a piece too short to recognise. For every fixed-size buffer that takes script or service text. */
+void log_redact_into(char *dst, size_t dstlen, const char *src, size_t srclen);
+
 #endif

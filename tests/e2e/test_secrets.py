@@ -332,3 +332,23 @@ end
         assert_no_secret(p.stdout + p.stderr, set())  # ...without a piece of the token
     finally:
         emu.stop()
+
+
+def test_a_secret_across_the_message_cut_leaves_no_piece(hookhost, write):
+    """An error message is cut to 2047 bytes. Cut first and redact after, and the 7 characters of
+    the token that fit before the cut are too few to be recognised as a piece of it; redacted
+    first, the whole token goes and nothing of it is left to cut."""
+    s = write("AfterAllowTraffic.lua", """
+return function(event, ctx)
+  local tok = os.getenv("AWS_SESSION_TOKEN")
+  local src, line = debug.getinfo(1, "S").source:sub(2), debug.getinfo(1, "l").currentline + 1
+  error(string.rep("x", 2047 - #(src .. ":" .. line .. ": ") - 7) .. tok)
+end
+""")
+    p = hookhost("run", s, env={"AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET,
+                                "AWS_SESSION_TOKEN": TOKEN, "AWS_REGION": "us-east-1"})
+    assert p.returncode == 1, p.stderr
+    err = json.loads(p.stdout.strip().splitlines()[-1])["error"]
+    assert err.startswith(s + ":") and "xxxx" in err, err[:200]
+    assert err.endswith("x***"), err[-40:]
+    assert TOKEN[:7] not in p.stdout + p.stderr

@@ -124,5 +124,18 @@ int main(void)
         char twice[] = "X-Amz-Security-Token=***&x-amz-security-token:*";
         CHECK_STR(log_redact(twice), "X-Amz-Security-Token=***&x-amz-security-token:*");
     }
+    TEST("log_redact_into redacts before it cuts: a secret across the cut leaves nothing")
+    {
+        log_add_secret("acrossTheCut/Secret+0123456789");
+        const char src[] = "0123456789acrossTheCut/Secret+0123456789 tail";
+        char dst[16];
+        log_redact_into(dst, sizeof dst, src, strlen(src)); /* cut first: "0123456789acros" */
+        CHECK_STR(dst, "0123456789*** t");
+        log_redact_into(dst, sizeof dst, src, 12); /* only srclen bytes are read */
+        CHECK_STR(dst, "0123456789ac");
+        char one[1];
+        log_redact_into(one, sizeof one, src, strlen(src));
+        CHECK_STR(one, "");
+    }
     return test_report("log");
 }
