@@ -27,22 +27,35 @@ int event_valid_execution_id(const char *s, size_t len)
     return 0;
 }
 
+/* The stages ECS's API reference lists for lifecycle hooks (DeploymentLifecycleHookStage). */
 static const char *const ecs_stages[] = {
     "RECONCILE_SERVICE",
     "PRE_SCALE_UP",
     "POST_SCALE_UP",
     "TEST_TRAFFIC_SHIFT",
     "POST_TEST_TRAFFIC_SHIFT",
+    "PRE_PRODUCTION_TRAFFIC_SHIFT",
     "PRODUCTION_TRAFFIC_SHIFT",
     "POST_PRODUCTION_TRAFFIC_SHIFT",
 };
 
-int event_is_ecs_stage(const char *s)
+int event_ecs_stage_known(const char *s)
 {
     for (size_t i = 0; i < sizeof ecs_stages / sizeof *ecs_stages; i++)
         if (strcmp(s, ecs_stages[i]) == 0)
             return 1;
     return 0;
+}
+
+int event_is_ecs_stage(const char *s)
+{
+    size_t n = 0;
+    if (!(s[0] >= 'A' && s[0] <= 'Z'))
+        return 0;
+    for (; s[n]; n++)
+        if (!((s[n] >= 'A' && s[n] <= 'Z') || (s[n] >= '0' && s[n] <= '9') || s[n] == '_'))
+            return 0;
+    return n <= EVENT_MAX_ECS_STAGE;
 }
 
 static int printable(const char *s, size_t len, size_t max)
@@ -69,7 +82,11 @@ static int parse_ecs(const struct json_field *f, struct event *ev, char *err, si
     if (stage->kind != JSON_ABSENT) {
         if (stage->kind != JSON_STRING || strlen(stage->value) != stage->len ||
             !event_is_ecs_stage(stage->value)) {
-            fmt_into(err, errlen, "lifecycleStage is not an ECS lifecycle stage with hooks");
+            fmt_into(
+                err, errlen,
+                "lifecycleStage is not an ECS lifecycle stage name (an upper-case letter, then "
+                "upper-case letters, digits and '_', at most %d)",
+                EVENT_MAX_ECS_STAGE);
             return -1;
         }
         ev->ecs_stage = xstrdup(stage->value);

@@ -11,6 +11,7 @@
 #include <stddef.h>
 
 #define EVENT_MAX_EXECUTION_ID 2048
+#define EVENT_MAX_ECS_STAGE    64
 
 enum event_kind {
     EVENT_PLAIN,      /* no DeploymentId: run the script, return its result, report nothing */
@@ -25,14 +26,19 @@ struct event {
     enum event_kind kind;
     char *deployment_id; /* malloc'd, validated; CodeDeploy only */
     char *execution_id;  /* malloc'd, validated; CodeDeploy only */
-    char *ecs_stage;     /* malloc'd, one of the ECS lifecycle stages, or NULL when not sent */
+    char *ecs_stage;     /* malloc'd, an ECS lifecycle stage name (event_is_ecs_stage), or NULL */
     char *ecs_service;   /* malloc'd serviceArn (ECS only), at most 2048 printable characters */
 };
 
-/* 1 when s is one of the ECS lifecycle stages a hook can run at (RECONCILE_SERVICE,
+/* 1 when s has the form of an ECS lifecycle stage name: an upper-case letter, then upper-case
+ * letters, digits and '_', at most EVENT_MAX_ECS_STAGE. ECS adds stages (and deployment strategies
+ * that use them), so any such name is accepted: a hook configured for a stage newer than this
+ * runtime still runs its script. Safe in a file name. */
+int event_is_ecs_stage(const char *s);
+/* 1 when s is one of the stages ECS's API reference lists today (RECONCILE_SERVICE,
  * PRE_SCALE_UP, POST_SCALE_UP, TEST_TRAFFIC_SHIFT, POST_TEST_TRAFFIC_SHIFT,
  * PRE_PRODUCTION_TRAFFIC_SHIFT, PRODUCTION_TRAFFIC_SHIFT, POST_PRODUCTION_TRAFFIC_SHIFT). */
-int event_is_ecs_stage(const char *s);
+int event_ecs_stage_known(const char *s);
 
 /* Decode and classify an event. Returns 0, or -1 with a message naming the bad field (no
  * untrusted bytes are copied into the message); on failure ev->kind still says EVENT_ECS when

@@ -114,13 +114,22 @@ static int resolve_script(const struct config *cfg, const struct event *ev, char
             return -1;
         }
         char mapped[80];
-        fmt_into(path, pathlen, "%s/hooks/%s.lua", cfg->task_root, ev->ecs_stage);
-        fmt_into(hook, hooklen, "%s", ev->ecs_stage);
-        if (!file_exists(path) && config_ecs_map(cfg, ev->ecs_stage, mapped, sizeof mapped) == 0) {
+        const char *st = ev->ecs_stage;
+        fmt_into(path, pathlen, "%s/hooks/%s.lua", cfg->task_root, st);
+        fmt_into(hook, hooklen, "%s", st);
+        if (file_exists(path))
+            return 0;
+        if (config_ecs_map(cfg, st, mapped, sizeof mapped) == 0) {
             fmt_into(path, pathlen, "%s/hooks/%s.lua", cfg->task_root, mapped);
             fmt_into(hook, hooklen, "%s", mapped);
+            return 0;
         }
-        return 0;
+        fmt_into(err, errlen,
+                 "_HANDLER=auto: no script for ECS stage %s%s: add hooks/%s.lua, or map the stage "
+                 "to a hook script with HOOKHOST_ECS_STAGE_MAP=%s=<HookName> (entries separated by "
+                 "','), or set _HANDLER to the hook's name",
+                 st, event_ecs_stage_known(st) ? "" : " (a stage new to this runtime)", st, st);
+        return -1;
     }
     int is_path = strchr(h, '/') || (n > 4 && strcmp(h + n - 4, ".lua") == 0);
     if (!is_path) {
@@ -161,7 +170,7 @@ struct result {
     int redelivered;
 };
 
-/* The outcome as JSON: what `run` prints and what a Lambda invocation returns. */
+/* The outcome as JSON, redacted: what `run` prints and what a Lambda invocation returns. */
 static char *result_json(const struct result *r)
 {
     struct json *j = json_new();
@@ -196,7 +205,7 @@ static char *result_json(const struct result *r)
         if (r->out.details_json)
             json_set_raw(j, "hookDetails", r->out.details_json, strlen(r->out.details_json));
     }
-    return json_finish(j);
+    return log_redact(json_finish(j));
 }
 
 /* The outcome without the script's result: what a redelivery repeats when the full answer was
@@ -231,7 +240,7 @@ static char *ecs_answer(const struct result *r, int on_error_succeeded)
     } else {
         json_set_str(j, "hookStatus", "SUCCEEDED");
     }
-    return json_finish(j);
+    return log_redact(json_finish(j));
 }
 
 /* Fail without running anything (bad handler, bad settings, no time): same shape as a script
@@ -443,19 +452,23 @@ static struct seen *seen_add(const char *execution_id)
     return s;
 }
 
+/* Every answer and error message is redacted on its way out: it carries what the script
+ * returned or raised. */
 static void answer(struct rapi *api, const char *request_id, const char *body)
 {
-    char err[512];
-    if (rapi_respond(api, request_id, body, strlen(body), err, sizeof err) < 0)
+    char err[512], *b = log_redact(xstrdup(body));
+    if (rapi_respond(api, request_id, b, strlen(b), err, sizeof err) < 0)
         log_error("could not answer the invocation: %s", err);
+    free(b);
 }
 
 static void answer_error(struct rapi *api, const char *request_id, const char *type,
                          const char *message)
 {
-    char err[512];
-    if (rapi_error(api, request_id, type, message, NULL, err, sizeof err) < 0)
+    char err[512], *m = log_redact(xstrdup(message));
+    if (rapi_error(api, request_id, type, m, NULL, err, sizeof err) < 0)
         log_error("could not post the invocation error: %s", err);
+    free(m);
 }
 
 /* A redelivered hook event: never run twice; make sure its report is there. */

@@ -159,7 +159,7 @@ static void report(struct lhost_outcome *out, lua_State *L, const char *script)
     const char *tb = strstr(s, "\nstack traceback:");
     size_t mlen = tb ? (size_t)(tb - s) : strlen(s);
     char first[sizeof out->message];
-    fmt_into(first, sizeof first, "%.*s", (int)(mlen < sizeof first ? mlen : sizeof first - 1), s);
+    log_redact_into(first, sizeof first, s, mlen); /* before the cut: no piece of a secret stays */
     full_chunkname(script, first, out->message, sizeof out->message);
     if (tb) /* bounded: the error message before it was any string a script raised */
         out->traceback = xstrndup(tb + 1, strnlen(tb + 1, LHOST_MAX_TRACEBACK));
@@ -946,7 +946,7 @@ static int pmain(lua_State *L)
     if (lua_isboolean(L, -2) && !lua_toboolean(L, -2)) {
         out->reason = LHOST_RETURNED_FALSE;
         const char *why = lua_isnil(L, -1) ? "the hook returned false" : luaL_tolstring(L, -1, 0);
-        fmt_into(out->message, sizeof out->message, "%s", why);
+        log_redact_into(out->message, sizeof out->message, why, strlen(why));
         return 0;
     }
     lua_pop(L, 1);
@@ -1048,6 +1048,15 @@ void lhost_outcome_free(struct lhost_outcome *out)
     free(out->result_json);
     free(out->details_json);
     out->traceback = out->result_json = out->details_json = NULL;
+}
+
+void lhost_outcome_redact(struct lhost_outcome *out)
+{
+    log_redact(out->message);
+    char *texts[] = {out->traceback, out->result_json, out->details_json};
+    for (size_t i = 0; i < sizeof texts / sizeof *texts; i++)
+        if (texts[i])
+            log_redact(texts[i]);
 }
 
 int lhost_check(const char *path, char *err, size_t errlen)

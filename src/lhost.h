@@ -88,6 +88,9 @@ struct lhost_outcome {
 /* Run one execution. Never fails to fill *out; returns 0 when the hook succeeded, -1 otherwise. */
 int lhost_run(const struct lhost_job *job, struct lhost_outcome *out);
 void lhost_outcome_free(struct lhost_outcome *out);
+/* Redact (log_redact) every text of the outcome in place: message, traceback, result, details.
+ * Called where the script's text leaves the process that ran it, with that process's secrets. */
+void lhost_outcome_redact(struct lhost_outcome *out);
 
 /* A short name for a reason ("error", "timeout", ...), as used in logs and outcomes. */
 const char *lhost_reason_name(enum lhost_reason r);

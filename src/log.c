@@ -94,8 +94,12 @@ void log_set_deployment_id(const char *id)
     fmt_into(deployment_id_, sizeof deployment_id_, "%s", id ? id : "");
 }
 
-static void add_secret(const char *secret)
+/* Registered secrets are kept as given; the matcher below also finds them as JSON and URLs write
+ * them, so one entry covers every form. */
+void log_add_secret(const char *secret)
 {
+    if (!secret || strlen(secret) < LOG_MIN_SECRET)
+        return;
     for (int i = 0; i < MAX_SECRETS; i++)
         if (secrets_[i] && strcmp(secrets_[i], secret) == 0)
             return;
@@ -104,40 +108,142 @@ static void add_secret(const char *secret)
     secrets_[0] = xstrdup(secret);
 }
 
-/* A secret is redacted as written and as cjson writes it inside a JSON field (log fields, the
- * outcome): cjson escapes '/', '"' and '\', and AWS secret keys and tokens are base64 with '/'. */
-void log_add_secret(const char *secret)
+static int hexval(char c)
 {
-    if (!secret || strlen(secret) < 8)
-        return;
-    add_secret(secret);
-    if (!strpbrk(secret, "/\"\\"))
-        return;
-    struct buf b = BUF_INIT(0);
-    for (const char *p = secret; *p; p++) {
-        if (*p == '/' || *p == '"' || *p == '\\')
-            buf_putc(&b, '\\');
-        buf_putc(&b, *p);
-    }
-    if (b.p)
-        add_secret(b.p);
-    buf_free_secret(&b);
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : -1;
 }
 
-/* Replace every occurrence of needle in s (in place) with "***". */
-static void redact_all(char *s, const char *needle)
+/* How many bytes of s, from its start, spell a run of secret's first characters, each one
+ * written as is, JSON-escaped ('\/', '\"', '\\': cjson escapes '/', and AWS keys and tokens are
+ * base64 with '/') or percent-encoded ('%2F', '%2B', '%3D' in a URL). *matched gets how many
+ * characters of the secret that run is. */
+static size_t match_secret(const char *s, const char *secret, size_t *matched)
 {
-    size_t n = strlen(needle);
-    char *hit;
-    while ((hit = strstr(s, needle)) != NULL) {
-        memcpy(hit, "***", 3);
-        memmove(hit + 3, hit + n, strlen(hit + n) + 1);
+    size_t i = 0, j = 0;
+    while (secret[j]) {
+        char c = secret[j];
+        int h1, h2;
+        if (s[i] == c)
+            i++;
+        else if (s[i] == '\\' && s[i + 1] == c && (c == '/' || c == '"' || c == '\\'))
+            i += 2;
+        else if (s[i] == '%' && (h1 = hexval(s[i + 1])) >= 0 && (h2 = hexval(s[i + 2])) >= 0 &&
+                 h1 * 16 + h2 == (unsigned char)c)
+            i += 3;
+        else
+            break;
+        j++;
+    }
+    *matched = j;
+    return i;
+}
+
+/* Replace n bytes at p (n >= 1) with "***", or with as many '*' when shorter. */
+static void blank(char *p, size_t n)
+{
+    memcpy(p, "***", n < 3 ? n : 3);
+    if (n > 3)
+        memmove(p + 3, p + n, strlen(p + n) + 1);
+}
+
+/* Blank every run of LOG_MIN_SECRET or more of a registered secret's first characters: the whole
+ * secret, and what is left of it where a message was cut (a fixed-size buffer, a truncated line)
+ * before it reached this function. At each place the longest run over all secrets is blanked. */
+static void redact_secrets(char *s)
+{
+    if (!secrets_[0])
+        return;
+    unsigned char first[256] = {0};
+    first['\\'] = first['%'] = 1; /* an escaped or encoded first character */
+    for (int k = 0; k < MAX_SECRETS && secrets_[k]; k++)
+        first[(unsigned char)secrets_[k][0]] = 1;
+    for (char *p = s; *p; p++) {
+        if (!first[(unsigned char)*p])
+            continue;
+        size_t best = 0;
+        for (int k = 0; k < MAX_SECRETS && secrets_[k]; k++) {
+            size_t matched, len = match_secret(p, secrets_[k], &matched);
+            if (matched >= LOG_MIN_SECRET && len > best)
+                best = len;
+        }
+        if (best) { /* best >= LOG_MIN_SECRET: "***" is shorter */
+            blank(p, best);
+            p += 2;
+        }
+    }
+}
+
+/* The length of a credential value at v: base64 and URL characters, with '\/' as JSON writes
+ * '/'. */
+static size_t credential_span(const char *v)
+{
+    size_t n = 0;
+    for (;;) {
+        unsigned char c = (unsigned char)v[n];
+        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+            c == '+' || c == '/' || c == '=' || c == '%' || c == '-' || c == '_' || c == '.' ||
+            c == '~')
+            n++;
+        else if (c == '\\' && v[n + 1] == '/')
+            n += 2;
+        else
+            return n;
+    }
+}
+
+/* The length of the rest of a header line at v: up to a line end (raw, or as JSON writes it), a
+ * quote or a tag. */
+static size_t line_span(const char *v)
+{
+    size_t n = 0;
+    for (;;) {
+        char c = v[n];
+        if (!c || c == '\r' || c == '\n' || c == '"' || c == '\'' || c == '<' || c == '>' ||
+            (c == '\\' && v[n + 1] != '/'))
+            return n;
+        n += c == '\\' ? 2 : 1;
+    }
+}
+
+/* Blank the value given to `key` wherever it appears, as a header ("X-Amz-Security-Token: v"), a
+ * canonical request line ("x-amz-security-token:v"), a query or ini setting ("k=v", "k = v"), a
+ * JSON member ("\"SessionToken\":\"v\"") or an XML element: the credential is redacted by where it
+ * stands even when nobody registered it (a profile's token the parent never read) and however
+ * much of it a cut left. */
+static void redact_key(char *s, const char *key, size_t (*span)(const char *))
+{
+    size_t k = strlen(key);
+    for (char *p = s; (p = strcasestr(p, key)) != NULL;) {
+        char *v = p + k;
+        p = v;
+        if (*v == '\\' && v[1] == '"')
+            v += 2;
+        else if (*v == '"' || *v == '\'')
+            v++;
+        while (*v == ' ' || *v == '\t') /* "aws_session_token = v" */
+            v++;
+        if (*v != ':' && *v != '=' && *v != '>')
+            continue;
+        v++;
+        while (*v == ' ' || *v == '\t')
+            v++;
+        if (*v == '\\' && v[1] == '"')
+            v += 2;
+        else if (*v == '"' || *v == '\'')
+            v++;
+        size_t n = span(v);
+        if (n == 0 || (n == 3 && strncmp(v, "***", 3) == 0))
+            continue;
+        blank(v, n);
+        p = v;
     }
 }
 
 /* Blank the value that follows each `key` up to a delimiter, e.g. "Signature=abcd" ->
- * "Signature=***". This catches signatures and tokens even when nobody registered them as secrets.
- */
+ * "Signature=***". This catches signatures even when nobody registered them as secrets. */
 static void redact_after(char *s, const char *key)
 {
     size_t k = strlen(key);
@@ -145,23 +251,37 @@ static void redact_after(char *s, const char *key)
     while ((p = strcasestr(p, key)) != NULL) {
         char *v = p + k;
         size_t vlen = strcspn(v, "&,; \t\r\n\"'<>");
-        if (vlen > 3 || (vlen > 0 && strncmp(v, "***", 3) != 0)) {
-            memcpy(v, "***", vlen < 3 ? vlen : 3);
-            if (vlen > 3)
-                memmove(v + 3, v + vlen, strlen(v + vlen) + 1);
-        }
+        if (vlen > 3 || (vlen > 0 && strncmp(v, "***", 3) != 0))
+            blank(v, vlen);
         p = v;
     }
 }
 
 char *log_redact(char *s)
 {
-    for (int i = 0; i < MAX_SECRETS && secrets_[i]; i++)
-        redact_all(s, secrets_[i]);
+    redact_secrets(s);
+    redact_key(s, "x-amz-security-token", credential_span);
+    redact_key(s, "aws_secret_access_key", credential_span);
+    redact_key(s, "aws_session_token", credential_span);
+    redact_key(s, "SecretAccessKey", credential_span);
+    redact_key(s, "SessionToken", credential_span);
+    redact_key(s, "Authorization", line_span);
     redact_after(s, "Signature=");
-    redact_after(s, "X-Amz-Security-Token=");
     redact_after(s, "X-Amz-Credential=");
     return s;
+}
+
+/* Past the cut, as much text as the longest secret needs to be recognised whole. */
+#define REDACT_SLACK 8192
+
+void log_redact_into(char *dst, size_t dstlen, const char *src, size_t srclen)
+{
+    size_t n = srclen < dstlen - 1 + REDACT_SLACK ? srclen : dstlen - 1 + REDACT_SLACK;
+    char *t = xmalloc(n + 1);
+    memcpy(t, src, n);
+    t[n] = '\0';
+    fmt_into(dst, dstlen, "%s", log_redact(t));
+    free(t);
 }
 
 /* Length of the valid UTF-8 sequence at p (1..4), or 0 when the bytes are not valid UTF-8. */

@@ -35,9 +35,11 @@ const char *log_level_name(enum log_level l);
 void log_set_request_id(const char *id);
 void log_set_deployment_id(const char *id);
 
-/* Register a secret (copied); every later line has it replaced with "***". Values shorter than
- * 8 bytes are ignored (too likely to occur by chance). At most 16 secrets; the oldest is dropped.
- */
+/* Register a secret (copied); every later line has it replaced with "***": whole, or any run of
+ * LOG_MIN_SECRET or more of its first characters (what a cut message leaves of it), written as
+ * is, JSON-escaped ('/' as '\/') or percent-encoded. Values shorter than LOG_MIN_SECRET bytes are
+ * ignored (too likely to occur by chance). At most 16 secrets; the oldest is dropped. */
+#define LOG_MIN_SECRET 8
 void log_add_secret(const char *secret);
 
 /* Write one line. `fields_json` is NULL or a JSON object text ("{...}") produced by cjson; its
@@ -51,7 +53,16 @@ void log_line(enum log_level l, const char *fields_json, const char *fmt, ...)
 #define log_error(...) log_line(LOG_ERROR, NULL, __VA_ARGS__)
 
 /* The redaction step on its own, for tests and for text that leaves the process by other ways
- * (error messages in responses). Rewrites s in place; returns s. */
+ * (Lambda answers, error messages, `hookhost run`'s outcome): the registered secrets, and the
+ * values of credential keys whoever registered them (X-Amz-Security-Token, Authorization,
+ * aws_secret_access_key, aws_session_token, SecretAccessKey, SessionToken, as a header, a
+ * canonical request line, a query or ini setting, a JSON member), and SigV4 signatures.
+ * Rewrites s in place (it only shrinks, and JSON stays JSON); returns s. */
 char *log_redact(char *s);
+
+/* Redact first, then cut: copy src (srclen bytes, or up to a NUL) into dst (dstlen > 0 bytes,
+ * always NUL-terminated) redacted, so that a secret across the cut goes whole instead of leaving
+ * a piece too short to recognise. For every fixed-size buffer that takes script or service text. */
+void log_redact_into(char *dst, size_t dstlen, const char *src, size_t srclen);
 
 #endif

@@ -1,6 +1,8 @@
 """The same hooks under ECS-native blue/green deployments: the function returns hookStatus."""
 import json
 import os
+import pathlib
+import re
 
 import pytest
 
@@ -163,7 +165,7 @@ def test_run_prints_the_hook_status(hookhost, write):
 
 def test_bad_stage_map_fails_hooks(hookhost_bin, tmp_path):
     rt = Runtime(hookhost_bin, tmp_path / "task", handler="auto",
-                 env={"HOOKHOST_ECS_STAGE_MAP": "NOT_A_STAGE=AfterAllowTraffic"})
+                 env={"HOOKHOST_ECS_STAGE_MAP": "post scale up=AfterAllowTraffic"})
     try:
         res = EcsDeployment(rt.emu).run_stage("POST_SCALE_UP")
         assert res.status == "FAILED"
@@ -188,3 +190,85 @@ def test_auto_without_a_stage_or_a_single_mapping_is_failed_with_a_clear_message
     res = EcsDeployment(rt.emu, send_stage=False).run_stage("POST_SCALE_UP")
     assert res.status == "FAILED"
     assert any("does not name its lifecycle stage" in l.get("message", "") for l in rt.log_lines())
+
+
+# A stage ECS's API reference does not list (yet): ECS adds stages with new deployment strategies.
+NEW_STAGE = "POST_CANARY_TRAFFIC_SHIFT"
+
+
+@pytest.mark.parametrize("stage,new", [("PRE_PRODUCTION_TRAFFIC_SHIFT", False), (NEW_STAGE, True)])
+def test_a_named_script_runs_at_any_stage(hookhost_bin, tmp_path, stage, new):
+    rt = Runtime(hookhost_bin, tmp_path / "task", handler="AfterAllowTraffic")
+    try:
+        rt.hook("AfterAllowTraffic", "return function(e, ctx) return {stage = ctx.stage} end\n")
+        res = EcsDeployment(rt.emu).run_stage(stage, new_stage=new)
+        assert res.status == "SUCCEEDED", (res, rt.log())
+        assert any(f"ECS hook at {stage}" in l.get("message", "") for l in rt.log_lines())
+    finally:
+        rt.stop()
+
+
+@pytest.mark.parametrize("stage,new", [("PRE_PRODUCTION_TRAFFIC_SHIFT", False), (NEW_STAGE, True)])
+def test_auto_runs_any_stage_through_its_script_or_the_map(hookhost_bin, tmp_path, stage, new):
+    rt = Runtime(hookhost_bin, tmp_path / "task", handler="auto",
+                 env={"HOOKHOST_ECS_STAGE_MAP": f"POST_SCALE_UP=Other,{NEW_STAGE}=AfterAllowTraffic"})
+    try:
+        rt.hook(stage if stage != NEW_STAGE else "AfterAllowTraffic",
+                f"return function(e, ctx) assert(ctx.stage == '{stage}') end\n")
+        res = EcsDeployment(rt.emu).run_stage(stage, new_stage=new)
+        assert res.status == "SUCCEEDED", (res, rt.log())
+    finally:
+        rt.stop()
+
+
+def test_auto_with_a_stage_it_has_no_script_for_says_how_to_map_it(rt):
+    res = EcsDeployment(rt.emu).run_stage(NEW_STAGE, new_stage=True)
+    assert res.status == "FAILED" and res.answers == [{"hookStatus": "FAILED"}], res
+    msgs = [l.get("message", "") for l in rt.log_lines()]
+    assert any(f"no script for ECS stage {NEW_STAGE} (a stage new to this runtime)" in m and
+               f"HOOKHOST_ECS_STAGE_MAP={NEW_STAGE}=<HookName>" in m for m in msgs), msgs
+
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+def documented_ecs_configurations():
+    """Every ECS-native configuration the READMEs give: the CDK app's ecsStages values (its
+    default and each `-c ecsStages=`), the HOOKHOST_ECS_STAGE_MAP example, and the stage lists of
+    the service-side examples (JSON and CDK)."""
+    deploy = (ROOT / "deploy" / "README.md").read_text()
+    readme = (ROOT / "README.md").read_text()
+    stages = re.findall(r"\| `ecsStages` \| `([^`]+)`", deploy)
+    stages += re.findall(r"-c ecsStages=(\S+)", deploy)
+    maps = [m for row in re.findall(r"^\| `HOOKHOST_ECS_STAGE_MAP` \|.*$", readme, re.M)
+            for m in re.findall(r"`([A-Z]+(?:_[A-Z0-9]+)+=[A-Za-z0-9_-]+(?:,[^`]*)?)`", row)]
+    hook_lists = [re.findall(r"[A-Z][A-Z0-9_]{4,}", l)
+                  for l in re.findall(r'"lifecycleStages": \[([^\]]*)\]', deploy)]
+    hook_lists += [re.findall(r"DeploymentLifecycleStage\.([A-Z_]+)", l)
+                   for l in re.findall(r"lifecycleStages: \[([^\]]*)\]", deploy)]
+    return stages, maps, hook_lists
+
+
+def test_the_documented_ecs_configurations_need_no_stage_in_the_event(hookhost_bin, tmp_path):
+    """ECS's payloads carry lifecycleStage, but nothing promises it: every configuration the
+    READMEs give must run its script from an event without one (one stage per function)."""
+    stages, maps, hook_lists = documented_ecs_configurations()
+    assert stages and maps and hook_lists, (stages, maps, hook_lists)
+    configs = []
+    for value in stages:  # as the CDK app turns ecsStages into the function's environment
+        entries = [e.partition("=") for e in value.split(",")]
+        stage_map = ",".join(f"{st}={script}" for st, eq, script in entries if eq)
+        configs.append((stage_map, [(st, script or st) for st, _, script in entries]))
+    for m in maps:
+        configs.append((m, [tuple(e.split("=")) for e in m.split(",")]))
+    for i, (stage_map, runs) in enumerate(configs):
+        env = {"HOOKHOST_ECS_STAGE_MAP": stage_map} if stage_map else {}
+        rt = Runtime(hookhost_bin, tmp_path / f"task{i}", handler="auto", env=env)
+        try:
+            for stage, script in runs:
+                rt.hook(script, "return function(e, ctx) assert(ctx.controller == 'ecs') end\n")
+                res = EcsDeployment(rt.emu, send_stage=False).run_stage(stage)
+                assert res.status == "SUCCEEDED", (stage_map, stage, res, rt.log())
+        finally:
+            rt.stop()
+    assert all(len(l) == 1 for l in hook_lists), hook_lists  # one stage per lifecycle hook

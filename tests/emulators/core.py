@@ -210,7 +210,7 @@ class _Handler(BaseHTTPRequestHandler):
             except Rejection as rej:
                 resp = svc.rejection(rej)
                 entry["signature"] = rej.kind
-                entry["error"] = rej.message
+                entry["error"] = rej.summary
         if resp is None:
             fault = hub.take_fault(svc.name, op)
             entry["fault"] = fault and fault.kind

@@ -15,8 +15,12 @@ error, rolls the deployment back. EcsDeployment plays ECS's side of that contrac
 import json
 import time
 
+# The lifecycle stages ECS's API reference lists for hooks (DeploymentLifecycleHookStage). ECS
+# adds stages with new deployment strategies (linear, canary): run_stage(..., new_stage=True)
+# plays one it does not list yet.
 STAGES = ("RECONCILE_SERVICE", "PRE_SCALE_UP", "POST_SCALE_UP", "TEST_TRAFFIC_SHIFT",
-          "POST_TEST_TRAFFIC_SHIFT", "PRODUCTION_TRAFFIC_SHIFT", "POST_PRODUCTION_TRAFFIC_SHIFT")
+          "POST_TEST_TRAFFIC_SHIFT", "PRE_PRODUCTION_TRAFFIC_SHIFT", "PRODUCTION_TRAFFIC_SHIFT",
+          "POST_PRODUCTION_TRAFFIC_SHIFT")
 VALID_STATUSES = ("SUCCEEDED", "FAILED", "IN_PROGRESS")
 DEFAULT_CALLBACK_DELAY = 30
 
@@ -62,10 +66,10 @@ class EcsDeployment:
             body["hookDetails"] = hook_details
         return body
 
-    def run_stage(self, stage, max_calls=10):
+    def run_stage(self, stage, max_calls=10, new_stage=False):
         """Invoke the hook for one stage until it answers SUCCEEDED or FAILED (or ECS would roll
         back), honouring callBackDelay and handing hookDetails back, like ECS does."""
-        assert stage in STAGES, stage
+        assert (stage not in STAGES) if new_stage else (stage in STAGES), stage
         result = StageResult()
         details = self.hook_details
         while result.calls < max_calls:

@@ -27,12 +27,15 @@ _AUTH_RE = re.compile(
 
 class Rejection(Exception):
     """Why a request is refused. `kind` is one of: missing, incomplete, unknown_key, bad_token,
-    mismatch, expired; each service maps the kind to its own error code and status."""
+    mismatch, expired; each service maps the kind to its own error code and status. `message`
+    is what the service answers; `summary` is the same without the canonical strings a signature
+    mismatch echoes (they hold the session token), for the emulators' own request log."""
 
-    def __init__(self, kind, message):
+    def __init__(self, kind, message, detail=""):
         super().__init__(message)
         self.kind = kind
-        self.message = message
+        self.summary = message
+        self.message = message + detail
 
 
 class _Signer(SigV4Auth):
@@ -53,10 +56,12 @@ class _Signer(SigV4Auth):
         return picked
 
     def signature_at(self, request, timestamp):
+        """(signature, canonical request, string to sign) of the request at timestamp."""
         # botocore 1.29's add_auth() always signs at "now"; run its steps at the request's time.
         request.context["timestamp"] = timestamp
         canonical = self.canonical_request(request)
-        return self.signature(self.string_to_sign(request, canonical), request)
+        to_sign = self.string_to_sign(request, canonical)
+        return self.signature(to_sign, request), canonical, to_sign
 
 
 class Verifier:
@@ -146,12 +151,16 @@ class Verifier:
             raise Rejection("mismatch", "The provided 'x-amz-content-sha256' header does not match "
                             "what was computed.")
 
-        expected = self._resign(method, path, params, headers, body, signed_names, presigned,
-                                Credentials(access_key, secret, token), amz_date)
+        expected, canonical, to_sign = self._resign(method, path, params, headers, body,
+                                                    signed_names, presigned,
+                                                    Credentials(access_key, secret, token), amz_date)
         if not hmac.compare_digest(expected, claimed):
+            # As AWS answers: the canonical request it expected, session token included.
             raise Rejection("mismatch", "The request signature we calculated does not match the "
                             "signature you provided. Check your AWS Secret Access Key and signing "
-                            "method. Consult the service documentation for details.")
+                            "method. Consult the service documentation for details.",
+                            f"\n\nThe Canonical String for this request should have been\n'{canonical}'"
+                            f"\n\nThe String-to-Sign should have been\n'{to_sign}'\n")
 
     def _check_token(self, token, presigned, signed_names):
         if self.session_token is None:

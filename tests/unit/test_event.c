@@ -1,5 +1,6 @@
 /* Tests for event.c: hook events are classified and their ids validated before any use. */
 #include "event.h"
+#include "buf.h"
 #include "testhelp.h"
 
 #include <stdlib.h>
@@ -101,17 +102,56 @@ int main(void)
         CHECK(ev.ecs_stage == NULL);
         event_free(&ev);
     }
-    TEST("a bad ECS stage is refused, and the event is still known as ECS")
+    TEST("any stage name is accepted: the listed ones, PRE_PRODUCTION_TRAFFIC_SHIFT, and stages "
+         "ECS adds later")
     {
-        CHECK_INT(parse("{\"executionDetails\":{\"serviceArn\":\"a\",\"targetServiceRevisionArn\":"
-                        "\"b\",\"lifecycleStage\":\"SCALE_UP\"}}",
-                        &ev, err, sizeof err),
-                  -1);
-        CHECK_INT(ev.kind, EVENT_ECS);
-        CHECK(strstr(err, "lifecycleStage") != NULL);
-        event_free(&ev);
+        static const char *const ok[] = {"PRE_PRODUCTION_TRAFFIC_SHIFT", "POST_SCALE_UP",
+                                         "SCALE_UP", "POST_CANARY_TRAFFIC_SHIFT_2"};
+        for (size_t i = 0; i < sizeof ok / sizeof *ok; i++) {
+            char json[256];
+            fmt_into(json, sizeof json,
+                     "{\"executionDetails\":{\"serviceArn\":\"a\",\"targetServiceRevisionArn\":"
+                     "\"b\",\"lifecycleStage\":\"%s\"}}",
+                     ok[i]);
+            CHECK_INT(parse(json, &ev, err, sizeof err), 0);
+            CHECK_INT(ev.kind, EVENT_ECS);
+            CHECK_STR(ev.ecs_stage, ok[i]);
+            event_free(&ev);
+        }
+        CHECK(event_ecs_stage_known("PRE_PRODUCTION_TRAFFIC_SHIFT"));
+        CHECK(event_ecs_stage_known("RECONCILE_SERVICE"));
+        CHECK(!event_ecs_stage_known("SCALE_UP"));
+    }
+    TEST("a malformed ECS stage is refused, and the event is still known as ECS")
+    {
+        static const char *const bad[] = {
+            "\"DROP TABLE\"",
+            "\"post_scale_up\"",
+            "\"_PRE\"",
+            "\"1STAGE\"",
+            "\"\"",
+            "\"../x\"",
+            "\"A\\u0000B\"",
+            "42",
+            "\""
+            "A2345678901234567890123456789012345678901234567890123456789012345"
+            "\""};
+        for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+            char json[256];
+            fmt_into(json, sizeof json,
+                     "{\"executionDetails\":{\"serviceArn\":\"a\",\"targetServiceRevisionArn\":"
+                     "\"b\",\"lifecycleStage\":%s}}",
+                     bad[i]);
+            CHECK_INT(parse(json, &ev, err, sizeof err), -1);
+            CHECK_INT(ev.kind, EVENT_ECS);
+            CHECK(strstr(err, "lifecycleStage") != NULL);
+            event_free(&ev);
+        }
         CHECK(event_is_ecs_stage("POST_PRODUCTION_TRAFFIC_SHIFT"));
+        CHECK(
+            event_is_ecs_stage("A234567890123456789012345678901234567890123456789012345678901234"));
         CHECK(!event_is_ecs_stage("post_scale_up"));
+        CHECK(!event_is_ecs_stage(""));
     }
     return test_report("event");
 }
