@@ -57,6 +57,11 @@ struct http_options {
     const char *ca_bundle;
     long connect_timeout_ms; /* 0: HTTP_DEFAULT_CONNECT_MS; always capped by the time left */
     size_t max_body;         /* 0: HTTP_DEFAULT_MAX_BODY; a request may lower it */
+    /* 1: never use a proxy, whatever the environment says (the Lambda Runtime API is on this
+     * machine: an http_proxy or ALL_PROXY set for egress must not capture it). 0: libcurl's
+     * environment rules: https_proxy/HTTPS_PROXY for https, http_proxy for http, ALL_PROXY
+     * for both, NO_PROXY/no_proxy exempts hosts (host suffixes, IP addresses, CIDR ranges). */
+    int direct;
 };
 
 struct http_client;

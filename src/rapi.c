@@ -63,7 +63,9 @@ struct rapi *rapi_new(const char *host_port, char *err, size_t errlen)
                  host_port && *host_port ? "malformed" : "not set");
         return NULL;
     }
-    struct http_options opt = {.max_body = RAPI_MAX_EVENT};
+    /* The Runtime API is on this machine: an egress proxy from the environment must never
+     * carry (or refuse) its requests. */
+    struct http_options opt = {.max_body = RAPI_MAX_EVENT, .direct = 1};
     struct http_client *http = http_client_new(&opt, err, errlen);
     if (!http)
         return NULL;
