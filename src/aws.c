@@ -375,6 +375,15 @@ int64_t aws_backoff_ms(int attempt, double r, int64_t now_ms, int64_t deadline_m
     return delay;
 }
 
+int64_t aws_attempt_ms(int64_t left, int more)
+{
+    if (left <= 0)
+        return 0;
+    if (!more || left < 2 * AWS_MIN_ATTEMPT_MS)
+        return left;
+    return left / 2;
+}
+
 /* ---- error decoding ------------------------------------------------------------------------ */
 
 void aws_trim_error_code(char *code)
@@ -739,6 +748,7 @@ struct call {
     const char *method;
     struct sigv4_header *sh; /* signed: Host, Content-Type, the caller's, User-Agent */
     size_t nsh;
+    int64_t attempt_deadline_ms; /* this attempt's HTTP deadline (aws_attempt_ms()) */
 };
 
 /* One attempt: fresh credentials from the provider (cached there), a fresh date, a signature,
@@ -810,7 +820,7 @@ static int attempt(struct aws_client *c, struct call *k, struct http_response *r
         .nheaders = n,
         .body = req->body_len ? req->body : NULL,
         .body_len = req->body_len,
-        .deadline_ms = req->deadline_ms,
+        .deadline_ms = k->attempt_deadline_ms,
         .max_body = req->max_body,
     };
     rc = http_do(c->http, &hr, resp, why, sizeof why);
@@ -854,9 +864,10 @@ static void note(struct aws_error *e, const char *suffix)
 }
 
 /* The retry loop. The deadline is checked before every attempt and before every sleep, so the
- * call ends by the deadline whatever the server does: each attempt's HTTP timeout is the time
- * left, and a backoff that would not leave AWS_MIN_ATTEMPT_MS for the next attempt is not
- * slept at all. */
+ * call ends by the deadline whatever the server does: an attempt that may be followed by another
+ * gets half the time left, the last one all of it, and a backoff that would not leave
+ * AWS_MIN_ATTEMPT_MS for the next attempt is not slept at all (after a transport failure it is
+ * shortened to fit instead). */
 int aws_call(struct aws_client *c, const struct aws_request *req, struct http_response *resp,
              struct aws_error *e, int *attempts_out)
 {
@@ -922,6 +933,9 @@ int aws_call(struct aws_client *c, const struct aws_request *req, struct http_re
             break;
         }
         n++;
+        int more = n - refreshed < max;
+        int64_t now0 = http_now_ms();
+        k.attempt_deadline_ms = now0 + aws_attempt_ms(req->deadline_ms - now0, more);
         int hr = attempt(c, &k, resp, e);
         if (hr == 1)
             break; /* credentials or signing: not something a retry fixes */
@@ -947,6 +961,12 @@ int aws_call(struct aws_client *c, const struct aws_request *req, struct http_re
         }
         int64_t now = http_now_ms();
         int64_t delay = aws_backoff_ms(n - refreshed, rand01(c), now, req->deadline_ms);
+        int64_t spare = req->deadline_ms - now - AWS_MIN_ATTEMPT_MS;
+        if (delay < 0 && e->status == 0 && spare >= 0) {
+            /* A timeout or a dead connection, not a busy service: one more attempt, on a new
+             * connection, is worth more than the full backoff the time left cannot hold. */
+            delay = (int64_t)(rand01(c) * (double)(spare < 100 ? spare : 100));
+        }
         if (delay < 0) {
             note(e, "no time left for another attempt");
             break;

@@ -16,9 +16,12 @@
  * retried are HTTP 500/502/503/504, connection failures and timeouts, and the throttling and
  * transient error codes of aws_retryable_code(). ExpiredToken / ExpiredTokenException /
  * RequestExpired invalidate the credentials and retry once. Every call has an absolute deadline
- * (monotonic ms, http_now_ms()): no attempt starts with less than AWS_MIN_ATTEMPT_MS left, each
- * attempt's HTTP timeout is the time left, and a backoff that would end past the deadline (less
- * AWS_MIN_ATTEMPT_MS) is not slept: the call gives up at once with the last error.
+ * (monotonic ms, http_now_ms()): no attempt starts with less than AWS_MIN_ATTEMPT_MS left; an
+ * attempt that may be followed by another gets at most half the time left (aws_attempt_ms()),
+ * so one hung attempt cannot eat the whole call; a backoff that would end past the deadline
+ * (less AWS_MIN_ATTEMPT_MS) is not slept: the call gives up at once with the last error, except
+ * after a timeout or a failed connection, when the next attempt (on a new connection: libcurl
+ * closes a timed-out one) starts after a short pause instead, if AWS_MIN_ATTEMPT_MS still fits.
  *
  * Secrets: the secret key and session token are registered with log_add_secret() when first
  * obtained; no error message, log line or dry-run description carries a header value.
@@ -100,6 +103,12 @@ int aws_retryable_status(long status);
  * [0, 1): r * min(2^(attempt-1) * AWS_BACKOFF_BASE_MS, AWS_MAX_BACKOFF_MS). Returns the delay in
  * ms, or -1 when now + delay + AWS_MIN_ATTEMPT_MS would pass deadline_ms (give up now). */
 int64_t aws_backoff_ms(int attempt, double r, int64_t now_ms, int64_t deadline_ms);
+
+/* The HTTP timeout of one attempt with `left` ms before the call's deadline: half of it while
+ * the call may still make another attempt (more != 0) and at least 2 * AWS_MIN_ATTEMPT_MS are
+ * left, so a hung answer or a black-holed kept-alive connection always leaves room for one
+ * more attempt on a fresh connection; else all of it. Never more than left. */
+int64_t aws_attempt_ms(int64_t left, int more);
 
 /* ---- error decoding (pure, for tests) ---- */
 /* Decode a non-2xx response into err (status, code, message, request_id, retryable), whatever

@@ -485,6 +485,25 @@ int main(void)
         CHECK_INT(bad, 0);
     }
 
+    TEST("an attempt that may be retried leaves room for one more")
+    {
+        CHECK_INT(aws_attempt_ms(5000, 1), 2500);
+        CHECK_INT(aws_attempt_ms(5000, 0), 5000); /* the last attempt gets all of it */
+        CHECK_INT(aws_attempt_ms(2 * AWS_MIN_ATTEMPT_MS, 1), AWS_MIN_ATTEMPT_MS);
+        CHECK_INT(aws_attempt_ms(2 * AWS_MIN_ATTEMPT_MS - 1, 1), 2 * AWS_MIN_ATTEMPT_MS - 1);
+        CHECK_INT(aws_attempt_ms(0, 1), 0);
+        CHECK_INT(aws_attempt_ms(-5, 0), 0);
+        /* whenever it is halved, what remains holds a whole attempt, and nothing exceeds left */
+        int bad = 0;
+        for (int64_t left = 0; left < 20000; left += 7) {
+            int64_t a = aws_attempt_ms(left, 1);
+            if (a > left || (a < left && left - a < AWS_MIN_ATTEMPT_MS) ||
+                (left >= 2 * AWS_MIN_ATTEMPT_MS && a == left))
+                bad++;
+        }
+        CHECK_INT(bad, 0);
+    }
+
     TEST("client settings from the environment")
     {
         char e[512];
