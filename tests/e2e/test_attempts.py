@@ -65,3 +65,24 @@ def test_a_scripts_aws_call_survives_one_hung_attempt(hookhost_bin, tmp_path):
         assert_one_report(rt, ev, "Succeeded", out)
     finally:
         rt.stop()
+
+
+@pytest.mark.parametrize("reserve", ["0", "50"])
+def test_a_reserve_too_small_for_a_report_is_raised_with_a_warning(hookhost_bin, tmp_path,
+                                                                    reserve):
+    """HOOKHOST_RESERVE_MS=0 left a looping hook no time to report at all."""
+    rt = Runtime(hookhost_bin, tmp_path / "task", env={"HOOKHOST_RESERVE_MS": reserve},
+                 start=False)
+    rt.hook("AfterAllowTraffic", "return function() while true do end end\n")
+    rt.start()
+    try:
+        ev = rt.hook_event()
+        _, out = rt.invoke(ev, timeout=3)
+        assert out["kind"] == "response", rt.log()
+        assert body(out)["reason"] == "timeout" and body(out)["report"] == "accepted"
+        assert_one_report(rt, ev, "Failed", out)
+        warn = [l for l in rt.log_lines() if l.get("level") == "WARN"
+                and f"HOOKHOST_RESERVE_MS={reserve}" in l.get("message", "")]
+        assert warn and "300 ms" in warn[0]["message"], rt.log()
+    finally:
+        rt.stop()
