@@ -31,9 +31,21 @@ const char *report_result_name(enum report_result r)
 
 int report_init(char *err, size_t errlen)
 {
-    if (!client_)
-        client_ = aws_client_new(NULL, err, errlen);
-    return client_ ? 0 : -1;
+    if (client_)
+        return 0;
+    struct aws_client *c = aws_client_new(NULL, err, errlen);
+    if (!c)
+        return -1;
+    /* The endpoint is read from the environment at each call; it cannot change in between, so
+     * one that does not resolve now never will. */
+    struct aws_request req = {.service = "codedeploy"};
+    struct aws_endpoint ep;
+    if (aws_client_resolve(c, &req, &ep, err, errlen) < 0) {
+        aws_client_free(c);
+        return -1;
+    }
+    client_ = c;
+    return 0;
 }
 
 static void sleep_ms(int64_t ms)
