@@ -73,9 +73,13 @@ struct aws_endpoint {
  * (then default_region; global services always sign for their own region). endpoint_prefix may be
  * NULL (the table's, else the service name lower-cased). getenv_fn NULL means getenv.
  * Order: AWS_ENDPOINT_URL_<SERVICE_ID> (upper-cased, spaces and dashes as '_'), AWS_ENDPOINT_URL,
- * then https://<prefix>.<region>.amazonaws.com (".amazonaws.com.cn" for cn-*), or the global
- * host of CloudFront, IAM, Route 53. Returns 0; -1 with a message in err naming the variable for
- * a bad URL; -2 when no region is configured (or it is not a region name), saying so. */
+ * then https://<prefix>.<region>.<the partition's DNS suffix> (amazonaws.com, amazonaws.com.cn
+ * for cn-*, c2s.ic.gov for us-iso-*, sc2s.sgov.gov for us-isob-*), or the partition's endpoint
+ * of CloudFront, IAM, Route 53 and the region it is signed for (as botocore's endpoints.json:
+ * cloudfront.amazonaws.com and us-east-1 in aws, cloudfront.cn-northwest-1.amazonaws.com.cn and
+ * cn-northwest-1 in aws-cn, iam.us-gov.amazonaws.com and us-gov-west-1 in aws-us-gov, ...; with
+ * no region, the aws partition's). Returns 0; -1 with a message in err naming the variable for a
+ * bad URL; -2 when no region is configured (or it is not a region name), saying so. */
 int aws_resolve_endpoint(const char *service, const char *region, const char *endpoint_prefix,
                          const char *default_region,
                          const char *(*getenv_fn)(void *ud, const char *name), void *getenv_ud,
@@ -85,6 +89,10 @@ int aws_resolve_endpoint(const char *service, const char *region, const char *en
  * no user info, query or fragment) into out's scheme, host, host_header, base_path and port.
  * Returns 0 or -1 with the reason in err (without the URL: the caller names the variable). */
 int aws_parse_endpoint_url(const char *url, struct aws_endpoint *out, char *err, size_t errlen);
+
+/* The partition a region belongs to: "aws", "aws-cn", "aws-us-gov", "aws-iso" or "aws-iso-b"
+ * (a static string; NULL or an unknown region: "aws"). */
+const char *aws_partition(const char *region);
 
 /* The URL of a request to ep: scheme://host[:port] + base_path + path (NULL: "/") + "?query"
  * (when query is non-empty), appended to out. Returns 0 or -1 (out's limit). */
