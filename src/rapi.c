@@ -225,13 +225,14 @@ int rapi_respond(struct rapi *r, const char *request_id, const char *body, size_
     return post(r, path, h, 1, body, len, err, errlen);
 }
 
-/* {"errorMessage", "errorType", "stackTrace"}, the body Lambda expects for both kinds of error. */
+/* {"errorMessage", "errorType", "stackTrace"}, the body Lambda expects for both kinds of error:
+ * errorType whole ("Runtime.ReportNotDelivered", as in the header), stackTrace a list of lines
+ * (empty: []). */
 static char *error_body(const char *error_type, const char *message, const char *stack)
 {
-    const char *dot = strchr(error_type, '.');
     struct json *j = json_new();
     json_set_str(j, "errorMessage", message);
-    json_set_str(j, "errorType", dot ? dot + 1 : error_type);
+    json_set_str(j, "errorType", error_type);
     const char *lines[64];
     size_t n = 0;
     char *copy = stack ? xstrdup(stack) : NULL;

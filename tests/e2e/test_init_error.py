@@ -27,3 +27,29 @@ def test_a_codedeploy_endpoint_that_cannot_resolve_is_an_init_error(hookhost_bin
         assert named in json.loads(errs[0]["body"])["errorMessage"]
     finally:
         rt.stop()
+
+
+def test_error_bodies_have_lambdas_shape(hookhost_bin, tmp_path):
+    """errorType is the whole type, as in the Lambda-Runtime-Function-Error-Type header, and
+    stackTrace is a list (Lambda's shape), even when empty."""
+    rt = Runtime(hookhost_bin, tmp_path / "task", start=False)
+    rt.hook("AfterAllowTraffic", OK)
+    rt.emu.inject_fault("error", "codedeploy", "PutLifecycleEventHookExecutionStatus", count=100,
+                        status=400, code="AccessDeniedException", message="not allowed")
+    rt.start()
+    try:
+        _, out = rt.invoke(rt.hook_event(), timeout=3)
+        assert out["kind"] == "error" and out["error_type"] == "Runtime.ReportNotDelivered"
+        b = json.loads(out["body"])
+        assert b["errorType"] == "Runtime.ReportNotDelivered" and b["stackTrace"] == [], b
+    finally:
+        rt.stop()
+    rt = Runtime(hookhost_bin, tmp_path / "task2", env={"AWS_MAX_ATTEMPTS": "many"}, start=False)
+    rt.start()
+    try:
+        assert rt.wait_exit(10) == 1
+        (err,) = rt.emu.init_errors()
+        b = json.loads(err["body"])
+        assert b["errorType"] == "Runtime.ConfigError" and b["stackTrace"] == [], b
+    finally:
+        rt.stop()
