@@ -730,6 +730,11 @@ const char *aws_client_region(const struct aws_client *c)
     return c->region;
 }
 
+int aws_client_preload_ca(struct aws_client *c)
+{
+    return http_client_preload_ca(c->http);
+}
+
 long aws_client_connects(const struct aws_client *c)
 {
     return http_client_connects(c->http);

@@ -147,6 +147,9 @@ void aws_client_free(struct aws_client *c);
 void aws_client_set_dry_run(struct aws_client *c, int on);
 /* The default region, or "" when none is configured. Valid until aws_client_free(). */
 const char *aws_client_region(const struct aws_client *c);
+/* Parse the client's CA bundle now (http_client_preload_ca()): for a process about to fork
+ * workers that will call AWS over https. Returns 0 or -1 (nothing loaded; calls still verify). */
+int aws_client_preload_ca(struct aws_client *c);
 /* New connections opened since the client was created (connection reuse, for tests). */
 long aws_client_connects(const struct aws_client *c);
 

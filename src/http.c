@@ -469,6 +469,11 @@ static X509_STORE *ca_store(const char *path)
     return st;
 }
 
+int http_client_preload_ca(struct http_client *c)
+{
+    return c->ca_bundle && ca_store(c->ca_bundle) ? 0 : -1;
+}
+
 static CURLcode on_ssl_ctx(CURL *curl, void *ssl_ctx, void *bundle)
 {
     (void)curl;

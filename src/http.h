@@ -76,6 +76,11 @@ long http_client_connects(const struct http_client *c);
 /* The CA bundle path in use, or NULL for libcurl's default. Valid until http_client_free(). */
 const char *http_client_ca_bundle(const struct http_client *c);
 
+/* Parse the client's CA bundle into the process's shared store now, as its first https
+ * connection would, so that processes forked afterwards inherit it parsed. Returns 0, or -1 when
+ * there is no bundle or it does not load (the first connection then fails as it would have). */
+int http_client_preload_ca(struct http_client *c);
+
 /* ---- requests and responses ---- */
 /* A header name and value. In a request both are borrowed from the caller for the call. */
 struct http_header {

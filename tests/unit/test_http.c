@@ -825,6 +825,30 @@ int main(void)
         CHECK_INT(k ? http_do(k, &q, &r, err, sizeof err) : 0, HTTP_ERR_TLS);
         http_client_free(k);
     }
+    TEST("a CA store loaded ahead (before forking workers) still verifies, in a forked child too")
+    {
+        struct http_options o = {pem, 0, 0, 0};
+        struct http_client *k = http_client_new(&o, err, sizeof err);
+        struct http_client *d = http_client_new(NULL, err, sizeof err);
+        CHECK_INT(k ? http_client_preload_ca(k) : -99, 0);
+        CHECK_INT(d ? http_client_preload_ca(d) : -99, 0);
+        fmt_into(tls_url, sizeof tls_url, "https://127.0.0.1:%d/x", tls_port);
+        struct http_request q = {"GET", tls_url, NULL, 0, NULL, 0, http_deadline_in(5000), 0};
+        pid_t child = fork();
+        if (child == 0) { /* what a worker forked after the preload does */
+            struct http_response cr = HTTP_RESPONSE_INIT;
+            int ok = http_do(k, &q, &cr, err, sizeof err) == 0 && cr.status == 200 &&
+                     http_do(d, &q, &cr, err, sizeof err) == HTTP_ERR_TLS;
+            _exit(ok ? 0 : 1);
+        }
+        int st = -1;
+        waitpid(child, &st, 0);
+        CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+        CHECK_INT(k ? http_do(k, &q, &r, err, sizeof err) : -99, 0);
+        CHECK_INT(d ? http_do(d, &q, &r, err, sizeof err) : -99, HTTP_ERR_TLS);
+        http_client_free(k);
+        http_client_free(d);
+    }
     TEST("https through HTTPS_PROXY: a CONNECT tunnel, the server still verified end to end")
     {
         setenv("HTTPS_PROXY", proxy_url, 1);
