@@ -34,32 +34,93 @@
  * endpoint prefix). Unknown services are called by their name: prefix and signing name alike. */
 struct service_info {
     const char *id, *alias, *prefix, *signing;
-    const char *global_host;   /* NULL: regional */
-    const char *global_region; /* the region a global service is signed for */
+    int global; /* one endpoint per partition (global_endpoints), not one per region */
 };
 
 static const struct service_info services[] = {
-    {"CloudFront", NULL, "cloudfront", "cloudfront", "cloudfront.amazonaws.com", "us-east-1"},
-    {"IAM", NULL, "iam", "iam", "iam.amazonaws.com", "us-east-1"},
-    {"Route 53", "route53", "route53", "route53", "route53.amazonaws.com", "us-east-1"},
-    {"CodeDeploy", NULL, "codedeploy", "codedeploy", NULL, NULL},
-    {"CloudWatch", "monitoring", "monitoring", "monitoring", NULL, NULL},
-    {"CloudWatch Logs", "logs", "logs", "logs", NULL, NULL},
-    {"EventBridge", "events", "events", "events", NULL, NULL},
+    {"CloudFront", NULL, "cloudfront", "cloudfront", 1},
+    {"IAM", NULL, "iam", "iam", 1},
+    {"Route 53", "route53", "route53", "route53", 1},
+    {"CodeDeploy", NULL, "codedeploy", "codedeploy", 0},
+    {"CloudWatch", "monitoring", "monitoring", "monitoring", 0},
+    {"CloudWatch Logs", "logs", "logs", "logs", 0},
+    {"EventBridge", "events", "events", "events", 0},
     {"Elastic Load Balancing v2", "elasticloadbalancing", "elasticloadbalancing",
-     "elasticloadbalancing", NULL, NULL},
-    {"Secrets Manager", "secretsmanager", "secretsmanager", "secretsmanager", NULL, NULL},
-    {"CodePipeline", NULL, "codepipeline", "codepipeline", NULL, NULL},
-    {"SNS", NULL, "sns", "sns", NULL, NULL},
-    {"SQS", NULL, "sqs", "sqs", NULL, NULL},
-    {"STS", NULL, "sts", "sts", NULL, NULL},
-    {"SSM", NULL, "ssm", "ssm", NULL, NULL},
-    {"ECS", NULL, "ecs", "ecs", NULL, NULL},
-    {"EC2", NULL, "ec2", "ec2", NULL, NULL},
-    {"Lambda", NULL, "lambda", "lambda", NULL, NULL},
-    {"DynamoDB", NULL, "dynamodb", "dynamodb", NULL, NULL},
-    {"S3", NULL, "s3", "s3", NULL, NULL},
+     "elasticloadbalancing", 0},
+    {"Secrets Manager", "secretsmanager", "secretsmanager", "secretsmanager", 0},
+    {"CodePipeline", NULL, "codepipeline", "codepipeline", 0},
+    {"SNS", NULL, "sns", "sns", 0},
+    {"SQS", NULL, "sqs", "sqs", 0},
+    {"STS", NULL, "sts", "sts", 0},
+    {"SSM", NULL, "ssm", "ssm", 0},
+    {"ECS", NULL, "ecs", "ecs", 0},
+    {"EC2", NULL, "ec2", "ec2", 0},
+    {"Lambda", NULL, "lambda", "lambda", 0},
+    {"DynamoDB", NULL, "dynamodb", "dynamodb", 0},
+    {"S3", NULL, "s3", "s3", 0},
 };
+
+/* Partitions, from botocore's data/endpoints.json: which regions belong to each (by prefix;
+ * "aws" takes every region the others do not) and their DNS suffix. */
+struct partition {
+    const char *name, *region_prefix, *dns_suffix;
+};
+
+static const struct partition partitions[] = {
+    {"aws", "", "amazonaws.com"},
+    {"aws-cn", "cn-", "amazonaws.com.cn"},
+    {"aws-us-gov", "us-gov-", "amazonaws.com"},
+    {"aws-iso", "us-iso-", "c2s.ic.gov"},
+    {"aws-iso-b", "us-isob-", "sc2s.sgov.gov"},
+};
+
+/* The partition endpoints of the global services (endpoints.json, "partitionEndpoint"): the host
+ * and the region it is signed for. A global service without an entry for a partition (CloudFront
+ * outside aws and aws-cn) is called regionally there, as botocore does. */
+struct global_endpoint {
+    const char *service, *partition, *host, *region;
+};
+
+static const struct global_endpoint global_endpoints[] = {
+    {"CloudFront", "aws", "cloudfront.amazonaws.com", "us-east-1"},
+    {"CloudFront", "aws-cn", "cloudfront.cn-northwest-1.amazonaws.com.cn", "cn-northwest-1"},
+    {"IAM", "aws", "iam.amazonaws.com", "us-east-1"},
+    {"IAM", "aws-cn", "iam.cn-north-1.amazonaws.com.cn", "cn-north-1"},
+    {"IAM", "aws-us-gov", "iam.us-gov.amazonaws.com", "us-gov-west-1"},
+    {"IAM", "aws-iso", "iam.us-iso-east-1.c2s.ic.gov", "us-iso-east-1"},
+    {"IAM", "aws-iso-b", "iam.us-isob-east-1.sc2s.sgov.gov", "us-isob-east-1"},
+    {"Route 53", "aws", "route53.amazonaws.com", "us-east-1"},
+    {"Route 53", "aws-cn", "route53.amazonaws.com.cn", "cn-northwest-1"},
+    {"Route 53", "aws-us-gov", "route53.us-gov.amazonaws.com", "us-gov-west-1"},
+    {"Route 53", "aws-iso", "route53.c2s.ic.gov", "us-iso-east-1"},
+    {"Route 53", "aws-iso-b", "route53.sc2s.sgov.gov", "us-isob-east-1"},
+};
+
+/* The partition of a region; NULL or "" (a global service called without a region): aws. */
+static const struct partition *partition_of(const char *region)
+{
+    const struct partition *best = &partitions[0];
+    size_t n = sizeof partitions / sizeof *partitions;
+    for (size_t i = 1; region && i < n; i++)
+        if (strncmp(region, partitions[i].region_prefix, strlen(partitions[i].region_prefix)) == 0)
+            best = &partitions[i];
+    return best;
+}
+
+static const struct global_endpoint *global_endpoint(const char *service_id,
+                                                     const struct partition *pt)
+{
+    for (size_t i = 0; i < sizeof global_endpoints / sizeof *global_endpoints; i++)
+        if (strcmp(global_endpoints[i].service, service_id) == 0 &&
+            strcmp(global_endpoints[i].partition, pt->name) == 0)
+            return &global_endpoints[i];
+    return NULL;
+}
+
+const char *aws_partition(const char *region)
+{
+    return partition_of(region)->name;
+}
 
 void aws_service_env_name(const char *service, char *out, size_t outlen)
 {
@@ -259,19 +320,21 @@ int aws_resolve_endpoint(const char *service, const char *region, const char *en
                                                              : lower;
     fmt_into(out->signing_name, sizeof out->signing_name, "%s", si ? si->signing : prefix);
 
-    if (si && si->global_host) {
-        fmt_into(out->region, sizeof out->region, "%s", si->global_region);
+    const char *r = region && *region ? region : default_region;
+    if (r && *r && !region_ok(r)) {
+        fmt_into(err, errlen, "region '%.64s' is not a region name (like us-east-1)", r);
+        return -2;
+    }
+    const struct partition *pt = partition_of(r);
+    const struct global_endpoint *ge = si && si->global ? global_endpoint(si->id, pt) : NULL;
+    if (ge) {
+        fmt_into(out->region, sizeof out->region, "%s", ge->region);
     } else {
-        const char *r = region && *region ? region : default_region;
         if (!r || !*r) {
             fmt_into(err, errlen,
                      "no region for %s: set AWS_REGION (or AWS_DEFAULT_REGION, or region in "
                      "the profile), or pass region",
                      service);
-            return -2;
-        }
-        if (!region_ok(r)) {
-            fmt_into(err, errlen, "region '%.64s' is not a region name (like us-east-1)", r);
             return -2;
         }
         fmt_into(out->region, sizeof out->region, "%s", r);
@@ -298,11 +361,10 @@ int aws_resolve_endpoint(const char *service, const char *region, const char *en
             fmt_into(err, errlen, "endpoint prefix '%.64s' is not a host name label", prefix);
             return -1;
         }
-    if (si && si->global_host)
-        fmt_into(url, sizeof url, "https://%s", si->global_host);
+    if (ge)
+        fmt_into(url, sizeof url, "https://%s", ge->host);
     else
-        fmt_into(url, sizeof url, "https://%s.%s.%s", prefix, out->region,
-                 strncmp(out->region, "cn-", 3) == 0 ? "amazonaws.com.cn" : "amazonaws.com");
+        fmt_into(url, sizeof url, "https://%s.%s.%s", prefix, out->region, pt->dns_suffix);
     if (aws_parse_endpoint_url(url, out, err, errlen) < 0)
         return -1;
     out->source = "default";
@@ -373,6 +435,15 @@ int64_t aws_backoff_ms(int attempt, double r, int64_t now_ms, int64_t deadline_m
     if (now_ms + delay + AWS_MIN_ATTEMPT_MS > deadline_ms)
         return -1;
     return delay;
+}
+
+int64_t aws_attempt_ms(int64_t left, int more)
+{
+    if (left <= 0)
+        return 0;
+    if (!more || left < 2 * AWS_MIN_ATTEMPT_MS)
+        return left;
+    return left / 2;
 }
 
 /* ---- error decoding ------------------------------------------------------------------------ */
@@ -659,6 +730,11 @@ const char *aws_client_region(const struct aws_client *c)
     return c->region;
 }
 
+int aws_client_preload_ca(struct aws_client *c)
+{
+    return http_client_preload_ca(c->http);
+}
+
 long aws_client_connects(const struct aws_client *c)
 {
     return http_client_connects(c->http);
@@ -739,6 +815,7 @@ struct call {
     const char *method;
     struct sigv4_header *sh; /* signed: Host, Content-Type, the caller's, User-Agent */
     size_t nsh;
+    int64_t attempt_deadline_ms; /* this attempt's HTTP deadline (aws_attempt_ms()) */
 };
 
 /* One attempt: fresh credentials from the provider (cached there), a fresh date, a signature,
@@ -810,7 +887,7 @@ static int attempt(struct aws_client *c, struct call *k, struct http_response *r
         .nheaders = n,
         .body = req->body_len ? req->body : NULL,
         .body_len = req->body_len,
-        .deadline_ms = req->deadline_ms,
+        .deadline_ms = k->attempt_deadline_ms,
         .max_body = req->max_body,
     };
     rc = http_do(c->http, &hr, resp, why, sizeof why);
@@ -854,9 +931,10 @@ static void note(struct aws_error *e, const char *suffix)
 }
 
 /* The retry loop. The deadline is checked before every attempt and before every sleep, so the
- * call ends by the deadline whatever the server does: each attempt's HTTP timeout is the time
- * left, and a backoff that would not leave AWS_MIN_ATTEMPT_MS for the next attempt is not
- * slept at all. */
+ * call ends by the deadline whatever the server does: an attempt that may be followed by another
+ * gets half the time left, the last one all of it, and a backoff that would not leave
+ * AWS_MIN_ATTEMPT_MS for the next attempt is not slept at all (after a transport failure it is
+ * shortened to fit instead). */
 int aws_call(struct aws_client *c, const struct aws_request *req, struct http_response *resp,
              struct aws_error *e, int *attempts_out)
 {
@@ -922,6 +1000,9 @@ int aws_call(struct aws_client *c, const struct aws_request *req, struct http_re
             break;
         }
         n++;
+        int more = n - refreshed < max;
+        int64_t now0 = http_now_ms();
+        k.attempt_deadline_ms = now0 + aws_attempt_ms(req->deadline_ms - now0, more);
         int hr = attempt(c, &k, resp, e);
         if (hr == 1)
             break; /* credentials or signing: not something a retry fixes */
@@ -947,6 +1028,12 @@ int aws_call(struct aws_client *c, const struct aws_request *req, struct http_re
         }
         int64_t now = http_now_ms();
         int64_t delay = aws_backoff_ms(n - refreshed, rand01(c), now, req->deadline_ms);
+        int64_t spare = req->deadline_ms - now - AWS_MIN_ATTEMPT_MS;
+        if (delay < 0 && e->status == 0 && spare >= 0) {
+            /* A timeout or a dead connection, not a busy service: one more attempt, on a new
+             * connection, is worth more than the full backoff the time left cannot hold. */
+            delay = (int64_t)(rand01(c) * (double)(spare < 100 ? spare : 100));
+        }
         if (delay < 0) {
             note(e, "no time left for another attempt");
             break;

@@ -16,9 +16,12 @@
  * retried are HTTP 500/502/503/504, connection failures and timeouts, and the throttling and
  * transient error codes of aws_retryable_code(). ExpiredToken / ExpiredTokenException /
  * RequestExpired invalidate the credentials and retry once. Every call has an absolute deadline
- * (monotonic ms, http_now_ms()): no attempt starts with less than AWS_MIN_ATTEMPT_MS left, each
- * attempt's HTTP timeout is the time left, and a backoff that would end past the deadline (less
- * AWS_MIN_ATTEMPT_MS) is not slept: the call gives up at once with the last error.
+ * (monotonic ms, http_now_ms()): no attempt starts with less than AWS_MIN_ATTEMPT_MS left; an
+ * attempt that may be followed by another gets at most half the time left (aws_attempt_ms()),
+ * so one hung attempt cannot eat the whole call; a backoff that would end past the deadline
+ * (less AWS_MIN_ATTEMPT_MS) is not slept: the call gives up at once with the last error, except
+ * after a timeout or a failed connection, when the next attempt (on a new connection: libcurl
+ * closes a timed-out one) starts after a short pause instead, if AWS_MIN_ATTEMPT_MS still fits.
  *
  * Secrets: the secret key and session token are registered with log_add_secret() when first
  * obtained; no error message, log line or dry-run description carries a header value.
@@ -70,9 +73,13 @@ struct aws_endpoint {
  * (then default_region; global services always sign for their own region). endpoint_prefix may be
  * NULL (the table's, else the service name lower-cased). getenv_fn NULL means getenv.
  * Order: AWS_ENDPOINT_URL_<SERVICE_ID> (upper-cased, spaces and dashes as '_'), AWS_ENDPOINT_URL,
- * then https://<prefix>.<region>.amazonaws.com (".amazonaws.com.cn" for cn-*), or the global
- * host of CloudFront, IAM, Route 53. Returns 0; -1 with a message in err naming the variable for
- * a bad URL; -2 when no region is configured (or it is not a region name), saying so. */
+ * then https://<prefix>.<region>.<the partition's DNS suffix> (amazonaws.com, amazonaws.com.cn
+ * for cn-*, c2s.ic.gov for us-iso-*, sc2s.sgov.gov for us-isob-*), or the partition's endpoint
+ * of CloudFront, IAM, Route 53 and the region it is signed for (as botocore's endpoints.json:
+ * cloudfront.amazonaws.com and us-east-1 in aws, cloudfront.cn-northwest-1.amazonaws.com.cn and
+ * cn-northwest-1 in aws-cn, iam.us-gov.amazonaws.com and us-gov-west-1 in aws-us-gov, ...; with
+ * no region, the aws partition's). Returns 0; -1 with a message in err naming the variable for a
+ * bad URL; -2 when no region is configured (or it is not a region name), saying so. */
 int aws_resolve_endpoint(const char *service, const char *region, const char *endpoint_prefix,
                          const char *default_region,
                          const char *(*getenv_fn)(void *ud, const char *name), void *getenv_ud,
@@ -82,6 +89,10 @@ int aws_resolve_endpoint(const char *service, const char *region, const char *en
  * no user info, query or fragment) into out's scheme, host, host_header, base_path and port.
  * Returns 0 or -1 with the reason in err (without the URL: the caller names the variable). */
 int aws_parse_endpoint_url(const char *url, struct aws_endpoint *out, char *err, size_t errlen);
+
+/* The partition a region belongs to: "aws", "aws-cn", "aws-us-gov", "aws-iso" or "aws-iso-b"
+ * (a static string; NULL or an unknown region: "aws"). */
+const char *aws_partition(const char *region);
 
 /* The URL of a request to ep: scheme://host[:port] + base_path + path (NULL: "/") + "?query"
  * (when query is non-empty), appended to out. Returns 0 or -1 (out's limit). */
@@ -100,6 +111,12 @@ int aws_retryable_status(long status);
  * [0, 1): r * min(2^(attempt-1) * AWS_BACKOFF_BASE_MS, AWS_MAX_BACKOFF_MS). Returns the delay in
  * ms, or -1 when now + delay + AWS_MIN_ATTEMPT_MS would pass deadline_ms (give up now). */
 int64_t aws_backoff_ms(int attempt, double r, int64_t now_ms, int64_t deadline_ms);
+
+/* The HTTP timeout of one attempt with `left` ms before the call's deadline: half of it while
+ * the call may still make another attempt (more != 0) and at least 2 * AWS_MIN_ATTEMPT_MS are
+ * left, so a hung answer or a black-holed kept-alive connection always leaves room for one
+ * more attempt on a fresh connection; else all of it. Never more than left. */
+int64_t aws_attempt_ms(int64_t left, int more);
 
 /* ---- error decoding (pure, for tests) ---- */
 /* Decode a non-2xx response into err (status, code, message, request_id, retryable), whatever
@@ -130,6 +147,9 @@ void aws_client_free(struct aws_client *c);
 void aws_client_set_dry_run(struct aws_client *c, int on);
 /* The default region, or "" when none is configured. Valid until aws_client_free(). */
 const char *aws_client_region(const struct aws_client *c);
+/* Parse the client's CA bundle now (http_client_preload_ca()): for a process about to fork
+ * workers that will call AWS over https. Returns 0 or -1 (nothing loaded; calls still verify). */
+int aws_client_preload_ca(struct aws_client *c);
 /* New connections opened since the client was created (connection reuse, for tests). */
 long aws_client_connects(const struct aws_client *c);
 

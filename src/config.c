@@ -177,6 +177,15 @@ int config_load(struct config *c, char *err, size_t errlen)
                      s);
             return -1;
         }
+        if (v < CONFIG_MIN_RESERVE_MS) {
+            /* Raised, not refused: a refusal would fail every hook (and roll deployments back)
+             * over a setting that only asked for more script time; raised, the hooks run and
+             * their reports still fit. */
+            fmt_into(c->warning, sizeof c->warning,
+                     "HOOKHOST_RESERVE_MS=%lld is below the %d ms a report needs; using %d ms", v,
+                     CONFIG_MIN_RESERVE_MS, CONFIG_MIN_RESERVE_MS);
+            v = CONFIG_MIN_RESERVE_MS;
+        }
         c->reserve_ms = v;
     }
 

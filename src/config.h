@@ -2,7 +2,8 @@
  *
  * HOOKHOST_MEMORY_MB   Lua memory cap (default: half of AWS_LAMBDA_FUNCTION_MEMORY_SIZE, else 128)
  * HOOKHOST_RESERVE_MS  time kept before the deadline to stop the script and report (default: 10%
- *                      of the time left when the event arrived, at least 300 ms, at most 10 s)
+ *                      of the time left when the event arrived, at least 300 ms, at most 10 s);
+ *                      a value below CONFIG_MIN_RESERVE_MS is raised to it, with a warning
  * HOOKHOST_ON_ERROR    Failed (default) or Succeeded: the status reported when a script fails
  * HOOKHOST_LUA_DIR     the hookhost Lua library (default: found next to the executable)
  * LAMBDA_TASK_ROOT     the function package (hooks/ and modules)
@@ -18,6 +19,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The least reserve: after the 30 ms kept to answer Lambda it leaves 270 ms for the report, two
+ * attempts of at least AWS_MIN_ATTEMPT_MS (100 ms) each, so that even a looping script's report
+ * survives one hung attempt. */
+#define CONFIG_MIN_RESERVE_MS 300
+
 struct config {
     size_t mem_max;
     int64_t reserve_ms; /* < 0: the default policy */
@@ -26,6 +32,7 @@ struct config {
     const char *task_root;  /* borrowed from the environment; may be NULL */
     const char *handler;    /* borrowed from the environment; may be NULL */
     const char *ecs_map;    /* HOOKHOST_ECS_STAGE_MAP, checked; may be NULL */
+    char warning[200];      /* "" or a setting config_load() changed, for the caller to log */
 };
 
 /* Read and check the environment. Returns 0, or -1 with a message naming the variable. */

@@ -759,8 +759,64 @@ static int container_token(struct creds_provider *p, char **token, char *err, si
     return 0;
 }
 
-/* One blocking GET with a short timeout, no redirects and no proxy (the endpoint is local or
- * pinned by the URL rules), the body bounded and wiped, then the JSON read with cjson. */
+#define CONTAINER_ATTEMPTS 3 /* as botocore's ContainerMetadataFetcher */
+
+/* One GET of the credentials document into body (emptied first). Returns 0 with *status set,
+ * 1 for a failure worth another attempt (no connection, a timeout, a 5xx or 429 answer), or -1
+ * for one that is not (a 4xx, an oversized answer, TLS or CA bundle problems); err says which. */
+static int container_get(const char *url, struct curl_slist *hdrs, const char *ca_bundle,
+                         long timeout_ms, struct sbuf *body, long *status, char *err, size_t errlen)
+{
+    sbuf_wipe(body);
+    sbuf_init(body, HTTP_MAX_BODY);
+    CURL *c = curl_easy_init();
+    if (!c) {
+        fmt_into(err, errlen, "container credentials: cannot initialise libcurl");
+        return -1;
+    }
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+    curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
+    if (ca_bundle) /* AWS_CA_BUNDLE, as for every other https call */
+        curl_easy_setopt(c, CURLOPT_CAINFO, ca_bundle);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, body);
+    CURLcode cc = curl_easy_perform(c);
+    *status = 0;
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
+    curl_easy_cleanup(c);
+    if (cc == CURLE_WRITE_ERROR) {
+        fmt_into(err, errlen, "container credentials: response larger than %zu bytes",
+                 HTTP_MAX_BODY);
+        return -1;
+    }
+    if (cc != CURLE_OK) {
+        fmt_into(err, errlen, "container credentials: request failed: %s", curl_easy_strerror(cc));
+        return cc == CURLE_OPERATION_TIMEDOUT || cc == CURLE_COULDNT_CONNECT ||
+                       cc == CURLE_COULDNT_RESOLVE_HOST || cc == CURLE_SEND_ERROR ||
+                       cc == CURLE_RECV_ERROR || cc == CURLE_GOT_NOTHING || cc == CURLE_PARTIAL_FILE
+                   ? 1
+                   : -1;
+    }
+    if (*status != 200) {
+        fmt_into(err, errlen, "container credentials: HTTP status %ld", *status);
+        return *status >= 500 || *status == 429 ? 1 : -1;
+    }
+    return 0;
+}
+
+/* A GET with a short timeout, no redirects and no proxy (the endpoint is local or pinned by the
+ * URL rules), the body bounded and wiped, then the JSON read with cjson. A transient failure is
+ * tried again (CONTAINER_ATTEMPTS in all, 100 then 200 ms apart) while the caller's deadline
+ * leaves room: an attempt that may be followed by another gets at most half the time left. */
 static int from_container(struct creds_provider *p, const char *rel, const char *full,
                           struct creds *out, char *err, size_t errlen)
 {
@@ -768,7 +824,6 @@ static int from_container(struct creds_provider *p, const char *rel, const char 
     char *token = NULL, *auth = NULL;
     struct sbuf body = {0};
     struct curl_slist *hdrs = NULL;
-    CURL *c = NULL;
     int rc = -1;
     if (rel) {
         if (rel[0] != '/') {
@@ -790,7 +845,6 @@ static int from_container(struct creds_provider *p, const char *rel, const char 
     }
     if (container_token(p, &token, err, errlen) < 0)
         return -1;
-    sbuf_init(&body, HTTP_MAX_BODY);
     hdrs = curl_slist_append(hdrs, "Accept: application/json");
     if (token) {
         struct buf a = BUF_INIT(0);
@@ -802,45 +856,37 @@ static int from_container(struct creds_provider *p, const char *rel, const char 
         auth = buf_take(&a);
         hdrs = curl_slist_append(hdrs, auth);
     }
-    c = curl_easy_init();
-    if (!c || !hdrs) {
+    if (!hdrs) {
         fmt_into(err, errlen, "container credentials: cannot initialise libcurl");
         goto cleanup;
     }
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
-    long http_ms = bounded_ms(p, p->o.http_timeout_ms);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, http_ms);
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, http_ms);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
-    CURLcode cc = curl_easy_perform(c);
+    const char *ca = env(p, "AWS_CA_BUNDLE");
     long status = 0;
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-    if (cc == CURLE_WRITE_ERROR) {
-        fmt_into(err, errlen, "container credentials: response larger than %zu bytes",
-                 HTTP_MAX_BODY);
-        goto cleanup;
+    int got = -1;
+    for (int attempt = 1;; attempt++) {
+        int more = attempt < CONTAINER_ATTEMPTS;
+        long ms = bounded_ms(p, p->o.http_timeout_ms);
+        if (more && p->deadline_ms > 0) {
+            int64_t left = p->deadline_ms - mono_ms();
+            if (left >= 200 && ms > left / 2)
+                ms = (long)(left / 2);
+        }
+        got = container_get(url, hdrs, ca, ms, &body, &status, err, errlen);
+        if (got <= 0 || !more)
+            break;
+        int64_t pause = attempt == 1 ? 100 : 200;
+        if (p->deadline_ms > 0 && p->deadline_ms - mono_ms() < pause + 100)
+            break;
+        struct timespec ts = {0, (long)pause * 1000000L};
+        while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+            ;
     }
-    if (cc != CURLE_OK) {
-        fmt_into(err, errlen, "container credentials: request failed: %s", curl_easy_strerror(cc));
+    if (got != 0)
         goto cleanup;
-    }
-    if (status != 200) {
-        fmt_into(err, errlen, "container credentials: HTTP status %ld", status);
-        goto cleanup;
-    }
     rc = parse_creds_json(body.p, body.len, 0, "container credentials", out, err, errlen);
     if (rc == 0)
         out->source = "container-role";
 cleanup:
-    if (c)
-        curl_easy_cleanup(c);
     for (struct curl_slist *h = hdrs; h; h = h->next)
         OPENSSL_cleanse(h->data, strlen(h->data));
     curl_slist_free_all(hdrs);

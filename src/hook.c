@@ -354,6 +354,8 @@ int hook_run_local(const struct hook_local_opts *o)
         fprintf(stderr, "hookhost run: %s\n", err);
         return 2;
     }
+    if (cfg.warning[0])
+        log_warn("configuration: %s", cfg.warning);
     struct buf event = BUF_INIT(HOOK_MAX_EVENT);
     int rrc = o->event_path ? buf_read_file(&event, o->event_path, err, sizeof err) : 0;
     if (rrc < 0) {
@@ -609,6 +611,8 @@ int hook_serve(void)
         cfg_error = cfg_err;
         config_load_defaults(&cfg);
     }
+    if (cfg.warning[0])
+        log_warn("configuration: %s", cfg.warning);
     struct rapi *api = rapi_new(getenv("AWS_LAMBDA_RUNTIME_API"), err, sizeof err);
     if (!api) {
         log_line(LOG_FATAL, NULL, "cannot serve: %s", err);

@@ -18,6 +18,7 @@ struct http_client {
     char *ca_bundle; /* NULL: libcurl's default */
     long connect_timeout_ms;
     size_t max_body;
+    int direct; /* never through a proxy */
     long connects;
     char curl_err[CURL_ERROR_SIZE];
 };
@@ -164,7 +165,7 @@ static int pick_ca_bundle(const char *given, char **out, char *err, size_t errle
 
 struct http_client *http_client_new(const struct http_options *opt, char *err, size_t errlen)
 {
-    static const struct http_options defaults = {NULL, 0, 0};
+    static const struct http_options defaults = {NULL, 0, 0, 0};
     if (!opt)
         opt = &defaults;
     if (!curl_ready) {
@@ -187,6 +188,7 @@ struct http_client *http_client_new(const struct http_options *opt, char *err, s
     c->connect_timeout_ms =
         opt->connect_timeout_ms > 0 ? opt->connect_timeout_ms : HTTP_DEFAULT_CONNECT_MS;
     c->max_body = opt->max_body ? opt->max_body : HTTP_DEFAULT_MAX_BODY;
+    c->direct = opt->direct;
     c->easy = curl_easy_init();
     if (!c->easy) {
         fmt_into(err, errlen, "libcurl could not create a handle");
@@ -467,6 +469,11 @@ static X509_STORE *ca_store(const char *path)
     return st;
 }
 
+int http_client_preload_ca(struct http_client *c)
+{
+    return c->ca_bundle && ca_store(c->ca_bundle) ? 0 : -1;
+}
+
 static CURLcode on_ssl_ctx(CURL *curl, void *ssl_ctx, void *bundle)
 {
     (void)curl;
@@ -501,6 +508,8 @@ static CURLcode set_fixed_options(struct http_client *c, struct xfer *x)
     SET(CURLOPT_FOLLOWLOCATION, 0L);
     SET(CURLOPT_SSL_VERIFYPEER, 1L);
     SET(CURLOPT_SSL_VERIFYHOST, 2L);
+    if (c->direct)
+        SET(CURLOPT_PROXY, ""); /* "" means no proxy, even when the environment names one */
     if (c->ca_bundle) {
         /* No file for libcurl to parse per connection: on_ssl_ctx gives it the shared store. */
         SET(CURLOPT_CAINFO, NULL);

@@ -57,6 +57,11 @@ struct http_options {
     const char *ca_bundle;
     long connect_timeout_ms; /* 0: HTTP_DEFAULT_CONNECT_MS; always capped by the time left */
     size_t max_body;         /* 0: HTTP_DEFAULT_MAX_BODY; a request may lower it */
+    /* 1: never use a proxy, whatever the environment says (the Lambda Runtime API is on this
+     * machine: an http_proxy or ALL_PROXY set for egress must not capture it). 0: libcurl's
+     * environment rules: https_proxy/HTTPS_PROXY for https, http_proxy for http, ALL_PROXY
+     * for both, NO_PROXY/no_proxy exempts hosts (host suffixes, IP addresses, CIDR ranges). */
+    int direct;
 };
 
 struct http_client;
@@ -70,6 +75,11 @@ void http_client_free(struct http_client *c);
 long http_client_connects(const struct http_client *c);
 /* The CA bundle path in use, or NULL for libcurl's default. Valid until http_client_free(). */
 const char *http_client_ca_bundle(const struct http_client *c);
+
+/* Parse the client's CA bundle into the process's shared store now, as its first https
+ * connection would, so that processes forked afterwards inherit it parsed. Returns 0, or -1 when
+ * there is no bundle or it does not load (the first connection then fails as it would have). */
+int http_client_preload_ca(struct http_client *c);
 
 /* ---- requests and responses ---- */
 /* A header name and value. In a request both are borrowed from the caller for the call. */

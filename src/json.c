@@ -18,7 +18,9 @@ static lua_State *J; /* the private state */
 static int encode_ref, decode_ref;
 
 struct json {
-    int ref; /* registry reference of the table being built */
+    int ref;          /* registry reference of the table being built */
+    struct buf empty; /* "\"key\":[]" members, comma-separated: cjson 2.1 encodes an empty table as
+                       * {}, so empty arrays are added to the text by json_finish() */
 };
 
 /* Create the private state: cjson.safe, with nesting bounded both ways. Failure to create it is
@@ -56,6 +58,7 @@ struct json *json_new(void)
     struct json *j = xmalloc(sizeof *j);
     lua_newtable(L);
     j->ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    j->empty = (struct buf)BUF_INIT(0);
     return j;
 }
 
@@ -111,6 +114,23 @@ void json_set_raw(struct json *j, const char *key, const char *text, size_t len)
 
 void json_set_str_array(struct json *j, const char *key, const char *const *values, size_t n)
 {
+    if (n == 0) {
+        /* the key, encoded by cjson like every other string, then ":[]" */
+        lua_State *L = J;
+        lua_rawgeti(L, LUA_REGISTRYINDEX, encode_ref);
+        lua_pushstring(L, key);
+        lua_call(L, 1, 2);
+        const char *k = lua_tostring(L, -2);
+        if (k) {
+            if (j->empty.len)
+                buf_putc(&j->empty, ',');
+            buf_printf(&j->empty, "%s:[]", k);
+        }
+        lua_pop(L, 2);
+        lua_pushnil(L);
+        set_top(j, key);
+        return;
+    }
     lua_createtable(J, (int)n, 0);
     for (size_t i = 0; i < n; i++) {
         lua_pushstring(J, values[i]);
@@ -124,6 +144,7 @@ void json_discard(struct json *j)
     if (!j)
         return;
     luaL_unref(J, LUA_REGISTRYINDEX, j->ref);
+    buf_free(&j->empty);
     free(j);
 }
 
@@ -135,7 +156,18 @@ char *json_finish(struct json *j)
     lua_call(L, 1, 2);
     size_t n;
     const char *s = lua_tolstring(L, -2, &n);
-    char *out = s ? xstrndup(s, n) : xstrdup("{}");
+    char *out;
+    if (s && j->empty.len && n >= 2 && s[n - 1] == '}') {
+        struct buf b = BUF_INIT(0); /* "{...}" -> "{...,<empty arrays>}" */
+        buf_append(&b, s, n - 1);
+        if (n > 2)
+            buf_putc(&b, ',');
+        buf_append(&b, j->empty.p, j->empty.len);
+        buf_putc(&b, '}');
+        out = buf_take(&b);
+    } else {
+        out = s ? xstrndup(s, n) : xstrdup("{}");
+    }
     lua_pop(L, 2);
     json_discard(j);
     return out;

@@ -24,7 +24,7 @@ void json_set_int(struct json *j, const char *key, int64_t value);
 void json_set_bool(struct json *j, const char *key, int value);
 /* Set key to the value that `text` decodes to (any JSON); invalid text is stored as a string. */
 void json_set_raw(struct json *j, const char *key, const char *text, size_t len);
-/* Set key to an array of strings. */
+/* Set key to an array of strings (n == 0: an empty array, encoded as [], not {}). */
 void json_set_str_array(struct json *j, const char *key, const char *const *values, size_t n);
 /* Encode, free the builder, return malloc'd text (never NULL). */
 char *json_finish(struct json *j);

@@ -63,7 +63,9 @@ struct rapi *rapi_new(const char *host_port, char *err, size_t errlen)
                  host_port && *host_port ? "malformed" : "not set");
         return NULL;
     }
-    struct http_options opt = {.max_body = RAPI_MAX_EVENT};
+    /* The Runtime API is on this machine: an egress proxy from the environment must never
+     * carry (or refuse) its requests. */
+    struct http_options opt = {.max_body = RAPI_MAX_EVENT, .direct = 1};
     struct http_client *http = http_client_new(&opt, err, errlen);
     if (!http)
         return NULL;
@@ -223,13 +225,14 @@ int rapi_respond(struct rapi *r, const char *request_id, const char *body, size_
     return post(r, path, h, 1, body, len, err, errlen);
 }
 
-/* {"errorMessage", "errorType", "stackTrace"}, the body Lambda expects for both kinds of error. */
+/* {"errorMessage", "errorType", "stackTrace"}, the body Lambda expects for both kinds of error:
+ * errorType whole ("Runtime.ReportNotDelivered", as in the header), stackTrace a list of lines
+ * (empty: []). */
 static char *error_body(const char *error_type, const char *message, const char *stack)
 {
-    const char *dot = strchr(error_type, '.');
     struct json *j = json_new();
     json_set_str(j, "errorMessage", message);
-    json_set_str(j, "errorType", dot ? dot + 1 : error_type);
+    json_set_str(j, "errorType", error_type);
     const char *lines[64];
     size_t n = 0;
     char *copy = stack ? xstrdup(stack) : NULL;

@@ -31,9 +31,26 @@ const char *report_result_name(enum report_result r)
 
 int report_init(char *err, size_t errlen)
 {
-    if (!client_)
-        client_ = aws_client_new(NULL, err, errlen);
-    return client_ ? 0 : -1;
+    if (client_)
+        return 0;
+    struct aws_client *c = aws_client_new(NULL, err, errlen);
+    if (!c)
+        return -1;
+    /* The endpoint is read from the environment at each call; it cannot change in between, so
+     * one that does not resolve now never will. */
+    struct aws_request req = {.service = "codedeploy"};
+    struct aws_endpoint ep;
+    if (aws_client_resolve(c, &req, &ep, err, errlen) < 0) {
+        aws_client_free(c);
+        return -1;
+    }
+    /* Every report goes over https (in Lambda): parse the CA bundle now, before the first worker
+     * is forked, so that the worker inherits it and neither process parses it on an event's
+     * path (docs/PERFORMANCE.md has the numbers). */
+    if (strcmp(ep.scheme, "https") == 0)
+        aws_client_preload_ca(c);
+    client_ = c;
+    return 0;
 }
 
 static void sleep_ms(int64_t ms)

@@ -28,10 +28,11 @@ struct report {
 void report_send(const char *deployment_id, const char *execution_id, const char *status,
                  int64_t deadline_ms, struct report *out);
 
-/* Create the process's CodeDeploy client now, so that a setting that makes every report
- * impossible (AWS_MAX_ATTEMPTS, AWS_RETRY_MODE, AWS_CA_BUNDLE) is found at start-up, where it is
- * an init error, rather than at the first hook. Opens no connection. Returns 0, or -1 with a
- * message. report_send() calls it itself when needed. */
+/* Create the process's CodeDeploy client and resolve the CodeDeploy endpoint now, so that a
+ * setting that makes every report impossible (AWS_MAX_ATTEMPTS, AWS_RETRY_MODE, AWS_CA_BUNDLE,
+ * a bad AWS_ENDPOINT_URL_CODEDEPLOY or AWS_ENDPOINT_URL, no region) is found at start-up, where
+ * it is an init error, rather than at the first hook. Opens no connection. Returns 0, or -1 with
+ * a message naming the setting. report_send() calls it itself when needed. */
 int report_init(char *err, size_t errlen);
 
 const char *report_result_name(enum report_result r);

@@ -224,10 +224,12 @@ end
     # return it before the deadline hook stops it
     assert '"code":"Timeout"' in p.stderr or '"code":"DeadlineExceeded"' in p.stderr, p.stderr
     if p.returncode == 0:
-        assert o["result"]["code"] in ("Timeout", "DeadlineExceeded") and o["result"]["attempts"] == 1
+        assert o["result"]["code"] in ("Timeout", "DeadlineExceeded") and o["result"]["attempts"] >= 2
     else:
         assert o["reason"] == "timeout", o
-    assert '"attempts":1' in p.stderr  # one attempt, cut at the deadline; no retry after it
+    # an attempt that may be retried gets at most half the time left, so a hung one leaves room
+    # for another (on a new connection); the last one ends at the deadline, no retry after it
+    assert '"attempts":2' in p.stderr or '"attempts":3' in p.stderr, p.stderr
     print(f"hanging service: run ended after {elapsed:.2f} s with --timeout 2")
 
 

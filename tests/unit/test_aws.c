@@ -182,6 +182,40 @@ int main(void)
         CHECK_STR(ep.region, "us-east-1");
     }
 
+    TEST("global services resolve per partition, as botocore's endpoints.json says")
+    {
+        CHECK_STR(aws_partition("eu-west-1"), "aws");
+        CHECK_STR(aws_partition(NULL), "aws");
+        CHECK_STR(aws_partition("cn-north-1"), "aws-cn");
+        CHECK_STR(aws_partition("us-gov-east-1"), "aws-us-gov");
+        CHECK_STR(aws_partition("us-iso-east-1"), "aws-iso");
+        CHECK_STR(aws_partition("us-isob-east-1"), "aws-iso-b");
+        CHECK_INT(resolve(NULL, "cloudfront", NULL, NULL, "cn-north-1", &ep, err), 0);
+        CHECK_STR(ep.host_header, "cloudfront.cn-northwest-1.amazonaws.com.cn");
+        CHECK_STR(ep.region, "cn-northwest-1");
+        CHECK_INT(resolve(NULL, "iam", NULL, NULL, "cn-northwest-1", &ep, err), 0);
+        CHECK_STR(ep.host_header, "iam.cn-north-1.amazonaws.com.cn");
+        CHECK_STR(ep.region, "cn-north-1");
+        CHECK_INT(resolve(NULL, "route53", NULL, NULL, "cn-north-1", &ep, err), 0);
+        CHECK_STR(ep.host_header, "route53.amazonaws.com.cn");
+        CHECK_STR(ep.region, "cn-northwest-1");
+        CHECK_INT(resolve(NULL, "iam", NULL, NULL, "us-gov-east-1", &ep, err), 0);
+        CHECK_STR(ep.host_header, "iam.us-gov.amazonaws.com");
+        CHECK_STR(ep.region, "us-gov-west-1");
+        CHECK_INT(resolve(NULL, "Route 53", "us-gov-west-1", NULL, "eu-west-1", &ep, err), 0);
+        CHECK_STR(ep.host_header, "route53.us-gov.amazonaws.com");
+        /* no CloudFront endpoint in GovCloud's data: regional there, as botocore calls it */
+        CHECK_INT(resolve(NULL, "cloudfront", NULL, NULL, "us-gov-west-1", &ep, err), 0);
+        CHECK_STR(ep.host_header, "cloudfront.us-gov-west-1.amazonaws.com");
+        CHECK_STR(ep.region, "us-gov-west-1");
+        CHECK_INT(resolve(NULL, "codedeploy", NULL, NULL, "us-isob-east-1", &ep, err), 0);
+        CHECK_STR(ep.host_header, "codedeploy.us-isob-east-1.sc2s.sgov.gov");
+        CHECK_INT(resolve(NULL, "iam", NULL, NULL, "us-iso-east-1", &ep, err), 0);
+        CHECK_STR(ep.host_header, "iam.us-iso-east-1.c2s.ic.gov");
+        /* a bad region is refused for a global service too: it would pick the partition */
+        CHECK_INT(resolve(NULL, "cloudfront", "evil.com/x", NULL, NULL, &ep, err), -2);
+    }
+
     TEST("missing or bad region")
     {
         CHECK_INT(resolve(NULL, "codedeploy", NULL, NULL, NULL, &ep, err), -2);
@@ -482,6 +516,25 @@ int main(void)
                         bad++;
                 }
             }
+        CHECK_INT(bad, 0);
+    }
+
+    TEST("an attempt that may be retried leaves room for one more")
+    {
+        CHECK_INT(aws_attempt_ms(5000, 1), 2500);
+        CHECK_INT(aws_attempt_ms(5000, 0), 5000); /* the last attempt gets all of it */
+        CHECK_INT(aws_attempt_ms(2 * AWS_MIN_ATTEMPT_MS, 1), AWS_MIN_ATTEMPT_MS);
+        CHECK_INT(aws_attempt_ms(2 * AWS_MIN_ATTEMPT_MS - 1, 1), 2 * AWS_MIN_ATTEMPT_MS - 1);
+        CHECK_INT(aws_attempt_ms(0, 1), 0);
+        CHECK_INT(aws_attempt_ms(-5, 0), 0);
+        /* whenever it is halved, what remains holds a whole attempt, and nothing exceeds left */
+        int bad = 0;
+        for (int64_t left = 0; left < 20000; left += 7) {
+            int64_t a = aws_attempt_ms(left, 1);
+            if (a > left || (a < left && left - a < AWS_MIN_ATTEMPT_MS) ||
+                (left >= 2 * AWS_MIN_ATTEMPT_MS && a == left))
+                bad++;
+        }
         CHECK_INT(bad, 0);
     }
 

@@ -43,6 +43,19 @@ int main(void)
         setenv("HOOKHOST_RESERVE_MS", "1500", 1);
         config_load(&c, err, sizeof err);
         CHECK_INT(config_reserve_ms(&c, 900000), 1500);
+        CHECK_STR(c.warning, "");
+        /* below the floor: raised to it (a report attempt must always fit), with a warning */
+        setenv("HOOKHOST_RESERVE_MS", "0", 1);
+        CHECK_INT(config_load(&c, err, sizeof err), 0);
+        CHECK_INT(config_reserve_ms(&c, 900000), CONFIG_MIN_RESERVE_MS);
+        CHECK(strstr(c.warning, "HOOKHOST_RESERVE_MS=0") != NULL);
+        setenv("HOOKHOST_RESERVE_MS", "299", 1);
+        config_load(&c, err, sizeof err);
+        CHECK_INT(config_reserve_ms(&c, 900000), 300);
+        setenv("HOOKHOST_RESERVE_MS", "300", 1);
+        config_load(&c, err, sizeof err);
+        CHECK_INT(config_reserve_ms(&c, 900000), 300);
+        CHECK_STR(c.warning, "");
         setenv("HOOKHOST_RESERVE_MS", "-5", 1);
         CHECK_INT(config_load(&c, err, sizeof err), -1);
         unsetenv("HOOKHOST_RESERVE_MS");

@@ -86,6 +86,13 @@ static int get_once(const struct creds_opts *o, struct creds *c)
     return rc;
 }
 
+static int64_t mono_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static int no_secret_in(const char *msg)
 {
     static const char *const secrets[] = {"SECRETKEY", "TOKENVALUE", "sk-proc", "tk-proc"};
@@ -561,6 +568,16 @@ static pid_t serve(int *port, int count)
         if (strncmp(req, "GET /ok ", 8) == 0) {
             body = "{\"AccessKeyId\": \"AKC\", \"SecretAccessKey\": \"SECRETKEY-c\", "
                    "\"Token\": \"TOKENVALUE-c\", \"Expiration\": \"2030-01-01T00:00:00Z\"}";
+        } else if (strncmp(req, "GET /flaky ", 11) == 0) {
+            /* the agent restarting: the first answer is a 503, the next ones are good */
+            status = i == 0 ? "503 Service Unavailable" : "200 OK";
+            body = i == 0
+                       ? "{}"
+                       : "{\"AccessKeyId\": \"AKF\", \"SecretAccessKey\": \"SECRETKEY-f\", "
+                         "\"Token\": \"TOKENVALUE-f\", \"Expiration\": \"2030-01-01T00:00:00Z\"}";
+        } else if (strncmp(req, "GET /denied ", 12) == 0) {
+            status = "403 Forbidden";
+            body = "{}";
         } else if (strncmp(req, "GET /bad ", 9) == 0) {
             status = "500 Internal Server Error";
             body = "{}";
@@ -637,7 +654,7 @@ static void test_container(void)
         };
         for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
             reset();
-            pid_t srv = serve(&port, 1);
+            pid_t srv = serve(&port, 3); /* a 500 or a timeout is tried three times */
             fmt_into(url, sizeof url, "http://127.0.0.1:%d%s", port, t[i].path);
             setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", url, 1);
             struct creds_opts o = {0};
@@ -650,6 +667,53 @@ static void test_container(void)
             kill(srv, SIGKILL);
             waitpid(srv, NULL, 0);
         }
+    }
+    TEST("container credentials: a transient failure is tried again, a refusal is not")
+    {
+        reset();
+        pid_t srv = serve(&port, 2);
+        fmt_into(url, sizeof url, "http://127.0.0.1:%d/flaky", port);
+        setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", url, 1);
+        CHECK_INT(get_once(NULL, &c), 0);
+        CHECK_STR(c.access_key, "AKF");
+        creds_clear(&c);
+        int st = -1;
+        pid_t done = 0;
+        for (int k = 0; k < 300 && done == 0; k++) { /* both connections served: it exits */
+            done = waitpid(srv, &st, WNOHANG);
+            if (done == 0)
+                usleep(10000);
+        }
+        CHECK_INT(done, srv);
+        if (done != srv) {
+            kill(srv, SIGKILL);
+            waitpid(srv, NULL, 0);
+        }
+        reset();
+        srv = serve(&port, 2);
+        fmt_into(url, sizeof url, "http://127.0.0.1:%d/denied", port);
+        setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", url, 1);
+        CHECK_INT(get_once(NULL, &c), -1);
+        CHECK(strstr(err, "HTTP status 403") != NULL);
+        usleep(200000);
+        CHECK_INT(waitpid(srv, NULL, WNOHANG), 0); /* still waiting for a second request */
+        kill(srv, SIGKILL);
+        waitpid(srv, NULL, 0);
+    }
+    TEST("container credentials: the retries end by the caller's deadline")
+    {
+        reset();
+        pid_t srv = serve(&port, 3);
+        fmt_into(url, sizeof url, "http://127.0.0.1:%d/slow", port);
+        setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", url, 1);
+        struct creds_provider *p = creds_provider_new(NULL);
+        int64_t t0 = mono_now();
+        creds_set_deadline(p, t0 + 600);
+        CHECK_INT(creds_get(p, &c, err, sizeof err), -1);
+        CHECK(mono_now() - t0 < 1500); /* 600 ms, with room for a loaded machine */
+        creds_provider_free(p);
+        kill(srv, SIGKILL);
+        waitpid(srv, NULL, 0);
     }
     TEST("container credentials: only https, or http to loopback and the ECS/EKS agents")
     {

@@ -13,6 +13,9 @@
  *   /headbig     headers only, announcing 99999999 bytes (an answer to HEAD)
  *   /interim     a 100 Continue, then the final 200 (only its headers must be kept)
  * A second server speaks TLS with a self-signed certificate made here for IP 127.0.0.1.
+ * A third is an HTTP proxy that counts what goes through it: a CONNECT is tunnelled to the
+ * 127.0.0.1 port it names; a request for an absolute URI is answered by the proxy itself
+ * (200 "via proxy", X-Via-Proxy: yes), so a test can tell which way a request went.
  * Every server process is in its own process group, killed and reaped at the end; alarm() in
  * each is the safety net if the test itself dies.
  */
@@ -27,6 +30,7 @@
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +43,8 @@
 #define BIG_POST ((size_t)2 << 20)
 
 struct seen {
+    int proxy_connects; /* CONNECT requests the proxy tunnelled */
+    int proxy_forwards; /* absolute-URI requests the proxy answered itself */
     int connections;
     int requests;
     size_t last_body_len;
@@ -346,6 +352,93 @@ static pid_t tls_server_start(const char *pem_path, int *port)
     return pid;
 }
 
+/* ======================================================================== the proxy */
+
+/* Copy bytes both ways between a and b until either side closes. */
+static void relay(int a, int b)
+{
+    char chunk[16384];
+    struct pollfd fds[2] = {{a, POLLIN, 0}, {b, POLLIN, 0}};
+    for (;;) {
+        if (poll(fds, 2, -1) < 0 && errno != EINTR)
+            return;
+        for (int i = 0; i < 2; i++) {
+            if (!(fds[i].revents & (POLLIN | POLLHUP | POLLERR)))
+                continue;
+            ssize_t n = read(fds[i].fd, chunk, sizeof chunk);
+            if (n <= 0 || write_all(fds[1 - i].fd, chunk, (size_t)n) < 0)
+                return;
+        }
+    }
+}
+
+static void proxy_connection(int fd)
+{
+    char head[8192];
+    size_t len = 0;
+    while (!memmem(head, len, "\r\n\r\n", 4)) {
+        if (len == sizeof head - 1)
+            _exit(0);
+        ssize_t n = read(fd, head + len, sizeof head - 1 - len);
+        if (n <= 0)
+            _exit(0);
+        len += (size_t)n;
+    }
+    head[len] = '\0';
+    int port = 0;
+    if (sscanf(head, "CONNECT 127.0.0.1:%d ", &port) == 1 && port > 0 && port < 65536) {
+        __atomic_fetch_add(&seen->proxy_connects, 1, __ATOMIC_SEQ_CST);
+        int up = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in a = {0};
+        a.sin_family = AF_INET;
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        a.sin_port = htons((uint16_t)port);
+        if (up < 0 || connect(up, (struct sockaddr *)&a, sizeof a) < 0) {
+            write_str(fd, "HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n");
+            _exit(0);
+        }
+        write_str(fd, "HTTP/1.1 200 Connection established\r\n\r\n");
+        relay(fd, up);
+        _exit(0);
+    }
+    if (strncmp(head, "GET http://", 11) == 0) {
+        __atomic_fetch_add(&seen->proxy_forwards, 1, __ATOMIC_SEQ_CST);
+        write_str(fd, "HTTP/1.1 200 OK\r\nX-Via-Proxy: yes\r\nContent-Length: 9\r\n"
+                      "Connection: close\r\n\r\nvia proxy");
+        _exit(0);
+    }
+    write_str(fd, "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
+    _exit(0);
+}
+
+static pid_t proxy_start(int *port)
+{
+    int ls = listen_loopback(port);
+    pid_t pid = fork();
+    if (pid < 0)
+        exit(1);
+    if (pid == 0) {
+        setpgid(0, 0);
+        alarm(30);
+        signal(SIGPIPE, SIG_IGN);
+        signal(SIGCHLD, SIG_IGN);
+        for (;;) {
+            int fd = accept(ls, NULL, NULL);
+            if (fd < 0)
+                continue;
+            if (fork() == 0) {
+                close(ls);
+                alarm(30);
+                proxy_connection(fd);
+            }
+            close(fd);
+        }
+    }
+    setpgid(pid, pid);
+    close(ls);
+    return pid;
+}
+
 static void server_stop(pid_t pid)
 {
     kill(-pid, SIGKILL);
@@ -399,7 +492,7 @@ int main(void)
     }
     TEST("a missing AWS_CA_BUNDLE file is an error, not a fallback")
     {
-        struct http_options o = {"/nonexistent/ca.pem", 0, 0};
+        struct http_options o = {"/nonexistent/ca.pem", 0, 0, 0};
         err[0] = '\0';
         CHECK(http_client_new(&o, err, sizeof err) == NULL);
         CHECK(strstr(err, "/nonexistent/ca.pem") != NULL);
@@ -646,6 +739,53 @@ int main(void)
         CHECK_INT(r.status, 200);
     }
 
+    int proxy_port;
+    pid_t proxy = proxy_start(&proxy_port);
+    char proxy_url[64];
+    fmt_into(proxy_url, sizeof proxy_url, "http://127.0.0.1:%d", proxy_port);
+    TEST("a direct client (the Runtime API) ignores http_proxy and ALL_PROXY")
+    {
+        setenv("http_proxy", proxy_url, 1);
+        setenv("ALL_PROXY", proxy_url, 1);
+        setenv("no_proxy", "localhost", 1); /* the usual value: it does not cover 127.0.0.1 */
+        struct http_options o = {.direct = 1};
+        struct http_client *k = http_client_new(&o, err, sizeof err);
+        struct http_request q = {"GET", at(port, "/echo"),      NULL, 0, NULL,
+                                 0,     http_deadline_in(5000), 0};
+        CHECK_INT(k ? http_do(k, &q, &r, err, sizeof err) : -99, 0);
+        CHECK_INT(r.status, 200);
+        CHECK(http_header_get(&r, "X-Via-Proxy") == NULL);
+        CHECK_STR(http_header_get(&r, "X-Method"), "GET");
+        CHECK_INT(seen->proxy_forwards + seen->proxy_connects, 0);
+        http_client_free(k);
+    }
+    TEST("a default client (AWS calls) goes through http_proxy, as the SDKs do")
+    {
+        struct http_client *k = http_client_new(NULL, err, sizeof err);
+        struct http_request q = {"GET", at(port, "/echo"),      NULL, 0, NULL,
+                                 0,     http_deadline_in(5000), 0};
+        CHECK_INT(k ? http_do(k, &q, &r, err, sizeof err) : -99, 0);
+        CHECK_STR(http_header_get(&r, "X-Via-Proxy"), "yes");
+        CHECK_INT(seen->proxy_forwards, 1);
+        http_client_free(k);
+    }
+    TEST("NO_PROXY naming the host sends a default client's request direct")
+    {
+        setenv("NO_PROXY", "example.com,127.0.0.1", 1);
+        unsetenv("no_proxy");
+        struct http_client *k = http_client_new(NULL, err, sizeof err);
+        struct http_request q = {"GET", at(port, "/echo"),      NULL, 0, NULL,
+                                 0,     http_deadline_in(5000), 0};
+        CHECK_INT(k ? http_do(k, &q, &r, err, sizeof err) : -99, 0);
+        CHECK(http_header_get(&r, "X-Via-Proxy") == NULL);
+        CHECK_INT(seen->proxy_forwards, 1);
+        http_client_free(k);
+        unsetenv("NO_PROXY");
+    }
+    unsetenv("http_proxy");
+    unsetenv("ALL_PROXY");
+    unsetenv("no_proxy");
+
     char dir[] = "/tmp/hookhost-test-http-XXXXXX";
     char pem[sizeof dir + 16];
     if (!mkdtemp(dir))
@@ -667,7 +807,7 @@ int main(void)
     }
     TEST("TLS with the CA given as AWS_CA_BUNDLE succeeds and reuses the connection")
     {
-        struct http_options o = {pem, 0, 0};
+        struct http_options o = {pem, 0, 0, 0};
         struct http_client *k = http_client_new(&o, err, sizeof err);
         CHECK(k != NULL);
         CHECK_STR(k ? http_client_ca_bundle(k) : NULL, pem);
@@ -685,6 +825,55 @@ int main(void)
         CHECK_INT(k ? http_do(k, &q, &r, err, sizeof err) : 0, HTTP_ERR_TLS);
         http_client_free(k);
     }
+    TEST("a CA store loaded ahead (before forking workers) still verifies, in a forked child too")
+    {
+        struct http_options o = {pem, 0, 0, 0};
+        struct http_client *k = http_client_new(&o, err, sizeof err);
+        struct http_client *d = http_client_new(NULL, err, sizeof err);
+        CHECK_INT(k ? http_client_preload_ca(k) : -99, 0);
+        CHECK_INT(d ? http_client_preload_ca(d) : -99, 0);
+        fmt_into(tls_url, sizeof tls_url, "https://127.0.0.1:%d/x", tls_port);
+        struct http_request q = {"GET", tls_url, NULL, 0, NULL, 0, http_deadline_in(5000), 0};
+        pid_t child = fork();
+        if (child == 0) { /* what a worker forked after the preload does */
+            struct http_response cr = HTTP_RESPONSE_INIT;
+            int ok = http_do(k, &q, &cr, err, sizeof err) == 0 && cr.status == 200 &&
+                     http_do(d, &q, &cr, err, sizeof err) == HTTP_ERR_TLS;
+            _exit(ok ? 0 : 1);
+        }
+        int st = -1;
+        waitpid(child, &st, 0);
+        CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+        CHECK_INT(k ? http_do(k, &q, &r, err, sizeof err) : -99, 0);
+        CHECK_INT(d ? http_do(d, &q, &r, err, sizeof err) : -99, HTTP_ERR_TLS);
+        http_client_free(k);
+        http_client_free(d);
+    }
+    TEST("https through HTTPS_PROXY: a CONNECT tunnel, the server still verified end to end")
+    {
+        setenv("HTTPS_PROXY", proxy_url, 1);
+        struct http_options o = {pem, 0, 0, 0};
+        struct http_client *k = http_client_new(&o, err, sizeof err);
+        fmt_into(tls_url, sizeof tls_url, "https://127.0.0.1:%d/x", tls_port);
+        struct http_request q = {"GET", tls_url, NULL, 0, NULL, 0, http_deadline_in(5000), 0};
+        CHECK_INT(k ? http_do(k, &q, &r, err, sizeof err) : -99, 0);
+        CHECK_STR(r.body.p, "ok");
+        CHECK_INT(seen->proxy_connects, 1);
+        http_client_free(k);
+        /* the tunnel does not lower verification: an unknown CA still fails closed */
+        k = http_client_new(NULL, err, sizeof err);
+        CHECK_INT(k ? http_do(k, &q, &r, err, sizeof err) : -99, HTTP_ERR_TLS);
+        CHECK_INT(seen->proxy_connects, 2);
+        http_client_free(k);
+        /* and a direct client never tunnels */
+        o.direct = 1;
+        k = http_client_new(&o, err, sizeof err);
+        CHECK_INT(k ? http_do(k, &q, &r, err, sizeof err) : -99, 0);
+        CHECK_INT(seen->proxy_connects, 2);
+        http_client_free(k);
+        unsetenv("HTTPS_PROXY");
+    }
+    server_stop(proxy);
     server_stop(tls);
     unlink(pem);
     rmdir(dir);

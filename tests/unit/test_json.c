@@ -33,6 +33,21 @@ int main(void)
         json_fields_free(f, 4);
         free(text);
     }
+    TEST("an empty string array is [], not {}")
+    {
+        struct json *j = json_new();
+        json_set_str(j, "m", "x");
+        json_set_str_array(j, "stackTrace", NULL, 0);
+        char *text = json_finish(j);
+        CHECK_STR(text, "{\"m\":\"x\",\"stackTrace\":[]}");
+        free(text);
+        j = json_new();
+        json_set_str_array(j, "a", NULL, 0);
+        json_set_str_array(j, "b", NULL, 0);
+        text = json_finish(j);
+        CHECK_STR(text, "{\"a\":[],\"b\":[]}");
+        free(text);
+    }
     TEST("strings with NUL bytes keep their length")
     {
         struct json_field f[] = {{.key = "k"}};
