@@ -480,7 +480,7 @@ interface Shared {
  * The alarm gate's DescribeAlarms, on "*": CloudWatch returns composite alarms only to a
  * permission scoped to "*" (DescribeAlarms API reference), so a statement naming the alarms'
  * ARNs would hide a composite alarm from the gate ("not found" for a name, left out of a
- * prefix: the gate would open while it is in ALARM). DescribeAlarms reads names and states.
+ * prefix: the gate would open while it is in ALARM). DescribeAlarms only reads.
  */
 function alarmGateStatement(): iam.PolicyStatement {
   return new iam.PolicyStatement({
