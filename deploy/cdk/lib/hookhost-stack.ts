@@ -331,9 +331,13 @@ export class HookhostStack extends Stack {
       }];
       NagSuppressions.addResourceSuppressions(fn, [...failed, {
         id: 'Serverless-LambdaDLQ',
-        reason: 'Failed asynchronous invocations go to the EventInvokeConfig on-failure destination ' +
-          '(-c onFailureArn) and raise the Errors alarm; a dead-letter queue as well would receive each ' +
-          'failed event a second time.',
+        reason: props.onFailureArn
+          ? `Failed asynchronous invocations go to the on-failure destination ${props.onFailureArn} ` +
+            `(EventInvokeConfig) and raise the alarm ${functionName}-Errors; a dead-letter queue as well ` +
+            'would receive each failed event a second time.'
+          : 'The EventInvokeConfig on-failure destination takes the place of a dead-letter queue ' +
+            `(-c onFailureArn=... sets one); without it, the alarm ${functionName}-Errors signals each ` +
+            'failed invocation.',
       }], true);
     });
 
