@@ -12,8 +12,11 @@
 --                                        e.g. "1 alarm in ALARM: api-5xx (Threshold Crossed...)"
 --   -> nil, err                          CloudWatch could not be asked (a hookhost.aws error)
 --   names: alarm names (metric or composite); prefix: an alarm name prefix; at least one of them.
---   missing: "fail" (default: a named alarm that does not exist fails the gate, so a typo cannot
+--   missing: "fail" (default: a named alarm missing from CloudWatch's answer fails the gate, so a
+--     typo, or a composite alarm hidden by a DescribeAlarms permission narrower than "*", cannot
 --     open it) or "ignore". insufficient_data: "pass" (default) or "fail".
+--   A composite alarm matched only by the prefix cannot be missed that way: grant
+--   cloudwatch:DescribeAlarms on "*" (CloudWatch returns composite alarms only then).
 --   A prefix that matches no alarm passes (nothing is alarming); alarms has them all.
 --   In a dry run nothing is asked: true, {dry_run = true}.
 -- describe_alarms{names?, prefix?, state?} -> {{name, state, reason, updated, composite}, ...}
@@ -174,7 +177,11 @@ function M.check_alarms(t)
                                       or "ALARM", table.concat(items, "; "))
   end
   if #lost > 0 then
-    parts[#parts + 1] = string.format("%d alarm%s not found: %s", #lost, #lost == 1 and "" or "s",
+    -- CloudWatch answers without composite alarms when the caller's DescribeAlarms permission
+    -- is narrower than "*": say so, since the alarm may well exist.
+    parts[#parts + 1] = string.format("%d alarm%s not found: %s (a composite alarm is returned "
+                                      .. "only when cloudwatch:DescribeAlarms is allowed on "
+                                      .. "Resource \"*\")", #lost, #lost == 1 and "" or "s",
                                       table.concat(lost, ", "))
   end
   return false, table.concat(parts, "; "), alarms

@@ -9,6 +9,7 @@ like the runtime does; plain events ({}) have no hook execution and no report.
 """
 import http.server
 import json
+import pathlib
 import re
 import threading
 import time
@@ -429,7 +430,7 @@ def test_alarm_gate(emu, lua):
     assert o["result"]["ok"] is False and "db-cpu (INSUFFICIENT_DATA" in o["result"]["message"]
     # a name that does not exist closes the gate unless ignored
     p, o, _ = lua(emu, GATE, event={"names": ["api-5xx", "api-typo"]})
-    assert o["result"]["ok"] is False and o["result"]["message"] == "1 alarm not found: api-typo"
+    assert o["result"]["ok"] is False and o["result"]["message"].startswith("1 alarm not found: api-typo (")
     p, o, _ = lua(emu, GATE, event={"names": ["api-5xx", "api-typo"], "missing": "ignore"})
     assert o["result"]["ok"] is True
     p, o, _ = lua(emu, GATE, event={"prefix": "nothing-"})
@@ -453,6 +454,31 @@ def test_alarm_gate_pages_names_prefix_and_composites(emu, lua):
         assert n in r["message"]
     calls = ops(emu, "cloudwatch", "DescribeAlarms")
     assert len(calls) == 2 + 3  # names in 2 groups of at most 100; the prefix in 3 pages of 100
+
+
+def test_alarm_gate_fails_closed_when_a_named_alarm_is_missing_from_the_answer(emu, lua, hookhost, write):
+    """A DescribeAlarms permission narrower than "*" makes CloudWatch leave composite alarms out of
+    its answer: a named one in ALARM then closes the gate as "not found", saying why it may be
+    missing, instead of opening it. (Matched by a prefix only, it cannot be missed: that is why
+    the CDK stack grants the gate DescribeAlarms on "*", tests/dist/test_cdk.py.)"""
+    emu.seed_alarm("api-5xx", "OK")
+    emu.seed_alarm("web-health", "ALARM", composite=True)
+    p, o, _ = lua(emu, GATE, event={"names": ["api-5xx", "web-health"]})
+    assert o["result"]["ok"] is False and "web-health (ALARM" in o["result"]["message"]
+    emu.cloudwatch.composites_visible = False
+    p, o, _ = lua(emu, GATE, event={"names": ["api-5xx", "web-health"]})
+    r = o["result"]
+    assert r["ok"] is False and r["names"] == ["api-5xx"]
+    assert r["message"] == ('1 alarm not found: web-health (a composite alarm is returned only when '
+                            'cloudwatch:DescribeAlarms is allowed on Resource "*")')
+    # The shipped gate script reports Failed with that message.
+    ev = hook_event(emu, "BeforeAllowTraffic")
+    script = pathlib.Path(__file__).resolve().parents[2] / "lua" / "hooks" / "BeforeAllowTraffic.lua"
+    p = hookhost("run", "--event", write("gate-event.json", json.dumps(ev)), str(script),
+                 env={**emu.env(), "ALARM_NAMES": "api-5xx,web-health"})
+    assert p.returncode == 1
+    assert [x["status"] for x in emu.reports(ev["DeploymentId"])] == ["Failed"]
+    assert "alarm gate closed: 1 alarm not found: web-health" in p.stdout + p.stderr
 
 
 def test_alarm_gate_dry_run_asks_nothing(emu, lua):

@@ -1,6 +1,8 @@
 """CloudWatch (API 2010-08-01, the query protocol): DescribeAlarms only, for alarm gates.
 
-Alarms are seeded by the test (`Emulators.seed_alarm(name, state)`); DescribeAlarms filters them
+Alarms are seeded by the test (`Emulators.seed_alarm(name, state)`); `composites_visible = False`
+answers as to a caller whose permission is narrower than "*" (no composite alarms). DescribeAlarms
+filters them
 by AlarmNames.member.N, AlarmNamePrefix, StateValue and AlarmTypes.member.N, pages them with
 MaxRecords (1..100, default 50) and NextToken, and answers
 DescribeAlarmsResponse/DescribeAlarmsResult/{MetricAlarms|CompositeAlarms}/member. Errors are
@@ -95,6 +97,9 @@ class CloudWatch(QueryService):
         self.region = region
         self.lock = threading.Lock()
         self.alarms = {}  # name -> alarm, kept sorted by name when listed (as CloudWatch does)
+        # False models a caller whose cloudwatch:DescribeAlarms permission is narrower than "*":
+        # CloudWatch then returns no composite alarm at all (DescribeAlarms API reference).
+        self.composites_visible = True
 
     # ---- admin side -------------------------------------------------------------------------
 
@@ -134,7 +139,8 @@ class CloudWatch(QueryService):
                     if (not names or a["name"] in names)
                     and (prefix is None or a["name"].startswith(prefix))
                     and (state is None or a["state"] == state)
-                    and ("CompositeAlarm" if a["composite"] else "MetricAlarm") in types]
+                    and ("CompositeAlarm" if a["composite"] else "MetricAlarm") in types
+                    and (self.composites_visible or not a["composite"])]
         if start < 0 or start > len(hits):
             return self.error(400, "InvalidNextToken", "The NextToken is not valid")
         page = hits[start:start + max_records]
