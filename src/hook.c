@@ -2,6 +2,7 @@
  * event.c validates, worker.c runs the script in a child under limits, report.c tells CodeDeploy,
  * rapi.c answers Lambda. What this file owns is the order, the time budget and the rule that
  * every hook event ends with exactly one report. */
+#include "clock.h"
 #include "hook.h"
 
 #include "buf.h"

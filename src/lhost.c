@@ -1,6 +1,7 @@
 /* lhost.c: see lhost.h. The shape follows lua.c: a protected entry point (pmain) under
  * lua_pcall with a message handler that adds a traceback, and one report() turning any error
  * object into a string. */
+#include "clock.h"
 #include "lhost.h"
 
 #include "buf.h"
@@ -43,13 +44,6 @@ struct host {
 static struct host *host_of(lua_State *L)
 {
     return *(struct host **)lua_getextraspace(L);
-}
-
-int64_t clock_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 const char *lhost_reason_name(enum lhost_reason r)

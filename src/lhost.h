@@ -98,9 +98,6 @@ const char *lhost_reason_name(enum lhost_reason r);
 /* Compile a script without running it. Returns 0, or -1 with "file:line: message" in err. */
 int lhost_check(const char *path, char *err, size_t errlen);
 
-/* Monotonic clock in milliseconds (the clock of every deadline in hookhost). */
-int64_t clock_ms(void);
-
 /* For C functions exposed to Lua: the time the running script has left, in ms (>= 0), and
  * whether this execution is a dry run. Valid only inside lhost_run(). */
 int64_t lhost_remaining_ms(struct lua_State *L);

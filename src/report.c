@@ -1,10 +1,10 @@
 /* report.c: see report.h. */
+#include "clock.h"
 #include "report.h"
 
 #include "aws.h"
 #include "buf.h"
 #include "json.h"
-#include "lhost.h"
 #include "log.h"
 
 #include <errno.h>

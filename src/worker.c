@@ -1,4 +1,5 @@
 /* worker.c: see worker.h. */
+#include "clock.h"
 #include "worker.h"
 
 #include "buf.h"
@@ -43,13 +44,6 @@ static int64_t last_overhead_us, last_run_us;
 int64_t worker_last_overhead_us(void)
 {
     return last_overhead_us;
-}
-
-static int64_t clock_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 /* ---- the worker process ----------------------------------------------------------------------

@@ -1,5 +1,6 @@
 /* test_aws.c: endpoint resolution, error decoding, the retry classification and the backoff
  * bound of src/aws.c. The network paths are tested end to end (tests/e2e/test_aws.py). */
+#include "clock.h"
 #include "aws.h"
 
 #include "buf.h"

@@ -1,4 +1,5 @@
 /* Tests for lhost.c: the sandbox, the limits and the outcome of every way a script can end. */
+#include "clock.h"
 #include "lhost.h"
 #include "log.h"
 #include "testhelp.h"

@@ -1,5 +1,6 @@
 /* Tests for worker.c: whatever happens to the process running a script, the parent gets an
  * outcome, in time. */
+#include "clock.h"
 #include "log.h"
 #include "testhelp.h"
 #include "worker.h"
