@@ -267,7 +267,7 @@ def test_run_region_flag_reaches_codedeploy_and_outcome_says_reported(hookhost, 
     assert p.returncode == 1
     o = outcome(p)
     assert o["status"] == "Succeeded" and o["reported"] is False
-    assert "but status Succeeded was NOT reported to CodeDeploy" in p.stderr and "MissingRegion" in p.stderr
+    assert "but status Succeeded was NOT reported to CodeDeploy" in p.stderr and "no region for codedeploy" in p.stderr
     assert codedeploy.reports(dep) == []
     p = hookhost("run", "--region", codedeploy.region, "--event", ev, s, env=env)
     assert p.returncode == 0, p.stderr
