@@ -187,7 +187,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct json_field f[] = {{.key = "errorMessage"}, {.key = "errorType"}, {.key = "stackTrace"}};
     FUZZ_CHECK(json_get_fields(last_body, last_body_len, f, 3, err, sizeof err) == 0);
     FUZZ_CHECK(f[0].kind == JSON_STRING && strcmp(f[0].value, msg) == 0);
-    FUZZ_CHECK(f[1].kind == JSON_STRING && strcmp(f[1].value, "Fuzz") == 0);
+    FUZZ_CHECK(f[1].kind == JSON_STRING && strcmp(f[1].value, "Runtime.Fuzz") == 0);
     FUZZ_CHECK(f[2].kind == JSON_OTHER);
     json_fields_free(f, 3);
     rapi_invocation_free(&inv);
