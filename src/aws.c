@@ -282,7 +282,7 @@ static const char *env_get(const char *(*getenv_fn)(void *, const char *), void 
     return v && *v ? v : NULL;
 }
 
-static int region_ok(const char *r)
+int aws_region_ok(const char *r)
 {
     size_t n = strlen(r);
     if (n == 0 || n > 63)
@@ -321,7 +321,7 @@ int aws_resolve_endpoint(const char *service, const char *region, const char *en
     fmt_into(out->signing_name, sizeof out->signing_name, "%s", si ? si->signing : prefix);
 
     const char *r = region && *region ? region : default_region;
-    if (r && *r && !region_ok(r)) {
+    if (r && *r && !aws_region_ok(r)) {
         fmt_into(err, errlen, "region '%.64s' is not a region name (like us-east-1)", r);
         return -2;
     }

@@ -145,6 +145,10 @@ struct aws_client *aws_client_new(const struct aws_client_opts *opts, char *err,
 /* Close connections, wipe cached credentials, free. NULL is fine. */
 void aws_client_free(struct aws_client *c);
 void aws_client_set_dry_run(struct aws_client *c, int on);
+/* 1 when r can stand in an endpoint's host name as a region (lower-case letters, digits and '-',
+ * 1 to 63 bytes), else 0. The one region check, for settings and the command line alike. */
+int aws_region_ok(const char *r);
+
 /* The default region, or "" when none is configured. Valid until aws_client_free(). */
 const char *aws_client_region(const struct aws_client *c);
 /* Parse the client's CA bundle now (http_client_preload_ca()): for a process about to fork

@@ -1,4 +1,5 @@
 /* main.c: the command line. Parses, checks and dispatches; knows nothing of AWS or Lua. */
+#include "aws.h"
 #include "buf.h"
 #include "config.h"
 #include "hook.h"
@@ -6,7 +7,6 @@
 #include "log.h"
 #include "sign_cli.h"
 
-#include <ctype.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -94,16 +94,6 @@ static int is_help(int argc, char **argv)
     return 0;
 }
 
-/* A region name as the AWS SDKs accept it before it reaches a host name: lower-case letters,
- * digits and '-', starting with a letter. */
-static int is_region(const char *s)
-{
-    size_t n = strlen(s);
-    if (n == 0 || n > 32 || !islower((unsigned char)s[0]))
-        return 0;
-    return strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789-") == n;
-}
-
 /* A profile name that can stand in a config file's section header. */
 static int is_profile_name(const char *s)
 {
@@ -151,7 +141,7 @@ static int cmd_run(int argc, char **argv)
             o.dry_run = 1;
             break;
         case 'r':
-            if (!is_region(optarg))
+            if (!aws_region_ok(optarg))
                 return usage_error("run", usage_run,
                                    "--region %s: expected a region name such as us-east-1", optarg);
             setenv("AWS_REGION", optarg, 1);
