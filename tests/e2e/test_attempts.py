@@ -5,17 +5,9 @@ import pathlib
 
 import pytest
 
-from runtime import OK, Runtime, assert_one_report, assert_still_serving, body
+from runtime import Runtime, assert_one_report, assert_still_serving, body
 
 REPORT = "PutLifecycleEventHookExecutionStatus"
-
-
-@pytest.fixture
-def rt(hookhost_bin, tmp_path):
-    r = Runtime(hookhost_bin, tmp_path / "task")
-    r.hook("AfterAllowTraffic", OK)
-    yield r
-    r.stop()
 
 
 def test_a_hung_report_attempt_leaves_time_for_another(rt):

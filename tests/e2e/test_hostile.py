@@ -45,14 +45,6 @@ end
 """
 
 
-@pytest.fixture
-def rt(hookhost_bin, tmp_path):
-    r = Runtime(hookhost_bin, tmp_path / "task")
-    r.hook("AfterAllowTraffic", OK)
-    yield r
-    r.stop()
-
-
 def assert_json_log(rt):
     """Every line the runtime wrote is one JSON object, whatever bytes the input held."""
     for line in rt.log().splitlines():

@@ -10,14 +10,6 @@ import pytest
 from runtime import OK, Runtime, assert_one_report, assert_still_serving, body
 
 
-@pytest.fixture
-def rt(hookhost_bin, tmp_path):
-    r = Runtime(hookhost_bin, tmp_path / "task")
-    r.hook("AfterAllowTraffic", OK)
-    yield r
-    r.stop()
-
-
 def test_success(rt):
     ev = rt.hook_event()
     _, out = rt.invoke(ev)
