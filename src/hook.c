@@ -414,6 +414,7 @@ int hook_run_local(const struct hook_local_opts *o)
 
     struct buf stubs = BUF_INIT(HOOK_MAX_STUBS);
     if (o->stub_path && read_stubs(o->stub_path, &cfg, &stubs) < 0) {
+        buf_free(&stubs);
         event_free(&ev);
         buf_free(&event);
         return 2;
