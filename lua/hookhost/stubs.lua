@@ -211,6 +211,9 @@ local function mismatch(want, got, path, depth)
     if type(got) ~= "table" then
       return string.format("%s is %s, expected a table", path, show(got))
     end
+    if #want > 0 and #want ~= #got then -- a list: its length must match too
+      return string.format("%s has %d items, expected %d", path, #got, #want)
+    end
     local keys = {}
     for k in pairs(want) do
       keys[#keys + 1] = k
@@ -221,9 +224,6 @@ local function mismatch(want, got, path, depth)
       if m then
         return m
       end
-    end
-    if #want ~= #got and #want > 0 then -- a list: its length must match too
-      return string.format("%s has %d items, expected %d", path, #got, #want)
     end
     return nil
   end
