@@ -37,6 +37,6 @@ int hook_serve(void);
 #define HOOK_MAX_EVENT ((size_t)6 * 1024 * 1024 + 4096)
 
 /* The largest stub file `hookhost run --stub` reads. */
-#define HOOK_MAX_STUBS ((size_t)4 * 1024 * 1024)
+#define HOOK_MAX_STUBS ((size_t)1024 * 1024)
 
 #endif
