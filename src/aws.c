@@ -818,6 +818,39 @@ struct call {
     int64_t attempt_deadline_ms; /* this attempt's HTTP deadline (aws_attempt_ms()) */
 };
 
+/* Sign k's request with cr, dated now (written into amz_date, which res's X-Amz-Date borrows).
+ * res gets views into the signer (valid until its next use) and into amz_date and cr. Returns
+ * 0, or -1 with the reason in why. */
+static int sign_call(struct aws_client *c, const struct call *k, const struct creds *cr,
+                     char amz_date[32], struct sigv4_result *res, char *why, size_t whylen)
+{
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(amz_date, 32, "%Y%m%dT%H%M%SZ", &tm);
+
+    const struct aws_request *req = k->req;
+    struct sigv4_request sr = {
+        .method = str_cstr(k->method),
+        .path = {k->sign_path.p, k->sign_path.len},
+        .query = str_cstr(req->query ? req->query : ""),
+        .headers = k->sh,
+        .nheaders = k->nsh,
+        .body = {req->body_len ? req->body : "", req->body_len},
+    };
+    struct sigv4_params sp = {
+        .access_key = str_cstr(cr->access_key),
+        .secret_key = str_cstr(cr->secret_key),
+        .session_token = str_cstr(cr->session_token ? cr->session_token : ""),
+        .region = str_cstr(k->ep.region),
+        .service = str_cstr(k->ep.signing_name),
+        .amz_date = amz_date,
+        .mode = SIGV4_HEADER,
+    };
+    sigv4_params_service_defaults(&sp);
+    return sigv4_sign(c->signer, &sr, &sp, res, why, whylen) < 0 ? -1 : 0;
+}
+
 /* One attempt: fresh credentials from the provider (cached there), a fresh date, a signature,
  * one HTTP exchange. Returns http_do's result, or 1 for a local failure already in e. */
 static int attempt(struct aws_client *c, struct call *k, struct http_response *resp,
@@ -841,33 +874,10 @@ static int attempt(struct aws_client *c, struct call *k, struct http_response *r
     if (cr.session_token)
         log_add_secret(cr.session_token);
 
-    char amz_date[32];
-    time_t now = time(NULL);
-    struct tm tm;
-    gmtime_r(&now, &tm);
-    strftime(amz_date, sizeof amz_date, "%Y%m%dT%H%M%SZ", &tm);
-
     const struct aws_request *req = k->req;
-    struct sigv4_request sr = {
-        .method = str_cstr(k->method),
-        .path = {k->sign_path.p, k->sign_path.len},
-        .query = str_cstr(req->query ? req->query : ""),
-        .headers = k->sh,
-        .nheaders = k->nsh,
-        .body = {req->body_len ? req->body : "", req->body_len},
-    };
-    struct sigv4_params sp = {
-        .access_key = str_cstr(cr.access_key),
-        .secret_key = str_cstr(cr.secret_key),
-        .session_token = str_cstr(cr.session_token ? cr.session_token : ""),
-        .region = str_cstr(k->ep.region),
-        .service = str_cstr(k->ep.signing_name),
-        .amz_date = amz_date,
-        .mode = SIGV4_HEADER,
-    };
-    sigv4_params_service_defaults(&sp);
     struct sigv4_result res;
-    if (sigv4_sign(c->signer, &sr, &sp, &res, why, sizeof why) < 0) {
+    char amz_date[32];
+    if (sign_call(c, k, &cr, amz_date, &res, why, sizeof why) < 0) {
         set_error(e, "SigningError", 0, 0, why);
         goto cleanup;
     }
@@ -906,18 +916,106 @@ cleanup:
     return rc;
 }
 
-/* Describe a call instead of making it. The URL goes without its query (the rule of every log
- * line here), and no header is shown. */
-static int dry_run(struct call *k, struct aws_error *e)
+/* Header names whose values no description shows: credentials, cookies, and anything named
+ * like a secret. (The log's redaction runs on the line too; this does not rely on it.) */
+static int secret_header(const char *name, size_t len)
 {
+    static const char *const parts[] = {"authorization", "cookie",  "token",     "secret",
+                                        "password",      "passwd",  "signature", "credential",
+                                        "session",       "api-key", "apikey",    "auth"};
+    char low[128];
+    if (len >= sizeof low)
+        return 1;
+    for (size_t i = 0; i < len; i++)
+        low[i] = (char)((name[i] >= 'A' && name[i] <= 'Z') ? name[i] + 32 : name[i]);
+    low[len] = '\0';
+    for (size_t i = 0; i < sizeof parts / sizeof *parts; i++)
+        if (strstr(low, parts[i]))
+            return 1;
+    return 0;
+}
+
+/* "Name: value", or "Name: ***" for a secret one; malloc'd. */
+static char *header_line(struct str name, struct str value)
+{
+    int hide = secret_header(name.p, name.len);
+    size_t n = name.len + 2 + (hide ? 3 : value.len) + 1;
+    char *line = xmalloc(n);
+    fmt_into(line, n, "%.*s: %.*s", (int)name.len, name.p, hide ? 3 : (int)value.len,
+             hide ? "***" : value.p);
+    return line;
+}
+
+/* The verbose description's fields: the headers as they would be sent (secret values as
+ * "***"), the query, and the body's first DRY_RUN_BODY_MAX bytes. malloc'd JSON. */
+static char *dry_run_fields(const struct call *k, const struct sigv4_result *res)
+{
+    const struct aws_request *req = k->req;
+    size_t n = k->nsh + (res ? res->nadd : 0);
+    char **lines = xcalloc(n ? n : 1, sizeof *lines);
+    for (size_t i = 0; i < k->nsh; i++)
+        lines[i] = header_line(k->sh[i].name, k->sh[i].value);
+    for (size_t i = 0; res && i < res->nadd; i++)
+        lines[k->nsh + i] = header_line(res->add[i].name, res->add[i].value);
+    struct json *j = json_new();
+    json_set_str_array(j, "headers", (const char *const *)lines, n);
+    if (req->query && *req->query)
+        json_set_str(j, "query", req->query);
+    if (req->body_len) {
+        size_t show = req->body_len < DRY_RUN_BODY_MAX ? req->body_len : DRY_RUN_BODY_MAX;
+        struct buf b = BUF_INIT(DRY_RUN_BODY_MAX + 64);
+        buf_append(&b, req->body, show);
+        if (show < req->body_len)
+            buf_printf(&b, "... (%zu bytes more)", req->body_len - show);
+        json_set_strn(j, "body", b.p ? b.p : "", b.len);
+        buf_free(&b);
+    }
+    for (size_t i = 0; i < n; i++)
+        free(lines[i]);
+    free(lines);
+    return json_finish(j);
+}
+
+/* Describe a call instead of making it: one INFO line, "dry run: not sent: <service>
+ * <operation> <METHOD> <URL without query> (<n> bytes)", noting a missing region and missing
+ * credentials. With credentials at hand the request is signed as it would be sent (so a dry run
+ * shows the Authorization header's presence, never its value); without, it is described
+ * unsigned. req->verbose adds the headers, query and body as fields of the line. */
+static int dry_run(struct aws_client *c, struct call *k, struct aws_error *e, int no_region)
+{
+    const struct aws_request *req = k->req;
     char url[600];
     fmt_into(url, sizeof url, "%s://%s%s%s", k->ep.scheme, k->ep.host_header, k->ep.base_path,
-             k->req->path && *k->req->path ? k->req->path : "/");
+             req->path && *req->path ? req->path : "/");
+    char why[512];
+    struct creds cr = {0};
+    struct sigv4_result res;
+    char amz_date[32];
+    int is_signed = 0;
+    creds_set_deadline(c->creds, req->deadline_ms);
+    int got = creds_get(c->creds, &cr, why, sizeof why);
+    creds_set_deadline(c->creds, 0);
+    if (got == 0) {
+        log_add_secret(cr.secret_key);
+        if (cr.session_token)
+            log_add_secret(cr.session_token);
+        is_signed = sign_call(c, k, &cr, amz_date, &res, why, sizeof why) == 0;
+    } else {
+        log_debug("dry run: no credentials: %s", why);
+    }
+    char note_[160] = "";
+    if (got < 0)
+        fmt_into(note_, sizeof note_, " (not signed: no credentials)");
+    else if (!is_signed)
+        fmt_into(note_, sizeof note_, " (not signed: %.120s)", why);
     char msg[1024];
-    fmt_into(msg, sizeof msg, "dry run: %s %s (%s%s%s, %zu bytes)", k->method, url, k->req->service,
-             k->req->operation ? " " : "", k->req->operation ? k->req->operation : "",
-             k->req->body_len);
-    log_info("%s", msg);
+    fmt_into(msg, sizeof msg, "dry run: not sent: %s%s%s %s %s (%zu bytes)%s%s", req->service,
+             req->operation ? " " : "", req->operation ? req->operation : "", k->method, url,
+             req->body_len, no_region ? " (no region set)" : "", note_);
+    char *fields = req->verbose ? dry_run_fields(k, is_signed ? &res : NULL) : NULL;
+    log_line(LOG_INFO, fields, "%s", msg);
+    free(fields);
+    creds_clear(&cr);
     set_error(e, "DryRun", 0, 0, msg);
     return -1;
 }
@@ -947,7 +1045,15 @@ int aws_call(struct aws_client *c, const struct aws_request *req, struct http_re
     if (attempts_out)
         *attempts_out = 0;
 
+    int dry = c->dry_run || req->dry_run, no_region = 0;
     int r = aws_client_resolve(c, req, &k.ep, why, sizeof why);
+    if (r == -2 && dry && !(req->region && *req->region)) {
+        /* A dry run needs no region: describe the call as in us-east-1, and say so. */
+        struct aws_request rr = *req;
+        rr.region = "us-east-1";
+        r = aws_client_resolve(c, &rr, &k.ep, why, sizeof why);
+        no_region = 1;
+    }
     if (r < 0) {
         set_error(e, r == -2 ? "MissingRegion" : "InvalidEndpoint", 0, 0, why);
         goto cleanup;
@@ -966,11 +1072,6 @@ int aws_call(struct aws_client *c, const struct aws_request *req, struct http_re
         set_error(e, "RequestError", 0, 0, "the request URL is too long");
         goto cleanup;
     }
-    if (c->dry_run || req->dry_run) {
-        dry_run(&k, e);
-        goto cleanup;
-    }
-
     k.sh = xcalloc(req->nheaders + 3, sizeof *k.sh);
     k.sh[k.nsh++] = (struct sigv4_header){STR_LIT("Host"), str_cstr(k.ep.host_header)};
     if (req->content_type)
@@ -984,6 +1085,10 @@ int aws_call(struct aws_client *c, const struct aws_request *req, struct http_re
     }
     k.sh[k.nsh++] =
         (struct sigv4_header){STR_LIT("User-Agent"), STR_LIT("hookhost/" HOOKHOST_VERSION)};
+    if (dry) {
+        dry_run(c, &k, e, no_region);
+        goto cleanup;
+    }
 
     int max = req->max_attempts > 0 ? req->max_attempts : c->max_attempts;
     for (;;) {

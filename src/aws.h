@@ -24,7 +24,8 @@
  * closes a timed-out one) starts after a short pause instead, if AWS_MIN_ATTEMPT_MS still fits.
  *
  * Secrets: the secret key and session token are registered with log_add_secret() when first
- * obtained; no error message, log line or dry-run description carries a header value.
+ * obtained; no error message or log line carries a header value, and a verbose dry-run
+ * description shows the headers with credentials and secret-looking values as "***".
  */
 #ifndef HOOKHOST_AWS_H
 #define HOOKHOST_AWS_H
@@ -41,6 +42,7 @@
 #define AWS_BACKOFF_BASE_MS      1000  /* standard mode: rand * 2^(attempt-1) seconds */
 #define AWS_MIN_ATTEMPT_MS       100   /* no attempt starts with less time than this left */
 #define AWS_MAX_URL              2048
+#define DRY_RUN_BODY_MAX         4096 /* body bytes a verbose dry run shows */
 
 /* ---- errors ---- */
 /* A decoded failure: a service error (status != 0) or a transport error (status 0, code one of
@@ -175,6 +177,7 @@ struct aws_request {
     const char *operation; /* what dry runs and logs call it ("GetDeployment"); may be NULL */
     int max_attempts;      /* 0: the client's (AWS_MAX_ATTEMPTS) */
     int dry_run;           /* this call only: describe instead of sending */
+    int verbose;           /* dry run: the description also logs headers, query and body */
     int64_t deadline_ms;   /* absolute http_now_ms() time; the call never runs past it */
     size_t max_body;       /* 0: HTTP_DEFAULT_MAX_BODY */
 };
@@ -190,9 +193,13 @@ int aws_client_resolve(const struct aws_client *c, const struct aws_request *req
  * *resp then holds the last error response when the service answered (err->status != 0), else
  * it is empty; free it either way. *attempts (may be NULL) is set to the number of HTTP requests
  * sent (0 when none was: bad endpoint, no credentials, no time, dry run).
- * Dry run (client flag or req->dry_run): logs "dry run: <METHOD> <URL without query>
- * (<service>, <operation>, <n> bytes)" at INFO, sends nothing, needs no credentials, and returns
- * -1 with err->code "DryRun" and that description as err->message. */
+ * Dry run (client flag or req->dry_run): logs "dry run: not sent: <service> <operation>
+ * <METHOD> <URL without query> (<n> bytes)" at INFO, sends nothing, and returns -1 with
+ * err->code "DryRun" and that line as err->message. It needs no region (described as in
+ * us-east-1, "(no region set)") and no credentials (described unsigned, "(not signed: no
+ * credentials)"); with credentials the request is signed as it would be sent. req->verbose adds
+ * the headers (secret values as "***"), the query and the body's first DRY_RUN_BODY_MAX bytes
+ * ("... (N bytes more)") as fields of the line. */
 int aws_call(struct aws_client *c, const struct aws_request *req, struct http_response *resp,
              struct aws_error *err, int *attempts);
 

@@ -169,6 +169,7 @@ struct result {
     struct report report; /* when a report was attempted */
     int reported;         /* a report was attempted */
     int redelivered;
+    int stub_run; /* hookhost run --stub without --dry-run: stubs_unused is part of the outcome */
 };
 
 /* The outcome as JSON, redacted: what `run` prints and what a Lambda invocation returns. */
@@ -194,6 +195,8 @@ static char *result_json(const struct result *r)
         json_set_bool(j, "reported", r->reported && r->report.result != REPORT_NOT_DELIVERED);
     if (r->redelivered)
         json_set_bool(j, "redelivered", 1);
+    if (r->stub_run)
+        json_set_int(j, "stubs_unused", r->out.stubs_unused);
     if (r->ev->kind == EVENT_ECS) {
         json_set_str(j, "stage", r->ev->ecs_stage);
         json_set_str(j, "hookStatus",
@@ -302,8 +305,9 @@ static void execute(const struct config *cfg, const char *script, const char *wh
 
     if (r->ev->kind != EVENT_CODEDEPLOY)
         return;
-    if (dry_run) {
-        log_info("dry run: would report %s for deployment %s", r->status, r->ev->deployment_id);
+    if (dry_run || r->stub_run) {
+        log_info("%s: would report %s for deployment %s", dry_run ? "dry run" : "stub run",
+                 r->status, r->ev->deployment_id);
         return;
     }
     r->reported = 1;
@@ -334,9 +338,9 @@ static void say_local_outcome(const struct result *r, int dry_run)
                  lhost_reason_name(r->out.reason));
     if (r->ev->kind != EVENT_CODEDEPLOY)
         log_info("hookhost run: %s", what);
-    else if (dry_run)
-        log_info("hookhost run: %s; dry run: status %s NOT reported to CodeDeploy", what,
-                 r->status);
+    else if (dry_run || r->stub_run)
+        log_info("hookhost run: %s; %s: status %s NOT reported to CodeDeploy", what,
+                 dry_run ? "dry run" : "stub run", r->status);
     else if (r->report.result == REPORT_NOT_DELIVERED)
         log_error("hookhost run: %s, but status %s was NOT reported to CodeDeploy (%d attempt%s): "
                   "%s",
@@ -345,6 +349,30 @@ static void say_local_outcome(const struct result *r, int dry_run)
     else
         log_info("hookhost run: %s; status %s reported to CodeDeploy (%s)", what, r->status,
                  report_result_name(r->report.result));
+}
+
+/* Read and check a stub file (hookhost.stubs's rules, lhost_check_stubs) into out. Returns 0, or
+ * -1 after saying what is wrong, naming the file and the entry. */
+static int read_stubs(const char *path, const struct config *cfg, struct buf *out)
+{
+    char err[1024];
+    int rc = buf_read_file(out, path, err, sizeof err);
+    if (rc == -2) {
+        fprintf(stderr, "hookhost run: --stub %s: larger than the %zu-byte limit\n", path,
+                HOOK_MAX_STUBS);
+        return -1;
+    }
+    if (rc < 0) {
+        fprintf(stderr, "hookhost run: --stub %s: %s\n", path, err);
+        return -1;
+    }
+    if (!out->p)
+        buf_puts(out, "");
+    if (lhost_check_stubs(out->p, out->len, cfg->lua_dir, err, sizeof err) < 0) {
+        fprintf(stderr, "hookhost run: --stub %s: %s\n", path, err);
+        return -1;
+    }
+    return 0;
 }
 
 int hook_run_local(const struct hook_local_opts *o)
@@ -384,6 +412,13 @@ int hook_run_local(const struct hook_local_opts *o)
     log_set_request_id("local");
     log_set_deployment_id(ev.deployment_id);
 
+    struct buf stubs = BUF_INIT(HOOK_MAX_STUBS);
+    if (o->stub_path && read_stubs(o->stub_path, &cfg, &stubs) < 0) {
+        buf_free(&stubs);
+        event_free(&ev);
+        buf_free(&event);
+        return 2;
+    }
     struct budget b = plan_budget(&cfg, o->timeout_ms);
     struct lhost_job job = {
         .event_json = event.p,
@@ -398,8 +433,11 @@ int hook_run_local(const struct hook_local_opts *o)
         .lua_dir = cfg.lua_dir,
         .task_root = cfg.task_root,
         .dry_run = o->dry_run,
+        .verbose = o->verbose,
+        .stubs_json = o->stub_path ? stubs.p : NULL,
+        .stubs_len = stubs.len,
     };
-    struct result r = {.hook = hook, .ev = &ev};
+    struct result r = {.hook = hook, .ev = &ev, .stub_run = o->stub_path && !o->dry_run};
     execute(&cfg, o->script, NULL, &job, &b, o->dry_run, &r);
 
     worker_shutdown();
@@ -410,10 +448,17 @@ int hook_run_local(const struct hook_local_opts *o)
     int rc = r.out.reason == LHOST_OK ? 0 : 1;
     if (r.reported && r.report.result == REPORT_NOT_DELIVERED)
         rc = 1;
+    if (r.stub_run && r.out.stubs_unused > 0) {
+        log_error("hookhost run: %d stub entr%s never used (see the WARN lines above): the "
+                  "script did not make every call the stub file expects",
+                  r.out.stubs_unused, r.out.stubs_unused == 1 ? "y was" : "ies were");
+        rc = 1;
+    }
     say_local_outcome(&r, o->dry_run);
     lhost_outcome_free(&r.out);
     event_free(&ev);
     buf_free(&event);
+    buf_free(&stubs);
     return rc;
 }
 

@@ -16,6 +16,11 @@ struct hook_local_opts {
     const char *hook;       /* lifecycle event name; NULL: the script's base name */
     int64_t timeout_ms;     /* the hook's whole time, reserve included */
     int dry_run;            /* no report; signed calls are described, not sent */
+    int verbose;            /* dry run: descriptions show headers and body */
+    /* A stub file (JSON, hookhost.stubs entries): AWS calls get its canned answers and nothing is
+     * reported; without dry_run strictly (an unexpected call raises, unused entries fail the
+     * run with "stubs_unused" in the outcome). NULL: none. */
+    const char *stub_path;
 };
 
 /* Run one hook locally, with the same worker, limits and finalizer as in Lambda: an event with
@@ -30,5 +35,8 @@ int hook_serve(void);
 
 /* The largest event accepted (Lambda's synchronous payload limit is 6 MB). */
 #define HOOK_MAX_EVENT ((size_t)6 * 1024 * 1024 + 4096)
+
+/* The largest stub file `hookhost run --stub` reads. */
+#define HOOK_MAX_STUBS ((size_t)1024 * 1024)
 
 #endif

@@ -37,6 +37,7 @@ struct host {
     int in_progress;        /* ctx.in_progress was called */
     int64_t callback_delay; /* its delay, -1 for ECS's default */
     int pmain_entered;      /* pmain runs once per state */
+    int stubs_unused;       /* strict stubs left unused (count_unused_stubs) */
 };
 
 #define DETAILS_KEY "hookhost.in_progress_details" /* registry: the details table */
@@ -110,6 +111,11 @@ int64_t lhost_remaining_ms(lua_State *L)
 int lhost_dry_run(lua_State *L)
 {
     return host_of(L)->job->dry_run;
+}
+
+int lhost_verbose(lua_State *L)
+{
+    return host_of(L)->job->verbose;
 }
 
 /* ---- errors (after lua.c) ------------------------------------------------------------------ */
@@ -856,6 +862,129 @@ static int discover(lua_State *L, const struct lhost_job *job, struct lhost_outc
     return 1;
 }
 
+/* ---- canned answers (hookhost run --stub) ------------------------------------------------ */
+
+#define STUBS_KEY "hookhost.stubs" /* registry: the module the job's stubs were loaded into */
+
+/* require("hookhost.stubs").load(cjson.safe.decode(json), {strict = strict}) under pcall; the
+ * module stays in the registry for count_unused_stubs. Returns 1, or 0 with the error in out
+ * (for lhost_check_stubs: in err). */
+static int stubs_load_into(lua_State *L, const char *json, size_t len, int strict, char *err,
+                           size_t errlen)
+{
+    lua_getglobal(L, "require");
+    lua_pushliteral(L, "hookhost.stubs");
+    if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
+        fmt_into(err, errlen, "%s", lua_tostring(L, -1));
+        return 0;
+    }
+    lua_pushvalue(L, -1);
+    lua_setfield(L, LUA_REGISTRYINDEX, STUBS_KEY);
+    lua_getfield(L, -1, "load");
+    lua_getglobal(L, "require");
+    lua_pushliteral(L, "cjson.safe");
+    if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
+        fmt_into(err, errlen, "%s", lua_tostring(L, -1));
+        return 0;
+    }
+    lua_getfield(L, -1, "decode");
+    lua_remove(L, -2);
+    lua_pushlstring(L, json, len);
+    lua_call(L, 1, 2);
+    if (lua_isnil(L, -2)) {
+        fmt_into(err, errlen, "not valid JSON: %s", lua_tostring(L, -1));
+        return 0;
+    }
+    lua_pop(L, 1);
+    lua_createtable(L, 0, 1);
+    lua_pushboolean(L, strict);
+    lua_setfield(L, -2, "strict");
+    if (lua_pcall(L, 2, 0, 0) != LUA_OK) {
+        fmt_into(err, errlen, "%s", lua_tostring(L, -1));
+        return 0;
+    }
+    lua_pop(L, 1);
+    return 1;
+}
+
+static int load_stubs(lua_State *L, const struct lhost_job *job, struct lhost_outcome *out)
+{
+    char err[1024];
+    if (stubs_load_into(L, job->stubs_json, job->stubs_len, !job->dry_run, err, sizeof err))
+        return 1;
+    out->reason = LHOST_ERROR;
+    fmt_into(out->message, sizeof out->message, "--stub: %s", err);
+    return 0;
+}
+
+/* After the script (strict stubs): log each entry it never used and count them. Runs under
+ * lua_pcall; a state past its deadline or out of memory simply raises. */
+static int count_unused_stubs(lua_State *L)
+{
+    struct host *h = host_of(L);
+    if (lua_getfield(L, LUA_REGISTRYINDEX, STUBS_KEY) != LUA_TTABLE)
+        return 0;
+    lua_getfield(L, -1, "unused");
+    lua_call(L, 0, 1);
+    if (!lua_istable(L, -1))
+        return 0;
+    lua_Integer n = luaL_len(L, -1);
+    for (lua_Integer i = 1; i <= n; i++) {
+        lua_geti(L, -1, i);
+        lua_getfield(L, -1, "index");
+        lua_getfield(L, -2, "service");
+        lua_getfield(L, -3, "operation");
+        log_warn("stub entry %lld (%s %s) was not used: the script made fewer calls than the "
+                 "stub file expects",
+                 (long long)lua_tointeger(L, -3), lua_tostring(L, -2), lua_tostring(L, -1));
+        lua_pop(L, 4);
+        h->stubs_unused++;
+    }
+    return 0;
+}
+
+struct stubs_check {
+    const char *json;
+    size_t len;
+    char *err;
+    size_t errlen;
+    int ok;
+};
+
+/* lhost_check_stubs's work, under lua_pcall: a memory error while decoding is an error too. */
+static int stubs_check_main(lua_State *L)
+{
+    struct stubs_check *k = lua_touserdata(L, 1);
+    luaL_openlibs(L);
+    luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
+    lua_pushcfunction(L, open_cjson_safe);
+    lua_setfield(L, -2, "cjson.safe");
+    lua_pop(L, 1);
+    set_package_path(L, host_of(L)->job);
+    k->ok = stubs_load_into(L, k->json, k->len, 1, k->err, k->errlen);
+    return 0;
+}
+
+int lhost_check_stubs(const char *json, size_t len, const char *lua_dir, char *err, size_t errlen)
+{
+    struct lhost_job job = {
+        .lua_dir = lua_dir, .deadline_ms = clock_ms() + 10000, .mem_max = (size_t)256 << 20};
+    struct host h = {.job = &job, .cap = job.mem_max, .started_ms = clock_ms()};
+    lua_State *L = lua_newstate(capped_alloc, &h);
+    if (!L) {
+        fmt_into(err, errlen, "cannot create a Lua state");
+        return -1;
+    }
+    *(struct host **)lua_getextraspace(L) = &h;
+    struct stubs_check k = {json, len, err, errlen, 0};
+    lua_pushcfunction(L, stubs_check_main);
+    lua_pushlightuserdata(L, &k);
+    if (lua_pcall(L, 1, 0, 0) != LUA_OK)
+        fmt_into(err, errlen, "%s", lua_tostring(L, -1));
+    lua_close(L);
+    return k.ok ? 0 : -1;
+}
+
 /* ---- the execution --------------------------------------------------------------------------- */
 
 /* Everything that can raise runs in here, under lua_pcall: the whole path from the empty state
@@ -895,6 +1024,9 @@ static int pmain(lua_State *L)
     }
     lua_pop(L, 1);
     int event = lua_gettop(L);
+
+    if (job->stubs_json && !load_stubs(L, job, out))
+        return 0;
 
     const char *script = job->script_path;
     if (job->discover_hook) {
@@ -1027,6 +1159,11 @@ int lhost_run(const struct lhost_job *job, struct lhost_outcome *out)
             fmt_into(out->message, sizeof out->message,
                      "not enough memory: the hook exceeded its limit of %zu MiB", h.cap >> 20);
         }
+    }
+    if (job->stubs_json && !job->dry_run && !h.timed_out) {
+        lua_pushcfunction(L, count_unused_stubs);
+        lua_pcall(L, 0, 0, 0);
+        out->stubs_unused = h.stubs_unused;
     }
     /* __gc and __close handlers run inside lua_close; the deadline hook stays armed for them. */
     lua_close(L);

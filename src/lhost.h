@@ -49,6 +49,11 @@ struct lhost_job {
     const char *lua_dir;       /* the hookhost Lua library (lua/), on package.path */
     const char *task_root;     /* LAMBDA_TASK_ROOT, on package.path; may be NULL */
     int dry_run;               /* ctx.dry_run; signed calls are described, not sent */
+    int verbose;               /* dry run: descriptions show headers and body (hookhost run -v) */
+    /* Canned answers (hookhost run --stub): a JSON array of hookhost.stubs entries, loaded
+     * before the script runs; strict unless dry_run. NULL: none. */
+    const char *stubs_json;
+    size_t stubs_len;
     /* _HANDLER=auto for a CodeDeploy event: ask hookhost.codedeploy which lifecycle event is
      * InProgress, then run <hooks_dir>/<that name>.lua; script_path and hook are then unused. */
     int discover_hook;
@@ -83,6 +88,7 @@ struct lhost_outcome {
     int64_t callback_delay; /* seconds; -1: ECS's default */
     char *details_json;     /* malloc'd JSON object for hookDetails, or NULL */
     char hook[80];          /* the lifecycle event discovered (discover_hook), else "" */
+    int stubs_unused;       /* strict stubs: entries the script never used (each logged) */
 };
 
 /* Run one execution. Never fails to fill *out; returns 0 when the hook succeeded, -1 otherwise. */
@@ -102,5 +108,11 @@ int lhost_check(const char *path, char *err, size_t errlen);
  * whether this execution is a dry run. Valid only inside lhost_run(). */
 int64_t lhost_remaining_ms(struct lua_State *L);
 int lhost_dry_run(struct lua_State *L);
+int lhost_verbose(struct lua_State *L);
+
+/* Check a stub file's text as hookhost.stubs.load would take it (the library in lua_dir), in a
+ * state of its own. Returns 0, or -1 with the reason in err ("not valid JSON: ...", "stub entry
+ * 3: operation must be ..."). */
+int lhost_check_stubs(const char *json, size_t len, const char *lua_dir, char *err, size_t errlen);
 
 #endif

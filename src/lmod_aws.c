@@ -14,6 +14,7 @@
 #include <lauxlib.h>
 #include <openssl/evp.h>
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -307,40 +308,22 @@ static int ensure_client(lua_State *L, struct aws_error *e)
     return 0;
 }
 
+/* A dry run's answer: 0, {}, "", {dry_run = true, service, operation, message}. aws.lua's
+ * aws.send turns it into the placeholder; the description was logged by aws_call. */
 static void push_dry_run(lua_State *L, const struct aws_request *req, const struct aws_error *e)
 {
-    struct aws_endpoint ep;
-    char why[256], url[2048];
     lua_pushinteger(L, 0);
     lua_newtable(L);
     lua_pushliteral(L, "");
-    lua_createtable(L, 0, 10);
+    lua_createtable(L, 0, 4);
     lua_pushboolean(L, 1);
     lua_setfield(L, -2, "dry_run");
     lua_pushstring(L, req->service);
     lua_setfield(L, -2, "service");
-    if (aws_client_resolve(client, req, &ep, why, sizeof why) == 0) {
-        lua_pushstring(L, ep.region);
-        lua_setfield(L, -2, "region");
-        fmt_into(url, sizeof url, "%s://%s%s%s", ep.scheme, ep.host_header, ep.base_path,
-                 req->path && *req->path ? req->path : "/");
-        lua_pushstring(L, url);
-        lua_setfield(L, -2, "url");
-    }
-    lua_pushstring(L, req->method ? req->method : "GET");
-    lua_setfield(L, -2, "method");
-    lua_pushstring(L, req->path ? req->path : "/");
-    lua_setfield(L, -2, "path");
-    if (req->query && *req->query) {
-        lua_pushstring(L, req->query);
-        lua_setfield(L, -2, "query");
-    }
     if (req->operation) {
         lua_pushstring(L, req->operation);
         lua_setfield(L, -2, "operation");
     }
-    lua_pushinteger(L, (lua_Integer)req->body_len);
-    lua_setfield(L, -2, "body_size");
     lua_pushstring(L, e->message);
     lua_setfield(L, -2, "message");
 }
@@ -418,6 +401,7 @@ static int l_request(lua_State *L)
     }
 
     req.dry_run = lhost_dry_run(L);
+    req.verbose = lhost_verbose(L);
     struct http_response *resp = lmod_http_push_response_holder(L);
     struct aws_error e;
     int attempts = 0;
@@ -444,6 +428,31 @@ static int l_request(lua_State *L)
     lua_pushlstring(L, resp->body.p ? resp->body.p : "", resp->body.len);
     http_response_free(resp);
     return 3;
+}
+
+/* decode_error(status, headers, body): the error object a real answer with this status,
+ * headers ({name = value}) and body would give (aws_decode_error), for canned answers. */
+static int l_decode_error(lua_State *L)
+{
+    lua_Integer status = luaL_checkinteger(L, 1);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    size_t blen;
+    const char *body = luaL_checklstring(L, 3, &blen);
+    size_t n = collect_pairs(L, 2, "header", 0);
+    struct kv *kv = lua_touserdata(L, -1);
+    struct http_header *h = lua_newuserdatauv(L, (n ? n : 1) * sizeof *h, 0);
+    for (size_t i = 0; i < n; i++)
+        h[i] = (struct http_header){kv[i].k, kv[i].v};
+    struct http_response resp = HTTP_RESPONSE_INIT;
+    resp.status = (long)status;
+    resp.headers = h;
+    resp.nheaders = n;
+    resp.body.p = (char *)(uintptr_t)body; /* read only: aws_decode_error never writes */
+    resp.body.len = blen;
+    struct aws_error e;
+    aws_decode_error(&resp, &e);
+    push_error(L, &e, 1);
+    return 1;
 }
 
 /* connections(): new connections the process's client has opened (0 before the first call). */
@@ -474,8 +483,13 @@ static int l_sha256_hex(lua_State *L)
 }
 
 static const luaL_Reg core_funcs[] = {
-    {"request", l_request},         {"uri_encode", l_uri_encode}, {"error", l_error},
-    {"connections", l_connections}, {"sha256_hex", l_sha256_hex}, {NULL, NULL},
+    {"request", l_request},
+    {"uri_encode", l_uri_encode},
+    {"error", l_error},
+    {"connections", l_connections},
+    {"sha256_hex", l_sha256_hex},
+    {"decode_error", l_decode_error},
+    {NULL, NULL},
 };
 
 int luaopen_hookhost_aws_core(lua_State *L)

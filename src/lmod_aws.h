@@ -6,7 +6,8 @@
  *           content_type?, max_attempts?, operation?}
  *       -> status, headers, body                       a 2xx answer
  *       -> nil, err                                    anything else, after retries
- *       -> 0, {}, "", dry                              in a dry run (nothing sent)
+ *       -> 0, {}, "", dry                              in a dry run (nothing sent; aws.send
+ *                                                      makes it the placeholder)
  *     service: "codedeploy", "cloudfront", "cloudwatch"/"monitoring", "sns", ... (aws.h)
  *     method: "GET" by default; path: "/" by default, already URI-encoded
  *     query: an encoded string, or a table {name = value | {value, ...}} (values string,
@@ -17,11 +18,12 @@
  *     Response headers come back with lower-case names (repeated ones joined with ", ").
  *     err: {code, message, status (0: no response), request_id (or nil), retryable, attempts}
  *          with a __tostring: "Code: message (HTTP 404, request id X, 3 attempts)".
- *     dry: {dry_run = true, service, region, method, url (no query), path, query, operation,
- *          body_size, message}
+ *     dry: {dry_run = true, service, operation, message}; the description ("dry run: not
+ *          sent: ...", aws.h) is logged, with headers and body when the job is verbose.
  *   uri_encode(s [, keep_slash])  -> s percent-encoded, RFC 3986 unreserved bytes kept
  *   error{code, message, status?, request_id?, retryable?, attempts?} -> an err object (above)
  *   connections()                 -> new connections opened by the process's client so far
+ *   decode_error(status, headers, body) -> the err a real answer like this would give
  *
  * Each call's deadline is the running hook's time left (lhost_remaining_ms): a call blocked in C
  * cannot outlive the hook, since the deadline hook never fires inside C. Bad arguments raise;

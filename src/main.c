@@ -47,14 +47,23 @@ static const char usage_run[] =
     "  --hook NAME          the lifecycle event name (default: the script's base name)\n"
     "  --timeout SECONDS    the hook's time, 1 to 900, the report's reserve included\n"
     "                       (default: 60)\n"
-    "  --dry-run            nothing is reported; signed AWS calls are described, not sent\n"
+    "  --dry-run            nothing is reported and no AWS call is sent: each is logged\n"
+    "                       (\"dry run: not sent: ...\") and answers with its canned answer\n"
+    "                       (--stub) or a placeholder; needs no region or credentials\n"
+    "  -v, --verbose        with --dry-run: log each call's headers (secrets as ***) and\n"
+    "                       the first 4 KiB of its body\n"
+    "  --stub FILE          canned answers for AWS calls (a JSON list, docs/HOOKS.md): nothing\n"
+    "                       is sent or reported; a call with no answer left raises, and\n"
+    "                       answers left unused fail the run (\"stubs_unused\"). With\n"
+    "                       --dry-run: calls without an answer get the placeholder\n"
     "  --region REGION      the AWS region (sets AWS_REGION, as the AWS CLI's --region)\n"
     "  --profile NAME       the AWS profile for credentials and region (sets AWS_PROFILE)\n"
     "  -h, --help           this text\n"
     "\n"
     "Exit status: 0 the hook succeeded (and, for a CodeDeploy event, its status was reported or\n"
-    "it was a dry run); 1 it failed (error, timeout, memory, crash) or its status could not be\n"
-    "reported (\"reported\": false); 2 usage error or unreadable event.\n";
+    "it was a dry or stub run); 1 it failed (error, timeout, memory, crash), its status could\n"
+    "not be reported (\"reported\": false), or stub answers were left unused; 2 usage error,\n"
+    "unreadable event or stub file.\n";
 
 static const char usage_check[] =
     "Usage: hookhost check SCRIPT...\n"
@@ -108,6 +117,7 @@ static int cmd_run(int argc, char **argv)
         {"event", required_argument, 0, 'e'},   {"hook", required_argument, 0, 'k'},
         {"timeout", required_argument, 0, 't'}, {"dry-run", no_argument, 0, 'n'},
         {"region", required_argument, 0, 'r'},  {"profile", required_argument, 0, 'p'},
+        {"stub", required_argument, 0, 's'},    {"verbose", no_argument, 0, 'v'},
         {"help", no_argument, 0, 'h'},          {0, 0, 0, 0},
     };
     if (is_help(argc, argv)) {
@@ -117,7 +127,7 @@ static int cmd_run(int argc, char **argv)
     struct hook_local_opts o = {.timeout_ms = 60000};
     int c;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "+:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "+:hv", opts, NULL)) != -1) {
         long long v;
         switch (c) {
         case 'e':
@@ -139,6 +149,12 @@ static int cmd_run(int argc, char **argv)
             break;
         case 'n':
             o.dry_run = 1;
+            break;
+        case 's':
+            o.stub_path = optarg;
+            break;
+        case 'v':
+            o.verbose = 1;
             break;
         case 'r':
             if (!aws_region_ok(optarg))
@@ -165,6 +181,9 @@ static int cmd_run(int argc, char **argv)
     if (optind + 1 < argc)
         return usage_error("run", usage_run, "one script at a time; unexpected %s",
                            argv[optind + 1]);
+    if (o.verbose && !o.dry_run)
+        return usage_error("run", usage_run, "%s",
+                           "--verbose shows what a dry run does not send: use it with --dry-run");
     o.script = argv[optind];
     return hook_run_local(&o);
 }

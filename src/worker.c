@@ -101,6 +101,9 @@ static char *encode_job(const struct lhost_job *job, int64_t deadline_left_ms, c
     json_set_str(j, "lua_dir", job->lua_dir);
     json_set_str(j, "task_root", job->task_root);
     json_set_bool(j, "dry_run", job->dry_run);
+    json_set_bool(j, "verbose", job->verbose);
+    if (job->stubs_json)
+        json_set_strn(j, "stubs", job->stubs_json, job->stubs_len);
     json_set_bool(j, "discover_hook", job->discover_hook);
     json_set_str(j, "hooks_dir", job->hooks_dir);
     json_set_str(j, "trace_id", getenv("_X_AMZN_TRACE_ID"));
@@ -125,6 +128,8 @@ enum {
     F_HOOKS_DIR,
     F_TRACE,
     F_JOB_ID,
+    F_VERBOSE,
+    F_STUBS,
     F_COUNT
 };
 
@@ -132,10 +137,11 @@ enum {
 static int decode_job(const char *text, size_t len, struct json_field *f, struct lhost_job *job)
 {
     static const char *const keys[F_COUNT] = {
-        "script",     "event",      "hook",    "deployment_id",    "execution_id",
-        "request_id", "controller", "stage",   "deadline_left_ms", "mem_max",
-        "lua_dir",    "task_root",  "dry_run", "discover_hook",    "hooks_dir",
-        "trace_id",   "job_id"};
+        "script",           "event",         "hook",       "deployment_id",
+        "execution_id",     "request_id",    "controller", "stage",
+        "deadline_left_ms", "mem_max",       "lua_dir",    "task_root",
+        "dry_run",          "discover_hook", "hooks_dir",  "trace_id",
+        "job_id",           "verbose",       "stubs"};
     for (int i = 0; i < F_COUNT; i++)
         f[i] = (struct json_field){.key = keys[i]};
     char err[128];
@@ -158,6 +164,9 @@ static int decode_job(const char *text, size_t len, struct json_field *f, struct
     job->lua_dir = f[F_LUA_DIR].value;
     job->task_root = f[F_TASK_ROOT].value;
     job->dry_run = f[F_DRY_RUN].kind == JSON_BOOL && f[F_DRY_RUN].num != 0;
+    job->verbose = f[F_VERBOSE].kind == JSON_BOOL && f[F_VERBOSE].num != 0;
+    job->stubs_json = f[F_STUBS].kind == JSON_STRING ? f[F_STUBS].value : NULL;
+    job->stubs_len = f[F_STUBS].kind == JSON_STRING ? f[F_STUBS].len : 0;
     job->discover_hook = f[F_DISCOVER].kind == JSON_BOOL && f[F_DISCOVER].num != 0;
     job->hooks_dir = f[F_HOOKS_DIR].value;
     /* putenv on one static buffer: setenv would keep every value in a long-lived worker. */
@@ -227,6 +236,7 @@ static char *encode_outcome(const struct lhost_outcome *o, int64_t run_us, const
     json_set_int(j, "callback_delay", o->callback_delay);
     json_set_str(j, "details", o->details_json);
     json_set_str(j, "hook", o->hook);
+    json_set_int(j, "stubs_unused", o->stubs_unused);
     return json_finish(j);
 }
 
@@ -327,7 +337,8 @@ static int decode_outcome(const char *text, size_t len, const char *job_id,
         {.key = "reason"},      {.key = "message"},        {.key = "traceback"},
         {.key = "result"},      {.key = "mem_peak"},       {.key = "duration_ms"},
         {.key = "in_progress"}, {.key = "callback_delay"}, {.key = "details"},
-        {.key = "hook"},        {.key = "run_us"},         {.key = "job_id"}};
+        {.key = "hook"},        {.key = "run_us"},         {.key = "job_id"},
+        {.key = "stubs_unused"}};
     size_t nf = sizeof f / sizeof *f;
     char err[128];
     if (len == 0 || json_get_fields(text, len, f, nf, err, sizeof err) < 0)
@@ -355,6 +366,7 @@ static int decode_outcome(const char *text, size_t len, const char *job_id,
     if (f[9].kind == JSON_STRING)
         fmt_into(out->hook, sizeof out->hook, "%s", f[9].value);
     last_run_us = f[10].kind == JSON_NUMBER ? (int64_t)f[10].num : 0;
+    out->stubs_unused = f[12].kind == JSON_NUMBER ? (int)f[12].num : 0;
     json_fields_free(f, nf);
     return 0;
 }

@@ -10,15 +10,26 @@
 --   if not d then error(err) end          -- err prints as "Code: message (HTTP 400, ...)"
 --
 -- Functions (failures of the world return nil, err; bad arguments raise):
---   aws.request{service, method?, path?, query?, headers?, body?, region?, endpoint_prefix?,
---               content_type?, max_attempts?, operation?} -> status, headers, body
---       The raw signed request (see src/lmod_aws.h); a non-2xx answer is nil, err.
+--   aws.send{service, method?, path?, query?, headers?, body?, region?, endpoint_prefix?,
+--            content_type?, max_attempts?, operation?, params?} -> status, headers, body [, answer]
+--       The one way out: every call below goes through it. Without dry run or stubs it is the
+--       raw signed request (src/lmod_aws.h); a non-2xx answer is nil, err. params (the caller's
+--       parameters, never sent) is what a canned answer's params are compared with. A canned
+--       `answer` comes back as the 4th value (status 200, body ""): the caller returns it as its
+--       result without decoding; a canned `body` is decoded as a real one; a canned `error` is
+--       nil, err. In a dry run a call without a canned answer is not sent, is logged ("dry run:
+--       not sent: ...") and answers 200, {}, "", placeholder.
+--   aws.request{...} -> status, headers, body [, answer]: aws.send without params.
+--   aws.is_placeholder(v) -> true when v is a dry run's placeholder: an empty result that
+--       raises "dry run: ssm GetParameter was not sent, so its result has no field ..." when a
+--       field is read (pairs() yields nothing).
 --   aws.json(service, target_prefix, operation, params?, opts?) -> decoded table
 --       AWS JSON 1.0/1.1 (opts.json_version "1.0" or "1.1", default "1.1").
 --   aws.query(service, action, version, params?, opts?) -> decoded XML root (hookhost.xml shape)
 --       The query protocol: params flattened as botocore does (below), POSTed form-encoded.
 --   aws.rest_xml{service, method?, path?, query?, headers?, body?, content_type?, region?,
---                max_attempts?, operation?} -> status, decoded XML root (nil: empty body), headers
+--                max_attempts?, operation?, params?} -> status, decoded XML root (nil: empty
+--                body), headers
 --   aws.xml_escape(s) -> s with & < > " ' escaped, for request documents
 --   aws.map(t [, key_name, value_name]) -> t marked as a map for aws.query:
 --       Name.entry.N.key / Name.entry.N.value (or the model's names, e.g. SNS's "Name", "Value")
@@ -27,9 +38,9 @@
 -- opts (json, query) and the rest_xml table accept region, endpoint_prefix, max_attempts.
 --
 -- err = {code, message, status (0: no response), request_id, retryable, attempts}.
--- Dry run (hookhost run --dry-run): nothing is sent; request returns 0, {}, "", d; json and query
--- return d; rest_xml returns 0, d; where d = {dry_run = true, method, url, service, region,
--- operation, body_size, ...}.
+-- Dry runs and canned answers (hookhost run --dry-run / --stub, hookhost.stubs): json, query and
+-- rest_xml return a canned answer as is, decode a canned body, and return the placeholder (as
+-- their decoded result) for a call not sent; docs/HOOKS.md, "Dry runs and canned answers".
 --
 -- Query flattening (botocore's QuerySerializer without a model): a table with string keys is a
 -- structure (Prefix.Key), a sequence is a list (Prefix.member.N; an empty table is an empty list,
@@ -40,14 +51,15 @@ local core = require("hookhost.aws.core")
 local cjson = require("cjson.safe")
 local xml = require("hookhost.xml")
 
+local stubs = require("hookhost.stubs")
+
 local M = {
-  request = core.request,
   uri_encode = core.uri_encode,
   error = core.error,
   connections = core.connections,
 }
 
-local MAP = {} -- metatable marking aws.map() tables
+local MAP = {__hookhost_map = true} -- metatable marking aws.map() tables (hookhost.stubs knows it)
 
 local function check(cond, fname, msg)
   if not cond then
@@ -69,6 +81,92 @@ local function bad_response(status, headers, what)
                     request_id = request_id(headers), retryable = false}
 end
 
+-- ---- the one way out: aws.send ------------------------------------------------------------
+
+local PLACEHOLDER = {__name = "hookhost.aws.placeholder"}
+local placeholder_of = setmetatable({}, {__mode = "k"}) -- placeholder -> "ssm GetParameter"
+
+function PLACEHOLDER.__index(t, k)
+  local field = type(k) == "string" and string.format("%q", k) or "[" .. tostring(k) .. "]"
+  error(string.format("dry run: %s was not sent, so its result has no field %s; give it a canned "
+                      .. "answer (hookhost run --stub FILE) or test ctx.dry_run",
+                      placeholder_of[t] or "the call", field), 2)
+end
+
+function PLACEHOLDER.__tostring(t)
+  return "dry run placeholder (" .. (placeholder_of[t] or "a call") .. " was not sent)"
+end
+
+local function placeholder(service, operation)
+  local p = setmetatable({}, PLACEHOLDER)
+  placeholder_of[p] = operation and (service .. " " .. operation) or service
+  return p
+end
+
+function M.is_placeholder(v)
+  return type(v) == "table" and getmetatable(v) == PLACEHOLDER
+end
+
+-- The context's log, when the runtime (or hookhost.testing) publishes one.
+local function log_info(msg)
+  local ctx = package.loaded["hookhost.context"]
+  if type(ctx) == "table" and type(ctx.log) == "table" and type(ctx.log.info) == "function" then
+    ctx.log.info(msg)
+  end
+end
+
+-- A canned answer as a call's result.
+local function canned(t, e)
+  log_info(string.format("stub: %s %s answered by stub entry %d (not sent)", t.service,
+                         t.operation or "", e.index))
+  if e.error then
+    local er = e.error
+    return nil, core.error{code = er.code, message = er.message or er.code,
+                           status = math.tointeger(er.status) or 400,
+                           retryable = er.retryable == true, attempts = 1}
+  end
+  if e.body then
+    local status = math.tointeger(e.status) or 200
+    local headers = {}
+    for k, v in pairs(e.headers or {}) do
+      headers[k:lower()] = v
+    end
+    if status < 200 or status > 299 then
+      return nil, core.decode_error(status, headers, e.body)
+    end
+    return status, headers, e.body
+  end
+  return 200, {}, "", e.answer
+end
+
+function M.send(t)
+  check(type(t) == "table", "send", "expected a table {service, method, path, ...}")
+  check(type(t.service) == "string" and t.service ~= "", "send",
+        "'service' is required (e.g. \"codedeploy\")")
+  check(t.params == nil or type(t.params) == "table", "send", "params must be a table")
+  if stubs.active() then
+    local e = stubs.take(t.service, t.operation or "(no operation)", t.params)
+    if e then
+      return canned(t, e)
+    end
+  end
+  local status, headers, body, dry = core.request(t)
+  if status == 0 and type(dry) == "table" and dry.dry_run then
+    return 200, {}, "", placeholder(t.service, t.operation)
+  end
+  return status, headers, body
+end
+
+function M.request(t)
+  check(type(t) == "table", "request", "expected a table {service, method, path, ...}")
+  local r = {}
+  for k, v in pairs(t) do
+    r[k] = v
+  end
+  r.params = nil
+  return M.send(r)
+end
+
 --- AWS JSON 1.0 / 1.1: POST / with X-Amz-Target: <target_prefix>.<operation>.
 function M.json(service, target_prefix, operation, params, opts)
   check(type(service) == "string", "json", "service must be a string")
@@ -84,17 +182,18 @@ function M.json(service, target_prefix, operation, params, opts)
     body, e = cjson.encode(params)
     check(body, "json", "params cannot be encoded as JSON: " .. tostring(e))
   end
-  local status, headers, resp, dry = core.request{
+  local status, headers, resp, answer = M.send{
     service = service, region = opts.region, endpoint_prefix = opts.endpoint_prefix,
     max_attempts = opts.max_attempts, method = "POST", path = "/",
     headers = {["X-Amz-Target"] = target_prefix .. "." .. operation},
     content_type = "application/x-amz-json-" .. version, body = body, operation = operation,
+    params = params,
   }
   if not status then
     return nil, headers
   end
-  if dry then
-    return dry
+  if answer then
+    return answer
   end
   if resp == "" then
     return {}
@@ -184,17 +283,17 @@ function M.query(service, action, version, params, opts)
   check(type(version) == "string", "query", "version must be a string")
   opts = check_opts(opts, "query")
   local body = M.query_body(action, version, params)
-  local status, headers, resp, dry = core.request{
+  local status, headers, resp, answer = M.send{
     service = service, region = opts.region, endpoint_prefix = opts.endpoint_prefix,
     max_attempts = opts.max_attempts, method = "POST", path = "/",
     content_type = "application/x-www-form-urlencoded; charset=utf-8", body = body,
-    operation = action,
+    operation = action, params = params,
   }
   if not status then
     return nil, headers
   end
-  if dry then
-    return dry
+  if answer then
+    return answer
   end
   local doc, e = xml.decode(resp)
   if not doc then
@@ -211,16 +310,17 @@ function M.rest_xml(t)
   if ctype == nil and t.body and t.body ~= "" then
     ctype = "application/xml"
   end
-  local status, headers, resp, dry = core.request{
+  local status, headers, resp, answer = M.send{
     service = t.service, region = t.region, endpoint_prefix = t.endpoint_prefix,
     max_attempts = t.max_attempts, method = t.method, path = t.path, query = t.query,
     headers = t.headers, body = t.body, content_type = ctype, operation = t.operation,
+    params = t.params,
   }
   if not status then
     return nil, headers
   end
-  if dry then
-    return 0, dry
+  if answer then
+    return status, answer, headers
   end
   if resp == "" then
     return status, nil, headers

@@ -31,9 +31,10 @@
 --       long as the hook has time (or max_wait_ms); InvalidationBatchAlreadyExists is returned
 --       with a message that says what it means (the reference was used with other paths).
 --     wait: true, or {timeout_ms, interval_ms}: then wait_invalidation() before returning.
---     In a dry run (hookhost run --dry-run) nothing is sent: {status = "DryRun", dry_run = d}.
+--     In a dry run (hookhost run --dry-run) without a canned answer nothing is sent:
+--       {id = "dry-run", status = "DryRun", caller_reference, paths, tries, dry_run = true}.
 --   get_invalidation(distribution, id [, opts]) -> {id, status, create_time, caller_reference,
---       paths}
+--       paths} (dry run: {id, status = "DryRun", paths = {}, dry_run = true})
 --   wait_invalidation(distribution, id [, {timeout_ms, interval_ms, ctx}]) -> the invalidation
 --       once Completed; nil, err (code "WaitTimeout") when it is not before timeout_ms or the
 --       hook's time runs out (whichever is first; it never waits past the hook's time).
@@ -220,8 +221,8 @@ function M.get_invalidation(distribution, id, opts)
   if not status then
     return nil, doc
   end
-  if status == 0 then
-    return {id = id, status = "DryRun", dry_run = doc}
+  if aws.is_placeholder(doc) then
+    return {id = id, status = "DryRun", paths = {}, dry_run = true}
   end
   local inv = invalidation_of(doc)
   if not inv or not inv.id then
@@ -351,8 +352,9 @@ function M.invalidate(t)
     util.sleep_ms(delay)
   end
 
-  if status == 0 then
-    return {status = "DryRun", dry_run = doc, caller_reference = ref, paths = t.paths, tries = 0}
+  if aws.is_placeholder(doc) then
+    return {id = "dry-run", status = "DryRun", caller_reference = ref, paths = t.paths,
+            tries = tries, dry_run = true}
   end
   local inv = invalidation_of(doc)
   if not inv or not inv.id then

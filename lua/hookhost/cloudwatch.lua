@@ -18,8 +18,11 @@
 --   A composite alarm matched only by the prefix cannot be missed that way: grant
 --   cloudwatch:DescribeAlarms on "*" (CloudWatch returns composite alarms only then).
 --   A prefix that matches no alarm passes (nothing is alarming); alarms has them all.
---   In a dry run nothing is asked: true, {dry_run = true}.
+--   In a dry run without a canned DescribeAlarms answer nothing is asked: true, {} and the log
+--   line "dry run: alarms not checked"; with canned answers (hookhost run --stub) the gate
+--   decides from them.
 -- describe_alarms{names?, prefix?, state?} -> {{name, state, reason, updated, composite}, ...}
+--   ({} in a dry run without canned answers)
 --   Every page (NextToken), names in groups of 100 (the API's limit), metric and composite
 --   alarms.
 
@@ -30,6 +33,7 @@ local util = require("hookhost.util")
 local M = {VERSION = "2010-08-01", MAX_NAMES_PER_CALL = 100, MAX_PAGES = 1000}
 
 local STATES = {OK = true, ALARM = true, INSUFFICIENT_DATA = true}
+local NOT_ASKED = setmetatable({}, {__mode = "k"}) -- alarm lists a dry run did not ask for
 
 local function page_alarms(doc, out)
   for _, kind in ipairs({"MetricAlarms", "CompositeAlarms"}) do
@@ -50,8 +54,8 @@ local function describe(params, out)
     if not doc then
       return nil, err
     end
-    if doc.dry_run then
-      out.dry_run = true
+    if aws.is_placeholder(doc) then
+      NOT_ASKED[out] = true
       return out
     end
     page_alarms(doc, out)
@@ -116,7 +120,8 @@ function M.describe_alarms(t)
     end
   end
   -- names and prefix may both match an alarm: keep one of each
-  local seen, unique = {}, {dry_run = out.dry_run}
+  local seen, unique = {}, {}
+  NOT_ASKED[unique] = NOT_ASKED[out]
   for _, a in ipairs(out) do
     if not seen[a.name] then
       seen[a.name] = true
@@ -145,7 +150,11 @@ function M.check_alarms(t)
   if not alarms then
     return nil, err
   end
-  if alarms.dry_run then -- nothing was asked: the gate cannot say no
+  if NOT_ASKED[alarms] then -- a dry run asked nothing: the gate cannot say no
+    local ctx = util.context()
+    if ctx and type(ctx.log) == "table" then
+      ctx.log.info("dry run: alarms not checked", {names = names, prefix = t.prefix})
+    end
     return true, alarms
   end
   local found, bad, lost = {}, {}, {}

@@ -18,6 +18,10 @@
 --       Hook-able: ECS BeforeInstall, AfterInstall, AfterAllowTestTraffic, BeforeAllowTraffic,
 --       AfterAllowTraffic; Lambda BeforeAllowTraffic, AfterAllowTraffic.
 --   put_status(id, execution_id, status) -> true ("Succeeded" or "Failed")
+-- In a dry run without canned answers (docs/HOOKS.md): get_deployment and get_deployment_target
+-- return the placeholder (reading a field raises "dry run: ... was not sent"),
+-- list_deployment_targets and batch_get_deployment_targets {}, put_status true, and
+-- current_lifecycle_event nil, err (code "DryRun").
 --       For completeness only: the runtime reports every hook execution by itself, exactly
 --       once. A script that reports too makes the runtime's report fail with
 --       LifecycleEventAlreadyCompletedException, and may report a status other than the one the
@@ -49,6 +53,11 @@ local function check_id(fname, id)
   end
 end
 
+local function dry_run()
+  local ctx = util.context()
+  return ctx ~= nil and ctx.dry_run == true
+end
+
 local function call(op, params)
   return aws.json("codedeploy", M.TARGET_PREFIX, op, params)
 end
@@ -58,6 +67,9 @@ function M.get_deployment(id)
   local r, err = call("GetDeployment", {deploymentId = id})
   if not r then
     return nil, err
+  end
+  if aws.is_placeholder(r) then
+    return r
   end
   return r.deploymentInfo or r
 end
@@ -69,6 +81,9 @@ function M.list_deployment_targets(id)
     local r, err = call("ListDeploymentTargets", {deploymentId = id, nextToken = token})
     if not r then
       return nil, err
+    end
+    if aws.is_placeholder(r) then
+      return ids
     end
     for _, t in ipairs(r.targetIds or {}) do
       ids[#ids + 1] = t
@@ -88,6 +103,9 @@ function M.get_deployment_target(id, target_id)
   if not r then
     return nil, err
   end
+  if aws.is_placeholder(r) then
+    return r
+  end
   return r.deploymentTarget
 end
 
@@ -102,6 +120,9 @@ function M.batch_get_deployment_targets(id, target_ids)
     local r, err = call("BatchGetDeploymentTargets", {deploymentId = id, targetIds = chunk})
     if not r then
       return nil, err
+    end
+    if aws.is_placeholder(r) then
+      return out
     end
     for _, t in ipairs(r.deploymentTargets or {}) do
       out[#out + 1] = t
@@ -141,6 +162,11 @@ function M.current_lifecycle_event(id)
   local ids, err = M.list_deployment_targets(id)
   if not ids then
     return nil, err
+  end
+  if #ids == 0 and dry_run() then
+    return nil, aws.error{code = "DryRun", status = 0, message = string.format(
+      "dry run: deployment %s's targets were not asked for, so the lifecycle event in progress "
+      .. "is unknown", id)}
   end
   if #ids == 0 then
     return nil, aws.error{code = "NoLifecycleEvent", status = 0, message = string.format(

@@ -10,7 +10,7 @@
 --   message: 1 byte to 256 KiB. subject: at most 100 characters, one line, no control characters.
 --   attributes: {Name = "string value"} sent as String message attributes.
 --   group_id, deduplication_id: MessageGroupId and MessageDeduplicationId, for FIFO topics.
---   In a dry run nothing is sent and the result is "dry-run".
+--   In a dry run (no canned answer: docs/HOOKS.md) nothing is sent and the result is "dry-run".
 -- Delivery is at least once: when an answer is lost, hookhost.aws retries and a standard topic
 -- may deliver the message twice. A FIFO topic with a deduplication_id (e.g. ctx.execution_id
 -- hashed) delivers it once.
@@ -65,7 +65,7 @@ function M.publish(t)
   if not doc then
     return nil, err
   end
-  if doc.dry_run then
+  if aws.is_placeholder(doc) then
     return "dry-run"
   end
   local id = xml.text(doc, "PublishResult/MessageId")

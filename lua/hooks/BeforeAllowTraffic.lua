@@ -31,7 +31,7 @@ return function(event, ctx)
   for i, a in ipairs(detail) do
     checked[i] = a.name
   end
-  if #checked == 0 then
+  if #checked == 0 and not ctx.dry_run then
     ctx.log.warn("alarm gate: no alarm matches", {prefix = prefix})
   end
   ctx.log.info("alarm gate open: no alarm in ALARM", {alarms = checked})

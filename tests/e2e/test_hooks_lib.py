@@ -327,7 +327,9 @@ end
 def test_dry_run_sends_nothing(emu, lua):
     p, o, _ = lua(emu, INVALIDATE, "--dry-run")
     assert p.returncode == 0, p.stderr
-    assert o["result"]["status"] == "DryRun" and o["result"]["dry_run"]["method"] == "POST"
+    assert o["result"]["status"] == "DryRun" and o["result"]["id"] == "dry-run"
+    assert o["result"]["dry_run"] is True
+    assert "dry run: not sent: cloudfront CreateInvalidation POST " in p.stderr
     assert emu.requests("cloudfront") == []
 
 
@@ -484,6 +486,7 @@ def test_alarm_gate_fails_closed_when_a_named_alarm_is_missing_from_the_answer(e
 def test_alarm_gate_dry_run_asks_nothing(emu, lua):
     p, o, _ = lua(emu, GATE, "--dry-run", event={"names": ["api-5xx"]})
     assert o["result"]["ok"] is True and emu.requests() == []
+    assert "dry run: alarms not checked" in p.stderr
 
 
 def test_library_uses_the_ctx_the_runtime_publishes(emu, lua):
