@@ -59,7 +59,7 @@ local requests = {}
 local mono = 1000000         -- the fake monotonic clock, ms
 local wall_base = real.time() -- epoch seconds at mono_base
 local mono_base = mono
-local deadline = mono + M.DEFAULT_REMAINING_MS
+local deadline = nil         -- the running hook's, in fake ms; nil outside t.run_hook
 local timed_out = false
 local run_start = mono
 
@@ -140,8 +140,18 @@ local function parse_time(v, fname)
   return utc_seconds(y, mo, d, h, mi, s) - offset
 end
 
+local hook_thread -- the coroutine running the hook under t.run_hook
+local TIMED_OUT = {}
+
+-- The hook's time is up: as the runtime's deadline hook, which a pcall cannot swallow, stop the
+-- hook by yielding out of it to run_hook (pcall is yieldable in Lua 5.4); where that cannot be
+-- done (outside run_hook, or inside a C callback), raise.
 local function timeout_error()
   timed_out = true
+  local co, main = coroutine.running()
+  if not main and co == hook_thread and coroutine.isyieldable() then
+    coroutine.yield(TIMED_OUT)
+  end
   error(string.format("hook timed out after %d ms", mono - run_start), 0)
 end
 
@@ -158,7 +168,7 @@ end
 
 local function remaining_ms()
   check_deadline()
-  return math.max(0, deadline - mono)
+  return deadline and math.max(0, deadline - mono) or M.DEFAULT_REMAINING_MS
 end
 
 -- Sleeping is instant: the clock moves on. As in the runtime, a sleep is capped by the time
@@ -166,6 +176,10 @@ end
 local function sleep_ms(ms)
   check_deadline()
   ms = math.tointeger(ms) or math.floor(ms)
+  if not deadline then -- in the test itself, outside any hook: no deadline
+    mono = mono + math.max(ms, 0)
+    return math.max(ms, 0)
+  end
   local left = deadline - mono
   if ms > left then
     ms = left
@@ -534,6 +548,28 @@ local function handler(e)
   return {message = message_of(e), traceback = debug.traceback(nil, 2)}
 end
 
+-- What xpcall(f, handler) returned as its error: Lua does not call the handler for memory errors.
+local function caught(e)
+  if type(e) == "table" and e.message then
+    return e
+  end
+  return {message = message_of(e)}
+end
+
+-- Lua shortens long chunk names to "...<tail>" in messages: put the whole path back.
+local function full_path(msg, path)
+  if msg:sub(1, 3) ~= "..." then
+    return msg
+  end
+  for colon in msg:gmatch("():") do
+    local tail = msg:sub(4, colon - 1)
+    if #tail <= #path and path:sub(-#tail) == tail then
+      return path .. msg:sub(colon)
+    end
+  end
+  return msg
+end
+
 local PRELOADED = {}
 
 function M.run_hook(path, event, opts)
@@ -552,11 +588,16 @@ function M.run_hook(path, event, opts)
   if opts.clock ~= nil then
     M.clock(opts.clock)
   end
-  for _, e in ipairs(opts.stubs or {}) do
-    stubs.add(e)
+  if opts.stubs ~= nil then -- this run's answers, in place of any left
+    argcheck(type(opts.stubs) == "table", "run_hook", "stubs must be a list of stub entries")
+    stubs.load(opts.stubs, {strict = true})
   end
-  for _, e in ipairs(opts.http or {}) do
-    M.http(e)
+  if opts.http ~= nil then
+    argcheck(type(opts.http) == "table", "run_hook", "http must be a list of answers")
+    http_fakes = {}
+    for _, e in ipairs(opts.http) do
+      M.http(e)
+    end
   end
   local fields = ctx_fields(path, event, opts.ctx)
   fields.remaining_ms = opts.remaining_ms or fields.remaining_ms
@@ -578,11 +619,12 @@ function M.run_hook(path, event, opts)
   local chunk, lerr = loadfile(file, "t", henv)
   if not chunk then
     local missing = lerr:find("cannot open", 1, true) ~= nil
-    out.reason, out.message = missing and "script missing" or "syntax", lerr
+    out.reason, out.message = missing and "script missing" or "syntax", full_path(lerr, file)
   else
     local ok, fn = xpcall(chunk, handler)
     if not ok then
-      out.reason, out.message, out.traceback = "error", fn.message, fn.traceback
+      fn = caught(fn)
+      out.reason, out.message, out.traceback = "error", full_path(fn.message, file), fn.traceback
     elseif type(fn) ~= "function" then
       out.reason = "not a function"
       out.message = string.format("%s must return a function(event, ctx), but returned %s", file,
@@ -590,12 +632,28 @@ function M.run_hook(path, event, opts)
     else
       package.loaded["hookhost.context"] = ctx
       package.loaded["hookhost.event"] = event
-      local r = table.pack(xpcall(fn, handler, event, ctx))
+      hook_thread = coroutine.create(function()
+        return xpcall(fn, handler, event, ctx)
+      end)
+      local res = table.pack(coroutine.resume(hook_thread))
+      local r -- what xpcall returned
+      if not res[1] then
+        r = {false, caught(res[2])}
+      elseif coroutine.status(hook_thread) == "suspended" then
+        -- stopped at its deadline; or it yielded, which in the runtime (no coroutine) raises
+        r = {false, {message = res[2] == TIMED_OUT and "timed out"
+                               or "attempt to yield from outside a coroutine"}}
+        coroutine.close(hook_thread)
+      else
+        r = table.move(res, 2, res.n, 1, {})
+      end
+      hook_thread = nil
       if timed_out then
         out.reason, out.message = "timeout", string.format("hook timed out after %d ms",
                                                             mono - run_start)
       elseif not r[1] then
-        out.reason, out.message, out.traceback = "error", r[2].message, r[2].traceback
+        local e = caught(r[2])
+        out.reason, out.message, out.traceback = "error", full_path(e.message, file), e.traceback
       elseif r[2] == false then
         out.reason = "returned false"
         out.message = r[3] ~= nil and tostring(r[3]) or "the hook returned false"
@@ -618,7 +676,7 @@ function M.run_hook(path, event, opts)
     end
   end
   timed_out = false
-  deadline = mono + M.DEFAULT_REMAINING_MS
+  deadline = nil
 
   out.ok = out.reason == "ok"
   out.status = out.in_progress and "in_progress" or out.ok and "succeeded" or "failed"
@@ -755,6 +813,8 @@ local function install()
   http_core.now_ms, http_core.sleep_ms, http_core.remaining_ms = now_ms, sleep_ms, remaining_ms
   http_core.request = fake_http_request
   util.now_ms = now_ms
+  -- the test itself is no hook: library calls in it get no ctx or event from the runner
+  package.loaded["hookhost.context"], package.loaded["hookhost.event"] = nil, nil
   stubs.load({}, {strict = true})
   install_aws_bridge()
   if aws.send ~= nil then
@@ -774,11 +834,11 @@ function M._run(job)
   install()
   local chunk, err = loadfile(job.file, "t")
   if not chunk then
-    error(err, 0)
+    error(full_path(err, job.file), 0)
   end
   local ok, e = xpcall(chunk, handler)
   if not ok then
-    error(e.message, 0)
+    error(full_path(caught(e).message, job.file), 0)
   end
   if job.index == 0 then
     local names = {}
@@ -794,7 +854,16 @@ function M._run(job)
   end
   ok, e = xpcall(tc.fn, handler)
   if not ok then
-    error(e.message, 0)
+    -- errors raised in C (an index of nil in ipairs, a bad argument) carry no position: name
+    -- the test file's line from the traceback
+    e = caught(e)
+    local msg = full_path(e.message, job.file)
+    local tb = (e.traceback or ""):gsub("\n%s*(%.%.%.[^:\n]*)", function(name)
+      return "\n" .. full_path(name .. ":", job.file):sub(1, -2)
+    end)
+    local at = not msg:find(job.file, 1, true)
+               and tb:match("\n%s*(" .. job.file:gsub("%p", "%%%0") .. ":%d+):")
+    error(at and (msg .. " (at " .. at .. ")") or msg, 0)
   end
   return {name = tc.name}
 end
