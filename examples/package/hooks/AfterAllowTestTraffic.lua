@@ -26,7 +26,7 @@ local function notify(url, text, ctx)
 end
 
 return function(event, ctx)
-  local urls = util.split_list(os.getenv("SMOKE_URLS"))
+  local urls = util.env_list("SMOKE_URLS")
   if #urls == 0 then
     error("SMOKE_URLS is not set: set it to comma-separated URLs to test", 0)
   end

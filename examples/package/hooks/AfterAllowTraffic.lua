@@ -10,14 +10,13 @@
 
 local cloudfront = require("hookhost.cloudfront")
 local sns = require("hookhost.sns")
+local util = require("hookhost.util")
 
 local PATHS = {"/index.html", "/assets/*"}
 
 return function(event, ctx)
-  local dist, topic = os.getenv("DistributionId"), os.getenv("TOPIC_ARN")
-  if not dist or dist == "" or not topic or topic == "" then
-    error("set DistributionId (the CloudFront distribution id) and TOPIC_ARN (the SNS topic)", 0)
-  end
+  local dist = util.env_required("DistributionId", "the CloudFront distribution id")
+  local topic = util.env_required("TOPIC_ARN", "the SNS topic's ARN")
   -- the same CallerReference on a retried event: never a second invalidation
   local inv, err = cloudfront.invalidate{distribution = dist, paths = PATHS, ctx = ctx,
                                          event = event, wait = {interval_ms = 10000}}

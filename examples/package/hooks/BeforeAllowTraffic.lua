@@ -23,7 +23,7 @@ local function minutes(s, name)
 end
 
 local function config()
-  local names = util.split_list(os.getenv("ALARM_NAMES"))
+  local names = util.env_list("ALARM_NAMES")
   if #names == 0 then
     error("ALARM_NAMES is not set: set it to comma-separated CloudWatch alarm names", 0)
   end

@@ -7,6 +7,7 @@
 --   CONFIG_PARAMETER    an SSM parameter name the new version needs (required), e.g. /shop/url
 
 local aws = require("hookhost.aws")
+local util = require("hookhost.util")
 
 -- From botocore's service-2.json "metadata" (or the API reference): protocol json, jsonVersion
 -- 1.1, targetPrefix, and the signing name (signingName, else endpointPrefix).
@@ -14,11 +15,9 @@ local ECS = "AmazonEC2ContainerServiceV20141113"
 local SSM = "AmazonSSM"
 
 return function(event, ctx)
-  local cluster, service = os.getenv("CLUSTER"), os.getenv("SERVICE")
-  local name = os.getenv("CONFIG_PARAMETER")
-  if not cluster or not service or not name then
-    error("set CLUSTER and SERVICE (the ECS service) and CONFIG_PARAMETER (an SSM parameter)", 0)
-  end
+  local cluster = util.env_required("CLUSTER", "the ECS cluster's name")
+  local service = util.env_required("SERVICE", "the ECS service's name")
+  local name = util.env_required("CONFIG_PARAMETER", "an SSM parameter name, e.g. /shop/url")
 
   local d = assert(aws.json("ecs", ECS, "DescribeServices",
                             {cluster = cluster, services = {service}}))

@@ -9,17 +9,12 @@
 --   BAKE_DELAY    seconds between checks (default 60)
 
 local http = require("hookhost.http")
+local util = require("hookhost.util")
 
 return function(event, ctx)
-  local url = os.getenv("HEALTH_URL")
-  if not url or url == "" then
-    error("HEALTH_URL is not set: set it to the URL to check through the test listener", 0)
-  end
-  local need = math.tointeger(tonumber(os.getenv("BAKE_CHECKS") or "3"))
-  local delay = math.tointeger(tonumber(os.getenv("BAKE_DELAY") or "60"))
-  if not need or need < 1 or not delay or delay < 0 or delay > 3600 then
-    error("BAKE_CHECKS must be a positive integer and BAKE_DELAY whole seconds from 0 to 3600", 0)
-  end
+  local url = util.env_required("HEALTH_URL", "the URL to check through the test listener")
+  local need = util.env_int("BAKE_CHECKS", 3, 1, 100)
+  local delay = util.env_int("BAKE_DELAY", 60, 0, 3600)
 
   -- ECS hands back the details of the last IN_PROGRESS answer as event.hookDetails
   local done = 0

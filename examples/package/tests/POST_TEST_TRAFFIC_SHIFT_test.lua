@@ -43,3 +43,10 @@ t.test("ctx.in_progress outside an ECS deployment is a clear error", function()
                          {env = ENV, http = {{url = URL, status = 200}}})
   t.expect_status(out, "failed", "only for ECS%-native deployments")
 end)
+
+t.test("settings are checked before anything is called", function()
+  t.expect_status(t.run_hook(HOOK, ecs_event(), {env = {}}), "failed",
+                  "^HEALTH_URL is not set: set it to the URL to check")
+  t.expect_status(t.run_hook(HOOK, ecs_event(), {env = {HEALTH_URL = URL, BAKE_DELAY = "soon"}}),
+                  "failed", '^BAKE_DELAY="soon": expected an integer from 0 to 3600$')
+end)
