@@ -27,16 +27,19 @@ DOCUMENTED = {
     "ssm": ("json", "1.1", "AmazonSSM", "ssm"),
     "codedeploy": ("json", "1.1", "CodeDeploy_20141006", "codedeploy"),
     "dynamodb": ("json", "1.0", "DynamoDB_20120810", "dynamodb"),
+    "secretsmanager": ("json", "1.1", "secretsmanager", "secretsmanager"),
+    "logs": ("json", "1.1", "Logs_20140328", "logs"),
+    "events": ("json", "1.1", "AWSEvents", "events"),
 }
 
 
 @pytest.mark.parametrize("service", sorted(DOCUMENTED))
 def test_the_documented_values_are_botocores(service):
     meta = botocore.session.get_session().get_service_model(service).metadata
-    protocol, version, prefix, signing = DOCUMENTED[service]
+    _, version, prefix, _ = DOCUMENTED[service]
     assert (meta["protocol"], meta.get("jsonVersion"), meta.get("targetPrefix"),
             meta.get("signingName") or meta["endpointPrefix"]) == DOCUMENTED[service]
-    assert f"`{prefix}`" in DOCS and f"| `{service}` |" in DOCS
+    assert f"| `{service}` | `{version}` | `{prefix}` |" in DOCS
 
 
 class JsonService(ThreadingHTTPServer):
