@@ -126,7 +126,8 @@ static int walk(struct files *f, const char *dir, int depth, char *err, size_t e
             fmt_into(err, errlen, "more than %d entries under %s", TESTRUN_MAX_FILES, dir);
     }
     closedir(d);
-    qsort(sub.v, sub.n, sizeof *sub.v, cmp_str);
+    if (sub.n > 1) /* an empty folder has no array at all */
+        qsort(sub.v, sub.n, sizeof *sub.v, cmp_str);
     for (size_t i = 0; rc == 0 && i < sub.n; i++) {
         struct stat st;
         if (stat(sub.v[i], &st) == 0 && S_ISDIR(st.st_mode))
