@@ -447,7 +447,7 @@ end
 
 -- ---- ctx ---------------------------------------------------------------------------------------
 
-local IN_PROGRESS = {} -- metatable of ctx.in_progress's value
+local IN_PROGRESS = setmetatable({}, {__mode = "k"}) -- value ctx.in_progress returned -> answer
 
 function M.ctx(fields)
   fields = fields or {}
@@ -497,7 +497,15 @@ function M.ctx(fields)
       error("bad argument #1 to 'in_progress' (details must be a table)", 2)
     end
     ctx._in_progress_called = true
-    return setmetatable({delay = d, details = t.details}, IN_PROGRESS)
+    -- as the runtime's: a read-only value whose fields read as the answer ECS gets
+    local answer = {hookStatus = "IN_PROGRESS", callBackDelay = d, hookDetails = t.details}
+    local v = setmetatable({}, {__index = answer, __metatable = "ctx.in_progress",
+                                __newindex = function()
+                                  error("the value ctx.in_progress returns is read-only: return "
+                                        .. "it as it is", 2)
+                                end})
+    IN_PROGRESS[v] = {delay = d, details = t.details}
+    return v
   end
   return ctx
 end
@@ -657,13 +665,15 @@ function M.run_hook(path, event, opts)
       elseif r[2] == false then
         out.reason = "returned false"
         out.message = r[3] ~= nil and tostring(r[3]) or "the hook returned false"
-      elseif getmetatable(r[2]) == IN_PROGRESS then
+      elseif type(r[2]) == "table" and IN_PROGRESS[r[2]] then
         out.reason = "ok"
-        out.in_progress = {delay = r[2].delay, details = r[2].details}
+        out.in_progress = IN_PROGRESS[r[2]]
       elseif ctx._in_progress_called then
         out.reason = "error"
-        out.message = "ctx.in_progress{...} was called but not returned: write "
-                      .. "`return ctx.in_progress{...}`"
+        out.message = string.format("ctx.in_progress was called, but the function returned %s "
+                                    .. "instead of its value: write `return ctx.in_progress{...}` "
+                                    .. "to answer IN_PROGRESS",
+                                    r[2] == nil and "nothing" or type(r[2]))
       else
         out.reason, out.result = "ok", r[2]
       end

@@ -145,3 +145,107 @@ end)
                       "AWS_SECRET_ACCESS_KEY": "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"})
     assert closing(p) == (1, 1), p.stdout + p.stderr
     assert "message: stub: unexpected call ssm GetParameter (no answer left for ssm)" in p.stdout
+
+
+# ---- the example hooks under `hookhost run`, against the emulators: what the offline tests
+# ---- fake is what the real calls do
+
+import http.server
+import json
+import threading
+
+import pytest
+
+from emulators import Emulators
+from runtime import outcome
+
+
+class _Web(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def _answer(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.server.seen.append((self.command, self.path, body.decode()))
+        status = self.server.status.get(self.path, 200)
+        self.send_response(status)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    do_GET = do_POST = _answer
+
+
+@pytest.fixture
+def web():
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Web)
+    srv.seen, srv.status = [], {}
+    srv.url = f"http://127.0.0.1:{srv.server_address[1]}"
+    threading.Thread(target=srv.serve_forever, args=(0.05,), daemon=True).start()
+    yield srv
+    srv.shutdown()
+    srv.server_close()
+
+
+@pytest.fixture
+def emu():
+    e = Emulators.start(invalidation_seconds=0.3)
+    try:
+        yield e
+        assert e.signature_failures == 0
+    finally:
+        e.stop()
+
+
+def run_example(hookhost, write, name, env, event=None):
+    ev = write(f"{name}-event.json", json.dumps(event or {}))
+    return hookhost("run", "--event", ev, str(EXAMPLES / "hooks" / f"{name}.lua"), env=env)
+
+
+def test_example_alarm_gate_against_the_emulators(hookhost, write, emu):
+    emu.seed_alarm("api-5xx", "OK")
+    env = {**emu.env(), "ALARM_NAMES": "api-5xx,api-latency", "BUSINESS_DAYS": "Sun-Sat",
+           "BUSINESS_HOURS": "00:00-24:00"}
+    p = run_example(hookhost, write, "BeforeAllowTraffic", env)
+    assert p.returncode == 1 and outcome(p)["error"] == "alarm gate closed: api-latency does not exist"
+    emu.seed_alarm("api-latency", "ALARM")
+    p = run_example(hookhost, write, "BeforeAllowTraffic", env)
+    assert outcome(p)["error"] == "alarm gate closed: api-latency is in ALARM"
+    emu.seed_alarm("api-latency", "OK")
+    p = run_example(hookhost, write, "BeforeAllowTraffic", env)
+    assert p.returncode == 0 and outcome(p)["result"]["open"] is True, p.stderr
+
+
+def test_example_invalidate_wait_notify_against_the_emulators(hookhost, write, emu):
+    topic = "arn:aws:sns:us-east-1:123456789012:deployments"
+    p = run_example(hookhost, write, "AfterAllowTraffic",
+                    {**emu.env(), "DistributionId": "E2EXAMPLE123", "TOPIC_ARN": topic})
+    assert p.returncode == 0, p.stderr
+    (inv,) = emu.invalidations("E2EXAMPLE123")
+    assert sorted(inv["Paths"]) == ["/assets/*", "/index.html"] and inv["Status"] == "Completed"
+    (msg,) = emu.published(topic)
+    assert outcome(p)["result"] == {"invalidation": inv["Id"], "notified": True}
+    assert msg["Subject"] == "cache invalidated on E2EXAMPLE123" and inv["Id"] in msg["Message"]
+
+
+def test_example_smoke_test_and_ecs_bake_against_a_web_server(hookhost, write, web):
+    env = {"SMOKE_URLS": f"{web.url}/health, {web.url}/version", "WEBHOOK_URL": f"{web.url}/hook"}
+    p = run_example(hookhost, write, "AfterAllowTestTraffic", env)
+    assert p.returncode == 0, p.stderr
+    assert [(m, path) for m, path, _ in web.seen] == [("GET", "/health"), ("GET", "/version"),
+                                                      ("POST", "/hook")]
+    assert json.loads(web.seen[-1][2]) == {"text": "smoke test passed: 2 URLs"}
+    ecs = {"executionDetails": {"serviceArn": "arn:aws:ecs:us-east-1:123456789012:service/c/s",
+                                "targetServiceRevisionArn": "arn:aws:ecs:us-east-1:123456789012:"
+                                                            "service-revision/c/s/1"},
+           "lifecycleStage": "POST_TEST_TRAFFIC_SHIFT"}
+    env = {"HEALTH_URL": f"{web.url}/health", "BAKE_DELAY": "30"}
+    p = run_example(hookhost, write, "POST_TEST_TRAFFIC_SHIFT", env, ecs)
+    assert p.returncode == 0, p.stderr
+    o = outcome(p)
+    assert o["hookStatus"] == "IN_PROGRESS" and o["hookDetails"] == {"healthy_checks": 1}, o
+    p = run_example(hookhost, write, "POST_TEST_TRAFFIC_SHIFT", env,
+                    {**ecs, "hookDetails": {"healthy_checks": 2}})
+    assert outcome(p)["hookStatus"] == "SUCCEEDED", p.stdout

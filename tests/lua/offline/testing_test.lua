@@ -73,7 +73,8 @@ end)
 t.test("ctx.in_progress must be returned", function()
   local out = t.run_hook("tests/lua/offline/hooks/forgot_return.lua",
                          {serviceArn = "s", targetServiceRevisionArn = "r"})
-  t.expect_status(out, "failed", "was called but not returned")
+  t.expect_status(out, "failed", "ctx.in_progress was called, but the function returned table "
+                                 .. "instead of its value: write `return ctx.in_progress{...}`")
 end)
 
 t.test("AWS stubs: answers, errors, params checks and unexpected calls", function()
