@@ -46,7 +46,7 @@ local aws = require("hookhost.aws")
 local aws_core = require("hookhost.aws.core")
 local http_core = require("hookhost.http.core")
 
-local M = {DEFAULT_REMAINING_MS = 60000}
+local M = {DEFAULT_REMAINING_MS = 60000, MAX_TESTS = 10000} -- testrun.h: TESTRUN_MAX_TESTS
 
 local real = {getenv = os.getenv, time = os.time, date = os.date}
 
@@ -851,6 +851,10 @@ function M._run(job)
     error(full_path(caught(e).message, job.file), 0)
   end
   if job.index == 0 then
+    if #tests > M.MAX_TESTS then
+      error(string.format("%s registers %d tests, more than %d in one file: split it", job.file,
+                          #tests, M.MAX_TESTS), 0)
+    end
     local names = {}
     for i, tc in ipairs(tests) do
       names[tostring(i)] = tc.name
