@@ -1,5 +1,5 @@
 /* testrun.c: `hookhost test`, see testrun.h. Collects the test files, runs each test as a worker
- * job (hookhost/testing/runner.lua in a fresh Lua state) and prints what happened; the tests
+ * job (hookhost/testing_runner.lua in a fresh Lua state) and prints what happened; the tests
  * themselves and every fake they use live in Lua (lua/hookhost/testing.lua). */
 #include "testrun.h"
 
@@ -146,7 +146,7 @@ static int walk(struct files *f, const char *dir, int depth, char *err, size_t e
 
 struct run {
     const struct config *cfg;
-    const char *runner;    /* <lua_dir>/hookhost/testing/runner.lua */
+    const char *runner;    /* <lua_dir>/hookhost/testing_runner.lua */
     const char *task_root; /* as given: messages show paths the user typed */
     int64_t timeout_ms;
     int passed, failed;
@@ -342,10 +342,10 @@ int testrun_main(int argc, char **argv)
         return EXIT_USAGE;
     }
     char runner[PATH_MAX + 32];
-    fmt_into(runner, sizeof runner, "%s/hookhost/testing/runner.lua", cfg.lua_dir);
+    fmt_into(runner, sizeof runner, "%s/hookhost/testing_runner.lua", cfg.lua_dir);
     if (!cfg.lua_dir[0] || access(runner, R_OK) != 0) {
         fprintf(stderr,
-                "hookhost test: the hookhost Lua library (with hookhost/testing/runner.lua) was "
+                "hookhost test: the hookhost Lua library (with hookhost/testing_runner.lua) was "
                 "not found%s%s; set HOOKHOST_LUA_DIR to the folder that holds hookhost/\n",
                 cfg.lua_dir[0] ? " in " : "", cfg.lua_dir);
         return EXIT_USAGE;

@@ -5,7 +5,7 @@
  * Runs every *_test.lua file under each PATH (a file, or a folder searched recursively; default:
  * tests/ under the task root). Each test runs as a job of the worker process, in a fresh Lua
  * state with the same library, sandbox and limits as a hook: the job's script is the library's
- * hookhost/testing/runner.lua, which loads the test file and runs one of the tests it registers
+ * hookhost/testing_runner.lua, which loads the test file and runs one of the tests it registers
  * with hookhost.testing (lua/hookhost/testing.lua). A first job per file lists its tests, so a
  * test that loops, runs out of memory or crashes fails alone.
  *

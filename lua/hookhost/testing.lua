@@ -836,7 +836,7 @@ local function install()
   end
 end
 
---- The entry point of `hookhost test` (lua/hookhost/testing/runner.lua): job = {file, index,
+--- The entry point of `hookhost test` (lua/hookhost/testing_runner.lua): job = {file, index,
 -- task_root}. Index 0 lists the file's tests; index N runs the Nth. A failure raises (the test
 -- failed); a passing test returns its name.
 function M._run(job)
