@@ -6,6 +6,7 @@
 #include "lhost.h"
 #include "log.h"
 #include "sign_cli.h"
+#include "testrun.h"
 
 #include <getopt.h>
 #include <signal.h>
@@ -28,6 +29,7 @@ static const char usage_main[] =
     "  hookhost run [options] SCRIPT   run one hook script locally, as Lambda would\n"
     "  hookhost check SCRIPT...        compile-check hook scripts\n"
     "  hookhost sign [options]         sign an HTTP request with SigV4 and print it\n"
+    "  hookhost test [PATH...]         run *_test.lua files: offline tests of hook scripts\n"
     "  hookhost --help | --version\n"
     "\n"
     "`hookhost COMMAND --help` describes a command. Environment: see README.md.\n";
@@ -264,6 +266,8 @@ int main(int argc, char **argv)
         return cmd_serve(argc - 1, argv + 1);
     if (strcmp(cmd, "sign") == 0)
         return cmd_sign(argc - 1, argv + 1);
+    if (strcmp(cmd, "test") == 0)
+        return testrun_main(argc - 1, argv + 1);
     fprintf(stderr, "hookhost: unknown command '%s'\n\n%s", cmd, usage_main);
     return EXIT_USAGE;
 }

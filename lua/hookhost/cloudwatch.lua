@@ -11,6 +11,9 @@
 --   -> false, message, alarms            some are: the message names each one with its reason,
 --                                        e.g. "1 alarm in ALARM: api-5xx (Threshold Crossed...)"
 --   -> nil, err                          CloudWatch could not be asked (a hookhost.aws error)
+--   alarms: the alarms found, {name, state, reason, updated, composite, verdict}, where verdict
+--     is "ok", "in_alarm" or "insufficient_data"; alarms.missing: the named alarms CloudWatch
+--     did not return, {name, verdict = "missing"} (listed whatever the missing option says).
 --   names: alarm names (metric or composite); prefix: an alarm name prefix; at least one of them.
 --   missing: "fail" (default: a named alarm missing from CloudWatch's answer fails the gate, so a
 --     typo, or a composite alarm hidden by a DescribeAlarms permission narrower than "*", cannot
@@ -34,6 +37,8 @@ local M = {VERSION = "2010-08-01", MAX_NAMES_PER_CALL = 100, MAX_PAGES = 1000}
 
 local STATES = {OK = true, ALARM = true, INSUFFICIENT_DATA = true}
 local NOT_ASKED = setmetatable({}, {__mode = "k"}) -- alarm lists a dry run did not ask for
+-- What the gate found for each alarm (alarms[i].verdict): the state, in the words of the gate.
+local VERDICTS = {OK = "ok", ALARM = "in_alarm", INSUFFICIENT_DATA = "insufficient_data"}
 
 local function page_alarms(doc, out)
   for _, kind in ipairs({"MetricAlarms", "CompositeAlarms"}) do
@@ -158,15 +163,19 @@ function M.check_alarms(t)
     return true, alarms
   end
   local found, bad, lost = {}, {}, {}
+  alarms.missing = {}
   for _, a in ipairs(alarms) do
     found[a.name] = true
+    a.verdict = VERDICTS[a.state] or string.lower(tostring(a.state))
     if a.state == "ALARM" or (insufficient == "fail" and a.state == "INSUFFICIENT_DATA") then
       bad[#bad + 1] = a
     end
   end
-  if missing == "fail" then
-    for _, n in ipairs(names) do
-      if not found[n] then
+  for _, n in ipairs(names) do
+    if not found[n] then
+      found[n] = true -- a name given twice is missing once
+      alarms.missing[#alarms.missing + 1] = {name = n, verdict = "missing"}
+      if missing == "fail" then
         lost[#lost + 1] = n
       end
     end

@@ -1,6 +1,5 @@
---- hookhost.util: small helpers shared by the hookhost library modules.
---
--- Not meant for hook scripts (they have ctx), but stable enough to use:
+--- hookhost.util: small helpers shared by the hookhost library modules and hook scripts
+-- (documented in docs/HOOKS.md; the names below are stable):
 --   util.context(ctx)            -> ctx, else the runtime's current ctx (package.loaded
 --                                   ["hookhost.context"], when the host provides it), else nil
 --   util.event(event)            -> event, else package.loaded["hookhost.event"], else nil
@@ -12,6 +11,11 @@
 --   util.random_hex(n)           -> n random hex digits (/dev/urandom, else math.random)
 --   util.seconds(ms)             -> "2.1 s"
 --   util.argerror(fname, msg)    -> raises "hookhost.<fname>: msg" at the caller's caller
+-- Reading a hook's settings (raise, naming the variable, when a value is unusable):
+--   util.env_required(name [, example]) -> the value; unset or empty raises "NAME is not set"
+--   util.env_list(name)          -> util.split_list(os.getenv(name)): {} when unset
+--   util.env_int(name, default, min, max) -> an integer in [min, max], default when unset/empty
+--   util.env_bool(name, default) -> true for true/yes/1/on, false for false/no/0/off (any case)
 
 local core = require("hookhost.http.core")
 
@@ -101,6 +105,45 @@ function M.random_hex(n)
     parts[i] = string.format("%x", math.random(0, 15))
   end
   return table.concat(parts)
+end
+
+function M.env_required(name, example)
+  local v = os.getenv(name)
+  if v == nil or v == "" then
+    error(name .. " is not set" .. (example and (": set it to " .. example) or ""), 0)
+  end
+  return v
+end
+
+function M.env_list(name)
+  return M.split_list(os.getenv(name))
+end
+
+function M.env_int(name, default, min, max)
+  local raw = os.getenv(name)
+  if raw == nil or raw:match("^%s*$") then
+    return default
+  end
+  local n = math.tointeger(tonumber(raw))
+  if not n or n < min or n > max then
+    error(string.format("%s=%q: expected an integer from %d to %d", name, raw, min, max), 0)
+  end
+  return n
+end
+
+local BOOLS = {["true"] = true, yes = true, ["1"] = true, on = true,
+               ["false"] = false, no = false, ["0"] = false, off = false}
+
+function M.env_bool(name, default)
+  local raw = os.getenv(name)
+  if raw == nil or raw:match("^%s*$") then
+    return default
+  end
+  local b = BOOLS[raw:lower():match("^%s*(.-)%s*$")]
+  if b == nil then
+    error(string.format("%s=%q: expected true or false", name, raw), 0)
+  end
+  return b
 end
 
 -- SHA-256 comes from OpenSSL, through the C core: never re-implemented here.

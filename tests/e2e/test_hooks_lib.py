@@ -441,6 +441,34 @@ def test_alarm_gate(emu, lua):
     assert "give names" in o["result"]
 
 
+VERDICTS = """
+return function(event)
+  local ok, detail, alarms = cloudwatch.check_alarms(event)
+  alarms = type(detail) == "table" and detail or alarms
+  local v = {}
+  for _, a in ipairs(alarms) do v[a.name] = a.verdict end
+  for _, a in ipairs(alarms.missing) do v[a.name] = a.verdict end
+  return {ok = ok, verdicts = v, found = #alarms}
+end
+"""
+
+
+def test_alarm_gate_gives_a_verdict_per_alarm(emu, lua):
+    """A missing alarm and one in ALARM are told apart without parsing the message: each alarm
+    found has a verdict, and alarms.missing lists the named ones CloudWatch did not return."""
+    emu.seed_alarm("api-5xx", "ALARM")
+    emu.seed_alarm("api-latency", "OK")
+    emu.seed_alarm("db-cpu", "INSUFFICIENT_DATA")
+    names = ["api-5xx", "api-latency", "db-cpu", "api-typo"]
+    p, o, _ = lua(emu, VERDICTS, event={"names": names})
+    assert o["result"] == {"ok": False, "found": 3, "verdicts": {
+        "api-5xx": "in_alarm", "api-latency": "ok", "db-cpu": "insufficient_data",
+        "api-typo": "missing"}}, p.stderr
+    emu.seed_alarm("api-5xx", "OK")
+    p, o, _ = lua(emu, VERDICTS, event={"names": names, "missing": "ignore"})
+    assert o["result"]["ok"] is True and o["result"]["verdicts"]["api-typo"] == "missing"
+
+
 def test_alarm_gate_pages_names_prefix_and_composites(emu, lua):
     for i in range(230):
         emu.seed_alarm(f"web-{i:03d}", "OK")

@@ -1,0 +1,3 @@
+return function(event, ctx)
+  if then
+end
