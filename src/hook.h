@@ -29,8 +29,9 @@ struct hook_local_opts {
 
 /* Run one hook locally, with the same worker, limits and finalizer as in Lambda: an event with
  * a DeploymentId gets its status reported to CodeDeploy (unless dry_run). Logs go to stderr and
- * the outcome to stdout as one JSON line (one per call with follow). Returns the exit status: 0 the hook succeeded, 1 it
- * failed (or its report could not be delivered), 2 the invocation was wrong. */
+ * the outcome to stdout as one JSON line (one per call with follow). Returns the exit status: 0 the
+ * hook succeeded, 1 it failed (or its report could not be delivered), 2 the invocation was wrong.
+ */
 int hook_run_local(const struct hook_local_opts *o);
 
 /* Serve invocations from the Runtime API at $AWS_LAMBDA_RUNTIME_API until it goes away. Returns

@@ -720,7 +720,8 @@ static int checked_open(lua_State *L)
             mode = luaL_optstring(L, 2, "r");
         const char *why = file_refusal(path, strpbrk(mode, "wa+") != NULL);
         if (why)
-            return luaL_error(L, "%s(\"%s\") is not available to hook scripts: they run sandboxed; %s",
+            return luaL_error(L,
+                              "%s(\"%s\") is not available to hook scripts: they run sandboxed; %s",
                               lua_tostring(L, lua_upvalueindex(2)), path, why);
     }
     int top = lua_gettop(L);
@@ -753,8 +754,9 @@ static void open_sandbox(lua_State *L, const struct lhost_job *job)
     static const char *const removed[][3] = {
         {"io", "popen", "a hook cannot start processes"},
         {"os", "execute", "a hook cannot start processes"},
-        {"os", "exit", "a hook ends by returning (or failing: error() or return false) and cannot "
-                       "stop the runtime"},
+        {"os", "exit",
+         "a hook ends by returning (or failing: error() or return false) and cannot "
+         "stop the runtime"},
         {"os", "setlocale", "the locale is the whole process's and cannot change under it"},
         {"package", "loadlib", "a hook cannot load native code (C libraries)"},
     };

@@ -67,9 +67,9 @@ static const char usage_run[] =
     "\n"
     "Exit status: 0 the hook succeeded (and, for a CodeDeploy event, its status was reported or\n"
     "it was a dry run), or an ECS hook answered IN_PROGRESS (without --follow); 1 it failed\n"
-    "(error, timeout, memory, crash), its report was not delivered (\"reported\": false), or\n"
-    "under --follow it was still IN_PROGRESS after --max-rounds calls; 2 usage error or\n"
-    "unreadable event.\n";
+    "(error, timeout, memory, crash), its status could not be reported (report not delivered:\n"
+    "\"reported\": false), or under --follow it was still IN_PROGRESS after --max-rounds calls;\n"
+    "2 usage error or unreadable event.\n";
 
 static const char usage_check[] =
     "Usage: hookhost check SCRIPT...\n"
@@ -120,9 +120,12 @@ static int is_profile_name(const char *s)
 static int cmd_run(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"event", required_argument, 0, 'e'},   {"hook", required_argument, 0, 'k'},
-        {"timeout", required_argument, 0, 't'}, {"dry-run", no_argument, 0, 'n'},
-        {"region", required_argument, 0, 'r'},  {"profile", required_argument, 0, 'p'},
+        {"event", required_argument, 0, 'e'},
+        {"hook", required_argument, 0, 'k'},
+        {"timeout", required_argument, 0, 't'},
+        {"dry-run", no_argument, 0, 'n'},
+        {"region", required_argument, 0, 'r'},
+        {"profile", required_argument, 0, 'p'},
         {"help", no_argument, 0, 'h'},
         {"task-root", required_argument, 0, 'T'},
         {"follow", no_argument, 0, 'f'},
@@ -188,8 +191,7 @@ static int cmd_run(int argc, char **argv)
             break;
         case 'R':
             if (parse_int(optarg, 1, 1000, &v) < 0)
-                return usage_error("run", usage_run, "--max-rounds %s: expected 1 to 1000",
-                                   optarg);
+                return usage_error("run", usage_run, "--max-rounds %s: expected 1 to 1000", optarg);
             o.max_rounds = (int)v;
             break;
         case ':':
