@@ -18,6 +18,7 @@
 #include <lualib.h>
 
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <linux/magic.h>
@@ -672,63 +673,128 @@ static void set_unavailable(lua_State *L, const char *lib, const char *name, con
  * wherever it is mounted), and refuse. A script cannot create symbolic links, so what is checked
  * is what is then opened. */
 
-/* NULL when path may be opened (writing: the mode writes), else why not. */
-static const char *file_refusal(const char *path, int writing)
+#define WHY_MEM  "a hook cannot read or write process memory (/proc/<pid>/mem)"
+#define WHY_PROC "a hook cannot write into /proc (its output goes through print and ctx.log)"
+#define WHY_STD  "a hook cannot write to the runtime's own stdout or stderr (use print and ctx.log)"
+
+/* Whether st is the runtime's own stdout or stderr (/dev/null aside). */
+static int is_std_output(const struct stat *st)
 {
-    char *real = realpath(path, NULL);
-    struct stat st;
-    int exists = real != NULL;
-    if (!real) {
-        char *dir = xstrdup(path);
-        char *slash = strrchr(dir, '/');
-        if (slash)
-            slash[slash == dir ? 1 : 0] = '\0'; /* "/x" -> "/", "a/b" -> "a" */
-        real = realpath(slash ? dir : ".", NULL);
-        free(dir);
-        if (!real)
-            return NULL; /* the open fails by itself: nothing there */
+    if (S_ISCHR(st->st_mode) && st->st_rdev == makedev(1, 3))
+        return 0;
+    for (int fd = 1; fd <= 2; fd++) {
+        struct stat out;
+        if (fstat(fd, &out) == 0 && out.st_dev == st->st_dev && out.st_ino == st->st_ino)
+            return 1;
     }
+    return 0;
+}
+
+/* path resolved as open() will see it: realpath; else its symbolic links followed one by one (a
+ * /proc link such as /proc/self/fd/2, behind /dev/stderr, may name a pipe, which has no path),
+ * then the folder of what is left resolved. malloc'd, or NULL when nothing resolves; *exists
+ * says whether the file itself was found. */
+static char *resolve(const char *path, int *exists)
+{
+    char cur[PATH_MAX], next[PATH_MAX], link[PATH_MAX];
+    fmt_into(cur, sizeof cur, "%s", path);
+    *exists = 0;
+    for (int hops = 0; hops < 16; hops++) {
+        char *real = realpath(cur, NULL);
+        if (real) {
+            *exists = 1;
+            return real;
+        }
+        ssize_t n = readlink(cur, link, sizeof link - 1);
+        if (n <= 0)
+            break;
+        link[n] = '\0';
+        const char *slash = strrchr(cur, '/');
+        if (link[0] == '/' || !slash)
+            fmt_into(next, sizeof next, "%s", link);
+        else
+            fmt_into(next, sizeof next, "%.*s%s", (int)(slash - cur + 1), cur, link);
+        memcpy(cur, next, sizeof cur);
+    }
+    char *slash = strrchr(cur, '/');
+    if (!slash)
+        return realpath(".", NULL);
+    slash[slash == cur ? 1 : 0] = '\0'; /* "/x" -> "/", "a/b" -> "a" */
+    return realpath(cur, NULL);
+}
+
+/* Before the open: NULL when path may be opened (writing: the mode writes), else why not. */
+static const char *path_refusal(const char *path, int writing)
+{
+    int exists;
+    char *real = resolve(path, &exists);
+    if (!real)
+        return NULL; /* the open fails by itself: nothing there */
     const char *why = NULL;
     struct statfs fs;
+    struct stat st;
     if (statfs(real, &fs) == 0 && fs.f_type == PROC_SUPER_MAGIC) {
         const char *base = strrchr(real, '/');
         if (exists && base && strcmp(base + 1, "mem") == 0)
-            why = "a hook cannot read or write process memory (/proc/<pid>/mem)";
+            why = WHY_MEM;
         else if (writing)
-            why = "a hook cannot write into /proc (its output goes through print and ctx.log)";
-    } else if (writing && exists && stat(real, &st) == 0 &&
-               !(S_ISCHR(st.st_mode) && st.st_rdev == makedev(1, 3))) { /* /dev/null is fine */
-        for (int fd = 1; fd <= 2 && !why; fd++) {
-            struct stat out;
-            if (fstat(fd, &out) == 0 && out.st_dev == st.st_dev && out.st_ino == st.st_ino)
-                why = "a hook cannot write to the runtime's own stdout or stderr (use print and "
-                      "ctx.log)";
-        }
+            why = WHY_PROC;
+    } else if (writing && exists && stat(real, &st) == 0 && is_std_output(&st)) {
+        why = WHY_STD;
     }
     free(real);
     return why;
 }
 
-/* io.open, io.lines, io.input and io.output with the check above (upvalue 1: the original;
- * upvalue 2: its name; upvalue 3: the default mode). */
+/* After the open, on what was opened (the backstop for anything no path shows). */
+static const char *fd_refusal(int fd, int writing)
+{
+    struct statfs fs;
+    struct stat st;
+    if (fstatfs(fd, &fs) == 0 && fs.f_type == PROC_SUPER_MAGIC) {
+        char link[64], target[PATH_MAX];
+        fmt_into(link, sizeof link, "/proc/self/fd/%d", fd);
+        ssize_t n = readlink(link, target, sizeof target - 1);
+        target[n > 0 ? n : 0] = '\0';
+        const char *base = strrchr(target, '/');
+        if (base && strcmp(base + 1, "mem") == 0)
+            return WHY_MEM;
+        if (writing)
+            return WHY_PROC;
+    }
+    if (writing && fstat(fd, &st) == 0 && is_std_output(&st))
+        return WHY_STD;
+    return NULL;
+}
+
+/* io.open, io.lines, io.input and io.output with the checks above (upvalue 1: the original;
+ * upvalue 2: its name; upvalue 3: the default mode, "?" for io.open's argument). A file the
+ * original opened and the check refuses is closed before the error. */
 static int checked_open(lua_State *L)
 {
-    if (lua_type(L, 1) == LUA_TSTRING) {
-        const char *path = lua_tostring(L, 1);
-        const char *mode = lua_tostring(L, lua_upvalueindex(3));
-        if (strcmp(mode, "?") == 0) /* io.open: the mode argument */
-            mode = luaL_optstring(L, 2, "r");
-        const char *why = file_refusal(path, strpbrk(mode, "wa+") != NULL);
-        if (why)
-            return luaL_error(L,
-                              "%s(\"%s\") is not available to hook scripts: they run sandboxed; %s",
-                              lua_tostring(L, lua_upvalueindex(2)), path, why);
-    }
+    const char *path = lua_type(L, 1) == LUA_TSTRING ? lua_tostring(L, 1) : NULL;
+    const char *mode = lua_tostring(L, lua_upvalueindex(3));
+    if (strcmp(mode, "?") == 0)
+        mode = luaL_optstring(L, 2, "r");
+    int writing = strpbrk(mode, "wa+") != NULL;
+    const char *why = path ? path_refusal(path, writing) : NULL;
     int top = lua_gettop(L);
-    lua_pushvalue(L, lua_upvalueindex(1));
-    lua_insert(L, 1);
-    lua_call(L, top, LUA_MULTRET);
-    return lua_gettop(L);
+    if (!why) {
+        lua_pushvalue(L, lua_upvalueindex(1));
+        lua_insert(L, 1);
+        lua_call(L, top, LUA_MULTRET);
+        for (int i = 1; path && !why && i <= lua_gettop(L); i++) {
+            luaL_Stream *st = luaL_testudata(L, i, LUA_FILEHANDLE);
+            if (!st || !st->closef || !st->f || !(why = fd_refusal(fileno(st->f), writing)))
+                continue;
+            st->closef = NULL; /* closed, as liolib marks it */
+            fclose(st->f);
+        }
+        if (!why)
+            return lua_gettop(L);
+    }
+    return luaL_error(L, "%s(\"%s\") is not available to hook scripts: they run sandboxed; %s",
+                      lua_tostring(L, lua_upvalueindex(2)), path, why);
 }
 
 /* Open the standard libraries, then take away what a hook must not have: processes (popen,
