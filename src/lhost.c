@@ -667,11 +667,12 @@ static void set_unavailable(lua_State *L, const char *lib, const char *name, con
  * could rewrite its own worker (its limits, its outcome) or, where ptrace rules allow, another
  * process. And a write into /proc (/proc/self/fd/2, /dev/stderr) or to the runtime's own stdout
  * and stderr would put bytes in the log or the outcome line past redaction. So io.open, io.lines,
- * io.input and io.output first resolve the path as the kernel will (realpath, or the folder's
- * when the file does not exist yet: symbolic links such as /proc/self, /proc/thread-self and
- * /dev/fd, relative paths and ".." change nothing), ask which file system it is on (statfs: procfs
- * wherever it is mounted), and refuse. A script cannot create symbolic links, so what is checked
- * is what is then opened. */
+ * io.input and io.output first resolve the path as the kernel will (realpath, links followed,
+ * or the folder's when the file does not exist yet: symbolic links such as /proc/self,
+ * /proc/thread-self and /dev/fd, relative paths and ".." change nothing), ask which file system
+ * it is on (statfs: procfs wherever it is mounted), and refuse. A script cannot create symbolic
+ * links, so what is checked is what is then opened; the descriptor opened is checked again
+ * (fstatfs, fstat) for what no path shows, such as a pipe behind /proc/self/fd/2. */
 
 #define WHY_MEM  "a hook cannot read or write process memory (/proc/<pid>/mem)"
 #define WHY_PROC "a hook cannot write into /proc (its output goes through print and ctx.log)"
@@ -769,7 +770,9 @@ static const char *fd_refusal(int fd, int writing)
 
 /* io.open, io.lines, io.input and io.output with the checks above (upvalue 1: the original;
  * upvalue 2: its name; upvalue 3: the default mode, "?" for io.open's argument). A file the
- * original opened and the check refuses is closed before the error. */
+ * original opened and the check refuses is closed first. A refusal is io.open's failure,
+ * nil, message, EACCES (as for a file without permission); the others raise it, as they raise
+ * when a file cannot be opened. */
 static int checked_open(lua_State *L)
 {
     const char *path = lua_type(L, 1) == LUA_TSTRING ? lua_tostring(L, 1) : NULL;
@@ -793,8 +796,14 @@ static int checked_open(lua_State *L)
         if (!why)
             return lua_gettop(L);
     }
-    return luaL_error(L, "%s(\"%s\") is not available to hook scripts: they run sandboxed; %s",
-                      lua_tostring(L, lua_upvalueindex(2)), path, why);
+    const char *name = lua_tostring(L, lua_upvalueindex(2));
+    if (strcmp(name, "io.open") != 0)
+        return luaL_error(L, "%s(\"%s\") is not available to hook scripts: they run sandboxed; %s",
+                          name, path, why);
+    luaL_pushfail(L);
+    lua_pushfstring(L, "%s: not available to hook scripts: they run sandboxed; %s", path, why);
+    lua_pushinteger(L, EACCES);
+    return 3;
 }
 
 /* Open the standard libraries, then take away what a hook must not have: processes (popen,

@@ -233,8 +233,8 @@ return function()
   local json = '{"reason":0,"message":"","result":"\\"forged\\"","mem_peak":1,"duration_ms":1}'
   local frame = string.pack('=I4', #json) .. json
   for fd = 3, 64 do
-    local ok, f = pcall(io.open, '/proc/self/fd/' .. fd, 'a')  -- refused since #18 anyway
-    if ok and f then f:write(frame); f:close() end
+    local f = io.open('/proc/self/fd/' .. fd, 'a')
+    if f then f:write(frame); f:close() end
   end
   error('raised after forging')
 end
