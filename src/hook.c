@@ -19,7 +19,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
+
+/* ECS's wait before calling an IN_PROGRESS hook again when the answer gives no callBackDelay. */
+#define ECS_DEFAULT_CALLBACK_DELAY 30
 
 /* ---- the time budget ------------------------------------------------------------------------ */
 
@@ -165,12 +171,20 @@ struct result {
     const char *hook;
     const struct event *ev;
     struct lhost_outcome out;
-    const char *status;   /* "Succeeded" or "Failed": what is (or would be) reported */
+    const char *status;   /* "Succeeded" or "Failed": what is (or would be) reported; for an
+                           * ECS hook answering IN_PROGRESS, "InProgress" */
     struct report report; /* when a report was attempted */
     int reported;         /* a report was attempted */
     int redelivered;
     int stub_run; /* hookhost run --stub without --dry-run: stubs_unused is part of the outcome */
+    int round;    /* hookhost run --follow: which call this was (1, 2, ...), else 0 */
 };
+
+/* The seconds ECS waits before calling an IN_PROGRESS hook again. */
+static int64_t callback_seconds(const struct lhost_outcome *o)
+{
+    return o->callback_delay >= 0 ? o->callback_delay : ECS_DEFAULT_CALLBACK_DELAY;
+}
 
 /* The outcome as JSON, redacted: what `run` prints and what a Lambda invocation returns. */
 static char *result_json(const struct result *r)
@@ -197,6 +211,8 @@ static char *result_json(const struct result *r)
         json_set_bool(j, "redelivered", 1);
     if (r->stub_run)
         json_set_int(j, "stubs_unused", r->out.stubs_unused);
+    if (r->round > 0)
+        json_set_int(j, "round", r->round);
     if (r->ev->kind == EVENT_ECS) {
         json_set_str(j, "stage", r->ev->ecs_stage);
         json_set_str(j, "hookStatus",
@@ -206,6 +222,14 @@ static char *result_json(const struct result *r)
                                           : "SUCCEEDED");
         if (r->out.in_progress && r->out.callback_delay >= 0)
             json_set_int(j, "callBackDelay", r->out.callback_delay);
+        if (r->out.reason == LHOST_OK && r->out.in_progress) {
+            char next[160];
+            fmt_into(next, sizeof next,
+                     "not done: ECS calls the hook again after %lld s%s, with these hookDetails",
+                     (long long)callback_seconds(&r->out),
+                     r->out.callback_delay >= 0 ? "" : " (its default)");
+            json_set_str(j, "next", next);
+        }
         if (r->out.details_json)
             json_set_raw(j, "hookDetails", r->out.details_json, strlen(r->out.details_json));
     }
@@ -258,6 +282,12 @@ static void fail_outcome(struct lhost_outcome *o, enum lhost_reason reason, cons
 
 static void log_script_end(const char *hook, const struct lhost_outcome *o, int on_error_succeeded)
 {
+    if (o->reason == LHOST_OK && o->in_progress) {
+        log_info("script finished: hook %s answered IN_PROGRESS in %lld ms (not done: call again "
+                 "after %lld s)",
+                 hook, (long long)o->duration_ms, (long long)callback_seconds(o));
+        return;
+    }
     if (o->reason == LHOST_OK) {
         log_info("script finished: hook %s succeeded in %lld ms", hook, (long long)o->duration_ms);
         return;
@@ -302,6 +332,8 @@ static void execute(const struct config *cfg, const char *script, const char *wh
     }
     int ok = r->out.reason == LHOST_OK;
     r->status = ok || cfg->on_error_succeeded ? "Succeeded" : "Failed";
+    if (ok && r->ev->kind == EVENT_ECS && r->out.in_progress)
+        r->status = "InProgress"; /* ECS calls again: neither succeeded nor failed yet */
 
     if (r->ev->kind != EVENT_CODEDEPLOY)
         return;
@@ -328,10 +360,16 @@ static void execute(const struct config *cfg, const char *script, const char *wh
 /* The human line after the outcome: what the script did and, for a CodeDeploy event, whether
  * CodeDeploy got its status, so that "Succeeded" beside exit status 1 cannot be misread. A log
  * line (stderr, Text or JSON like every other), at ERROR when the status was not delivered. */
-static void say_local_outcome(const struct result *r, int dry_run)
+static void say_local_outcome(const struct result *r, int dry_run, int follow)
 {
     char what[160];
-    if (r->out.reason == LHOST_OK)
+    if (r->out.reason == LHOST_OK && r->out.in_progress)
+        fmt_into(what, sizeof what,
+                 "hook %s answered IN_PROGRESS: not done, ECS would call it again after %lld s "
+                 "with its hookDetails%s",
+                 r->hook, (long long)callback_seconds(&r->out),
+                 follow ? "" : " (hookhost run --follow makes those calls)");
+    else if (r->out.reason == LHOST_OK)
         fmt_into(what, sizeof what, "hook %s succeeded", r->hook);
     else
         fmt_into(what, sizeof what, "hook %s failed (%s)", r->hook,
@@ -375,6 +413,77 @@ static int read_stubs(const char *path, const struct config *cfg, struct buf *ou
     return 0;
 }
 
+/* The function package for `hookhost run`, as an absolute path (so that a module-not-found
+ * message names real files): --task-root, else LAMBDA_TASK_ROOT, else the script's location:
+ * <root>/hooks/X.lua -> <root>, any other script -> its own folder. Returns 0 with out set ("" when
+ * the script cannot be found: its outcome says so), or -1 with err for a bad --task-root. */
+static int local_task_root(const struct hook_local_opts *o, const char *env_root, char *out,
+                           size_t outlen, const char **from, char *err, size_t errlen)
+{
+    out[0] = '\0';
+    if (o->task_root) {
+        char *real = realpath(o->task_root, NULL);
+        struct stat st;
+        int ok = real && stat(real, &st) == 0 && S_ISDIR(st.st_mode);
+        if (ok)
+            fmt_into(out, outlen, "%s", real);
+        else
+            fmt_into(err, errlen, "--task-root %s: %s", o->task_root,
+                     real ? "not a directory" : strerror(errno));
+        free(real);
+        *from = "--task-root";
+        return ok ? 0 : -1;
+    }
+    if (env_root && *env_root) {
+        fmt_into(out, outlen, "%s", env_root);
+        *from = "LAMBDA_TASK_ROOT";
+        return 0;
+    }
+    char *real = realpath(o->script, NULL);
+    if (!real)
+        return 0;
+    char *slash = strrchr(real, '/'); /* an absolute path has one */
+    *slash = '\0';
+    slash = strrchr(real, '/');
+    if (slash && strcmp(slash + 1, "hooks") == 0)
+        *slash = '\0';
+    fmt_into(out, outlen, "%s", real[0] ? real : "/");
+    free(real);
+    *from = "the script's location";
+    return 0;
+}
+
+static void sleep_ms(int64_t ms)
+{
+    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {
+    }
+}
+
+/* --follow: the event of ECS's next call, with the hookDetails the hook returned. Returns 0 with
+ * *next (malloc'd) set, or -1 with err. */
+static int follow_event(const char *event, size_t len, const struct lhost_outcome *o, char **next,
+                        size_t *next_len, char *err, size_t errlen)
+{
+    *next = NULL;
+    if (!o->details_json) /* no details returned: ECS's next call carries the same */
+        *next = xstrndup(event, len);
+    else
+        *next = json_object_with(event, len, "hookDetails", o->details_json,
+                                 strlen(o->details_json), err, errlen);
+    if (!*next)
+        return -1;
+    *next_len = strlen(*next);
+    if (*next_len > HOOK_MAX_EVENT) {
+        fmt_into(err, errlen, "the next event would be %zu bytes, over the %zu-byte event limit",
+                 *next_len, HOOK_MAX_EVENT);
+        free(*next);
+        *next = NULL;
+        return -1;
+    }
+    return 0;
+}
+
 int hook_run_local(const struct hook_local_opts *o)
 {
     char err[512];
@@ -401,8 +510,27 @@ int hook_run_local(const struct hook_local_opts *o)
     struct event ev;
     if (event_parse(event.p, event.len, &ev, err, sizeof err) < 0) {
         fprintf(stderr, "hookhost run: --event %s: %s\n", o->event_path ? o->event_path : "-", err);
+        event_free(&ev);
         buf_free(&event);
         return 2;
+    }
+    char root[PATH_MAX];
+    const char *root_from = NULL;
+    if (o->follow && ev.kind != EVENT_ECS)
+        fmt_into(err, sizeof err,
+                 "--follow drives the IN_PROGRESS calls of an ECS-native hook event (one with "
+                 "executionDetails); this event is %s",
+                 ev.kind == EVENT_CODEDEPLOY ? "a CodeDeploy hook event" : "a plain invocation");
+    if ((o->follow && ev.kind != EVENT_ECS) ||
+        local_task_root(o, cfg.task_root, root, sizeof root, &root_from, err, sizeof err) < 0) {
+        fprintf(stderr, "hookhost run: %s\n", err);
+        event_free(&ev);
+        buf_free(&event);
+        return 2;
+    }
+    if (root[0]) { /* as in Lambda, the script sees its package's root */
+        setenv("LAMBDA_TASK_ROOT", root, 1);
+        log_debug("task root: %s (from %s)", root, root_from);
     }
     char hook[128];
     if (o->hook)
@@ -419,45 +547,91 @@ int hook_run_local(const struct hook_local_opts *o)
         buf_free(&event);
         return 2;
     }
-    struct budget b = plan_budget(&cfg, o->timeout_ms);
-    struct lhost_job job = {
-        .event_json = event.p,
-        .event_len = event.len,
-        .hook = hook,
-        .deployment_id = ev.deployment_id,
-        .execution_id = ev.execution_id,
-        .request_id = "local",
-        .controller = controller_name(ev.kind, "local"),
-        .stage = ev.ecs_stage,
-        .mem_max = cfg.mem_max,
-        .lua_dir = cfg.lua_dir,
-        .task_root = cfg.task_root,
-        .dry_run = o->dry_run,
-        .verbose = o->verbose,
-        .stubs_json = o->stub_path ? stubs.p : NULL,
-        .stubs_len = stubs.len,
-    };
-    struct result r = {.hook = hook, .ev = &ev, .stub_run = o->stub_path && !o->dry_run};
-    execute(&cfg, o->script, NULL, &job, &b, o->dry_run, &r);
+    int max_rounds = o->max_rounds > 0 ? o->max_rounds : HOOK_FOLLOW_ROUNDS;
+    int64_t max_delay = o->max_delay_s >= 0 ? o->max_delay_s : HOOK_FOLLOW_MAX_DELAY;
+    size_t text_len = event.len;
+    char *text = buf_take(&event); /* the event of the current call */
+    int rc = 1;
+    for (int round = 1;; round++) {
+        struct budget b = plan_budget(&cfg, o->timeout_ms);
+        struct lhost_job job = {
+            .event_json = text,
+            .event_len = text_len,
+            .hook = hook,
+            .deployment_id = ev.deployment_id,
+            .execution_id = ev.execution_id,
+            .request_id = "local",
+            .controller = controller_name(ev.kind, "local"),
+            .stage = ev.ecs_stage,
+            .mem_max = cfg.mem_max,
+            .lua_dir = cfg.lua_dir,
+            .task_root = root[0] ? root : NULL,
+            .dry_run = o->dry_run,
+            .verbose = o->verbose,
+            .stubs_json = o->stub_path ? stubs.p : NULL,
+            .stubs_len = stubs.len,
+        };
+        struct result r = {.hook = hook,
+                           .ev = &ev,
+                           .round = o->follow ? round : 0,
+                           .stub_run = o->stub_path && !o->dry_run};
+        execute(&cfg, o->script, NULL, &job, &b, o->dry_run, &r);
 
-    worker_shutdown();
-    char *json = result_json(&r);
-    printf("%s\n", json);
-    fflush(stdout);
-    free(json);
-    int rc = r.out.reason == LHOST_OK ? 0 : 1;
-    if (r.reported && r.report.result == REPORT_NOT_DELIVERED)
-        rc = 1;
-    if (r.stub_run && r.out.stubs_unused > 0) {
-        log_error("hookhost run: %d stub entr%s never used (see the WARN lines above): the "
-                  "script did not make every call the stub file expects",
-                  r.out.stubs_unused, r.out.stubs_unused == 1 ? "y was" : "ies were");
-        rc = 1;
+        char *json = result_json(&r);
+        printf("%s\n", json);
+        fflush(stdout);
+        free(json);
+        rc = r.out.reason == LHOST_OK ? 0 : 1;
+        if (r.reported && r.report.result == REPORT_NOT_DELIVERED)
+            rc = 1;
+        if (r.stub_run && r.out.stubs_unused > 0) {
+            log_error("hookhost run: %d stub entr%s never used (see the WARN lines above): the "
+                      "script did not make every call the stub file expects",
+                      r.out.stubs_unused, r.out.stubs_unused == 1 ? "y was" : "ies were");
+            rc = 1;
+        }
+        say_local_outcome(&r, o->dry_run, o->follow);
+        int again = o->follow && r.out.reason == LHOST_OK && r.out.in_progress;
+        char *next = NULL;
+        size_t next_len = 0;
+        if (again && round >= max_rounds) {
+            log_error("hookhost run --follow: hook %s still answers IN_PROGRESS after %d calls "
+                      "(--max-rounds %d); stopped (ECS would go on calling it until its hook "
+                      "timeout)",
+                      hook, round, max_rounds);
+            rc = 1;
+            again = 0;
+        } else if (again &&
+                   follow_event(text, text_len, &r.out, &next, &next_len, err, sizeof err) < 0) {
+            log_error("hookhost run --follow: cannot make the next call's event: %s", err);
+            rc = 1;
+            again = 0;
+        }
+        int64_t want = callback_seconds(&r.out);
+        int64_t wait = want < max_delay ? want : max_delay;
+        if (again)
+            log_info("hookhost run --follow: call %d of at most %d answered IN_PROGRESS; calling "
+                     "again in %lld s%s with hookDetails %.512s",
+                     round, max_rounds, (long long)wait,
+                     wait < want ? " (cut from the hook's delay by --max-delay)" : "",
+                     r.out.details_json ? r.out.details_json : "as before");
+        lhost_outcome_free(&r.out);
+        if (!again)
+            break;
+        free(text);
+        text = next;
+        text_len = next_len;
+        event_free(&ev);
+        if (event_parse(text, text_len, &ev, err, sizeof err) < 0) {
+            log_error("hookhost run --follow: the next call's event is unusable: %s", err);
+            rc = 1;
+            break;
+        }
+        sleep_ms(wait * 1000);
     }
-    say_local_outcome(&r, o->dry_run);
-    lhost_outcome_free(&r.out);
+    worker_shutdown();
     event_free(&ev);
-    buf_free(&event);
+    free(text);
     buf_free(&stubs);
     return rc;
 }

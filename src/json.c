@@ -252,3 +252,41 @@ void json_fields_free(struct json_field *fields, size_t n)
         fields[i].value = fields[i].json = NULL;
     }
 }
+
+char *json_object_with(const char *text, size_t len, const char *key, const char *value,
+                       size_t vlen, char *err, size_t errlen)
+{
+    lua_State *L = state();
+    char *out = NULL;
+    int top = lua_gettop(L);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, decode_ref);
+    lua_pushlstring(L, text, len);
+    lua_call(L, 1, 2);
+    if (!lua_istable(L, -2) || text[strspn(text, " \t\r\n")] != '{') {
+        fmt_into(err, errlen, "not a JSON object");
+        goto cleanup;
+    }
+    lua_pop(L, 1);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, decode_ref);
+    lua_pushlstring(L, value, vlen);
+    lua_call(L, 1, 2);
+    if (lua_isnil(L, -2)) {
+        fmt_into(err, errlen, "invalid JSON for %s: %s", key, lua_tostring(L, -1));
+        goto cleanup;
+    }
+    lua_pop(L, 1);
+    lua_setfield(L, -2, key);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, encode_ref);
+    lua_insert(L, -2);
+    lua_call(L, 1, 2);
+    size_t n;
+    const char *s = lua_tolstring(L, -2, &n);
+    if (s)
+        out = xstrndup(s, n);
+    else
+        fmt_into(err, errlen, "cannot encode: %s", lua_tostring(L, -1));
+cleanup:
+    lua_settop(L, top);
+    lua_gc(L, LUA_GCCOLLECT);
+    return out;
+}

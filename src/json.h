@@ -54,6 +54,12 @@ int json_get_fields(const char *text, size_t len, struct json_field *fields, siz
                     size_t errlen);
 void json_fields_free(struct json_field *fields, size_t n);
 
+/* The JSON object text with key set to the value value_json decodes to (added or replaced); the
+ * rest is decoded and encoded again by cjson. Returns malloc'd text (caller frees), or NULL with
+ * a message in err when text is not a JSON object or value is not JSON. */
+char *json_object_with(const char *text, size_t len, const char *key, const char *value_json,
+                       size_t vlen, char *err, size_t errlen);
+
 /* The maximum nesting depth accepted when decoding (deeper input is an error, not a crash). */
 #define JSON_MAX_DEPTH 128
 

@@ -18,10 +18,15 @@
 #include <lualib.h>
 
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/sysmacros.h>
 #include <time.h>
+#include <unistd.h>
 
 int luaopen_cjson_safe(lua_State *L);
 
@@ -34,13 +39,13 @@ struct host {
     int mem_refused; /* the allocator said no at least once */
     int timed_out;   /* the deadline hook fired */
     int64_t started_ms;
-    int in_progress;        /* ctx.in_progress was called */
-    int64_t callback_delay; /* its delay, -1 for ECS's default */
+    int in_progress_called; /* ctx.in_progress was called (its value must be returned) */
     int pmain_entered;      /* pmain runs once per state */
     int stubs_unused;       /* strict stubs left unused (count_unused_stubs) */
 };
 
-#define DETAILS_KEY "hookhost.in_progress_details" /* registry: the details table */
+/* registry: {[value ctx.in_progress returned] = {callBackDelay = n, hookDetails = t}} */
+#define IN_PROGRESS_KEY "hookhost.in_progress"
 
 static struct host *host_of(lua_State *L)
 {
@@ -447,16 +452,6 @@ static void redirect_std_handle(lua_State *L, const char *name, struct sink *k, 
     lua_pop(L, 2);
 }
 
-static void remove_fields(lua_State *L, const char *lib, const char *const *names)
-{
-    lua_getglobal(L, lib);
-    for (; *names; names++) {
-        lua_pushnil(L);
-        lua_setfield(L, -2, *names);
-    }
-    lua_pop(L, 1);
-}
-
 /* Configure a freshly opened cjson module table (on top of the stack) the same way everywhere:
  * bounded nesting both ways, sparse arrays encoded as objects instead of raising. */
 static void cjson_configure(lua_State *L)
@@ -639,17 +634,182 @@ static void set_package_path(lua_State *L, const struct lhost_job *job)
     lua_getglobal(L, "package");
     luaL_buffinit(L, &b);
     const char *dirs[] = {job->lua_dir, job->task_root};
+    int first = 1;
     for (size_t i = 0; i < 2; i++) {
         if (!dirs[i] || !*dirs[i])
             continue;
-        lua_pushfstring(L, "%s/?.lua;%s/?/init.lua;", dirs[i], dirs[i]);
+        /* no empty template: it would read "no file ''" in a module-not-found message */
+        lua_pushfstring(L, "%s%s/?.lua;%s/?/init.lua", first ? "" : ";", dirs[i], dirs[i]);
         luaL_addvalue(&b);
+        first = 0;
     }
     luaL_pushresult(&b);
     lua_setfield(L, -2, "path");
     lua_pushliteral(L, "");
     lua_setfield(L, -2, "cpath");
     lua_pop(L, 1);
+}
+
+/* What a removed function becomes: one line saying that hook scripts cannot do this, and why
+ * (upvalue 1), instead of "attempt to call a nil value". */
+static int not_available(lua_State *L)
+{
+    return luaL_error(L, "%s", lua_tostring(L, lua_upvalueindex(1)));
+}
+
+/* lib.name = a function raising "lib.name is not available to hook scripts: they run
+ * sandboxed; <why>". The table lib is on the stack top. */
+static void set_unavailable(lua_State *L, const char *lib, const char *name, const char *why)
+{
+    lua_pushfstring(L, "%s.%s is not available to hook scripts: they run sandboxed; %s", lib, name,
+                    why);
+    lua_pushcclosure(L, not_available, 1);
+    lua_setfield(L, -2, name);
+}
+
+/* ---- files a script must not open ------------------------------------------------------------
+
+ * /proc/<pid>/mem (and /proc/<pid>/task/<tid>/mem) reads and writes a process's memory: a script
+ * could rewrite its own worker (its limits, its outcome) or, where ptrace rules allow, another
+ * process. And a write into /proc (/proc/self/fd/2, /dev/stderr) or to the runtime's own stdout
+ * and stderr would put bytes in the log or the outcome line past redaction. So io.open, io.lines,
+ * io.input and io.output first resolve the path as the kernel will (realpath, links followed,
+ * or the folder's when the file does not exist yet: symbolic links such as /proc/self,
+ * /proc/thread-self and /dev/fd, relative paths and ".." change nothing), ask which file system
+ * it is on (statfs: procfs wherever it is mounted), and refuse. A script cannot create symbolic
+ * links, so what is checked is what is then opened; the descriptor opened is checked again
+ * (fstatfs, fstat) for what no path shows, such as a pipe behind /proc/self/fd/2. */
+
+#define WHY_MEM  "a hook cannot read or write process memory (/proc/<pid>/mem)"
+#define WHY_PROC "a hook cannot write into /proc (its output goes through print and ctx.log)"
+#define WHY_STD  "a hook cannot write to the runtime's own stdout or stderr (use print and ctx.log)"
+
+/* Whether st is the runtime's own stdout or stderr (/dev/null aside). */
+static int is_std_output(const struct stat *st)
+{
+    if (S_ISCHR(st->st_mode) && st->st_rdev == makedev(1, 3))
+        return 0;
+    for (int fd = 1; fd <= 2; fd++) {
+        struct stat out;
+        if (fstat(fd, &out) == 0 && out.st_dev == st->st_dev && out.st_ino == st->st_ino)
+            return 1;
+    }
+    return 0;
+}
+
+/* path resolved as open() will see it: realpath; else its symbolic links followed one by one (a
+ * /proc link such as /proc/self/fd/2, behind /dev/stderr, may name a pipe, which has no path),
+ * then the folder of what is left resolved. malloc'd, or NULL when nothing resolves; *exists
+ * says whether the file itself was found. */
+static char *resolve(const char *path, int *exists)
+{
+    char cur[PATH_MAX], next[PATH_MAX], link[PATH_MAX];
+    fmt_into(cur, sizeof cur, "%s", path);
+    *exists = 0;
+    for (int hops = 0; hops < 16; hops++) {
+        char *real = realpath(cur, NULL);
+        if (real) {
+            *exists = 1;
+            return real;
+        }
+        ssize_t n = readlink(cur, link, sizeof link - 1);
+        if (n <= 0)
+            break;
+        link[n] = '\0';
+        const char *slash = strrchr(cur, '/');
+        if (link[0] == '/' || !slash)
+            fmt_into(next, sizeof next, "%s", link);
+        else
+            fmt_into(next, sizeof next, "%.*s%s", (int)(slash - cur + 1), cur, link);
+        memcpy(cur, next, sizeof cur);
+    }
+    char *slash = strrchr(cur, '/');
+    if (!slash)
+        return realpath(".", NULL);
+    slash[slash == cur ? 1 : 0] = '\0'; /* "/x" -> "/", "a/b" -> "a" */
+    return realpath(cur, NULL);
+}
+
+/* Before the open: NULL when path may be opened (writing: the mode writes), else why not. */
+static const char *path_refusal(const char *path, int writing)
+{
+    int exists;
+    char *real = resolve(path, &exists);
+    if (!real)
+        return NULL; /* the open fails by itself: nothing there */
+    const char *why = NULL;
+    struct statfs fs;
+    struct stat st;
+    if (statfs(real, &fs) == 0 && fs.f_type == PROC_SUPER_MAGIC) {
+        const char *base = strrchr(real, '/');
+        if (exists && base && strcmp(base + 1, "mem") == 0)
+            why = WHY_MEM;
+        else if (writing)
+            why = WHY_PROC;
+    } else if (writing && exists && stat(real, &st) == 0 && is_std_output(&st)) {
+        why = WHY_STD;
+    }
+    free(real);
+    return why;
+}
+
+/* After the open, on what was opened (the backstop for anything no path shows). */
+static const char *fd_refusal(int fd, int writing)
+{
+    struct statfs fs;
+    struct stat st;
+    if (fstatfs(fd, &fs) == 0 && fs.f_type == PROC_SUPER_MAGIC) {
+        char link[64], target[PATH_MAX];
+        fmt_into(link, sizeof link, "/proc/self/fd/%d", fd);
+        ssize_t n = readlink(link, target, sizeof target - 1);
+        target[n > 0 ? n : 0] = '\0';
+        const char *base = strrchr(target, '/');
+        if (base && strcmp(base + 1, "mem") == 0)
+            return WHY_MEM;
+        if (writing)
+            return WHY_PROC;
+    }
+    if (writing && fstat(fd, &st) == 0 && is_std_output(&st))
+        return WHY_STD;
+    return NULL;
+}
+
+/* io.open, io.lines, io.input and io.output with the checks above (upvalue 1: the original;
+ * upvalue 2: its name; upvalue 3: the default mode, "?" for io.open's argument). A file the
+ * original opened and the check refuses is closed first. A refusal is io.open's failure,
+ * nil, message, EACCES (as for a file without permission); the others raise it, as they raise
+ * when a file cannot be opened. */
+static int checked_open(lua_State *L)
+{
+    const char *path = lua_type(L, 1) == LUA_TSTRING ? lua_tostring(L, 1) : NULL;
+    const char *mode = lua_tostring(L, lua_upvalueindex(3));
+    if (strcmp(mode, "?") == 0)
+        mode = luaL_optstring(L, 2, "r");
+    int writing = strpbrk(mode, "wa+") != NULL;
+    const char *why = path ? path_refusal(path, writing) : NULL;
+    int top = lua_gettop(L);
+    if (!why) {
+        lua_pushvalue(L, lua_upvalueindex(1));
+        lua_insert(L, 1);
+        lua_call(L, top, LUA_MULTRET);
+        for (int i = 1; path && !why && i <= lua_gettop(L); i++) {
+            luaL_Stream *st = luaL_testudata(L, i, LUA_FILEHANDLE);
+            if (!st || !st->closef || !st->f || !(why = fd_refusal(fileno(st->f), writing)))
+                continue;
+            st->closef = NULL; /* closed, as liolib marks it */
+            fclose(st->f);
+        }
+        if (!why)
+            return lua_gettop(L);
+    }
+    const char *name = lua_tostring(L, lua_upvalueindex(2));
+    if (strcmp(name, "io.open") != 0)
+        return luaL_error(L, "%s(\"%s\") is not available to hook scripts: they run sandboxed; %s",
+                          name, path, why);
+    luaL_pushfail(L);
+    lua_pushfstring(L, "%s: not available to hook scripts: they run sandboxed; %s", path, why);
+    lua_pushinteger(L, EACCES);
+    return 3;
 }
 
 /* Open the standard libraries, then take away what a hook must not have: processes (popen,
@@ -672,15 +832,46 @@ static void open_sandbox(lua_State *L, const struct lhost_job *job)
     lua_pushcclosure(L, safe_setmetatable, 1);
     lua_setglobal(L, "setmetatable");
 
-    static const char *const io_drop[] = {"popen", NULL};
-    static const char *const os_drop[] = {"execute", "exit", "setlocale", NULL};
-    static const char *const pkg_drop[] = {"loadlib", NULL};
-    remove_fields(L, "io", io_drop);
-    remove_fields(L, "os", os_drop);
-    remove_fields(L, "package", pkg_drop);
+    static const char *const removed[][3] = {
+        {"io", "popen", "a hook cannot start processes"},
+        {"os", "execute", "a hook cannot start processes"},
+        {"os", "exit",
+         "a hook ends by returning (or failing: error() or return false) and cannot "
+         "stop the runtime"},
+        {"os", "setlocale", "the locale is the whole process's and cannot change under it"},
+        {"package", "loadlib", "a hook cannot load native code (C libraries)"},
+    };
+    for (size_t i = 0; i < sizeof removed / sizeof *removed; i++) {
+        lua_getglobal(L, removed[i][0]);
+        set_unavailable(L, removed[i][0], removed[i][1], removed[i][2]);
+        lua_pop(L, 1);
+    }
+    static const char *const opens[][2] = {
+        {"open", "?"}, {"lines", "r"}, {"input", "r"}, {"output", "w"}};
+    lua_getglobal(L, "io");
+    for (size_t i = 0; i < sizeof opens / sizeof *opens; i++) {
+        lua_getfield(L, -1, opens[i][0]);
+        lua_pushfstring(L, "io.%s", opens[i][0]);
+        lua_pushstring(L, opens[i][1]);
+        lua_pushcclosure(L, checked_open, 3);
+        lua_setfield(L, -2, opens[i][0]);
+    }
+    lua_pop(L, 1);
 
+    /* debug: traceback and getinfo; every other function says why it is not there */
     lua_getglobal(L, "debug");
-    lua_createtable(L, 0, 2);
+    lua_createtable(L, 0, 16);
+    lua_pushnil(L);
+    while (lua_next(L, -3)) {
+        lua_pop(L, 1);
+        if (lua_type(L, -1) != LUA_TSTRING)
+            continue;
+        lua_pushvalue(L, -2);
+        set_unavailable(L, "debug", lua_tostring(L, -2),
+                        "only debug.traceback and debug.getinfo are (the rest could remove the "
+                        "deadline or reach the runtime's own state)");
+        lua_pop(L, 1);
+    }
     lua_getfield(L, -2, "traceback");
     lua_setfield(L, -2, "traceback");
     lua_getfield(L, -2, "getinfo");
@@ -752,9 +943,17 @@ static int ctx_log(lua_State *L)
     return 0;
 }
 
+static int in_progress_readonly(lua_State *L)
+{
+    return luaL_error(L, "the value ctx.in_progress returns is read-only: return it as it is");
+}
+
 /* ctx.in_progress{delay = seconds, details = {...}}: "not done yet, call me again" under
- * ECS-native deployments. The script still returns normally; the runtime then answers
- * IN_PROGRESS with callBackDelay and hookDetails, which ECS hands back on its next call. */
+ * ECS-native deployments. It changes nothing by itself: it returns a value, and the hook answers
+ * IN_PROGRESS (with callBackDelay and hookDetails, which ECS hands back on its next call) only
+ * when the function returns that value (`return ctx.in_progress{...}`). The value is a read-only
+ * table whose fields read hookStatus, callBackDelay and hookDetails; what pmain() reads is kept
+ * in the registry, out of the script's reach, so a table made to look like it is not one. */
 static int ctx_in_progress(lua_State *L)
 {
     struct host *h = host_of(L);
@@ -764,7 +963,10 @@ static int ctx_in_progress(lua_State *L)
                           "ctx.in_progress is only for ECS-native deployments (ctx.controller "
                           "is '%s'): under CodeDeploy a hook finishes within one invocation",
                           controller);
-    int64_t delay = -1;
+    lua_settop(L, 1);
+    lua_createtable(L, 0, 3); /* 2: what the hook answers */
+    lua_pushliteral(L, "IN_PROGRESS");
+    lua_setfield(L, 2, "hookStatus");
     if (!lua_isnoneornil(L, 1)) {
         luaL_checktype(L, 1, LUA_TTABLE);
         if (lua_getfield(L, 1, "delay") != LUA_TNIL) {
@@ -772,17 +974,32 @@ static int ctx_in_progress(lua_State *L)
             lua_Integer d = lua_tointegerx(L, -1, &isint);
             luaL_argcheck(L, isint && d >= 0 && d <= LHOST_MAX_CALLBACK_DELAY, 1,
                           "delay must be whole seconds from 0 to 3600");
-            delay = d;
+            lua_pushinteger(L, d);
+            lua_setfield(L, 2, "callBackDelay");
         }
+        lua_pop(L, 1);
         if (lua_getfield(L, 1, "details") != LUA_TNIL) {
             luaL_argcheck(L, lua_istable(L, -1), 1, "details must be a table");
-            lua_pushvalue(L, -1);
-            lua_setfield(L, LUA_REGISTRYINDEX, DETAILS_KEY);
+            lua_setfield(L, 2, "hookDetails");
+        } else {
+            lua_pop(L, 1);
         }
     }
-    h->in_progress = 1;
-    h->callback_delay = delay;
-    lua_pushboolean(L, 1);
+    lua_createtable(L, 0, 0); /* 3: the value returned */
+    lua_createtable(L, 0, 3);
+    lua_pushvalue(L, 2);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, in_progress_readonly);
+    lua_setfield(L, -2, "__newindex");
+    lua_pushliteral(L, "ctx.in_progress");
+    lua_setfield(L, -2, "__metatable"); /* getmetatable() cannot reach the answer */
+    lua_setmetatable(L, 3);
+    luaL_getsubtable(L, LUA_REGISTRYINDEX, IN_PROGRESS_KEY);
+    lua_pushvalue(L, 3);
+    lua_pushvalue(L, 2);
+    lua_rawset(L, -3);
+    lua_pop(L, 1);
+    h->in_progress_called = 1;
     return 1;
 }
 
@@ -987,6 +1204,40 @@ int lhost_check_stubs(const char *json, size_t len, const char *lua_dir, char *e
 
 /* ---- the execution --------------------------------------------------------------------------- */
 
+/* The outcome of a function that returned ctx.in_progress's value: the answer it recorded is on
+ * the stack top. hookDetails (any table: a JSON object or list) is encoded here, bounded. */
+static int in_progress_outcome(lua_State *L, struct lhost_outcome *out)
+{
+    int answer = lua_gettop(L);
+    out->callback_delay = -1;
+    if (lua_getfield(L, answer, "callBackDelay") == LUA_TNUMBER)
+        out->callback_delay = (int64_t)lua_tointeger(L, -1);
+    lua_pop(L, 1);
+    if (lua_getfield(L, answer, "hookDetails") == LUA_TTABLE) {
+        lua_getfield(L, LUA_REGISTRYINDEX, "hookhost.json_encode");
+        lua_insert(L, -2);
+        if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
+            out->reason = LHOST_ERROR;
+            fmt_into(out->message, sizeof out->message,
+                     "ctx.in_progress: details cannot be encoded as JSON: %s", lua_tostring(L, -1));
+            return 0;
+        }
+        size_t n;
+        const char *d = lua_tolstring(L, -1, &n);
+        if (n > LHOST_MAX_RESULT) {
+            out->reason = LHOST_ERROR;
+            fmt_into(out->message, sizeof out->message,
+                     "ctx.in_progress: details are %zu bytes of JSON, over the %zu-byte limit", n,
+                     LHOST_MAX_RESULT);
+            return 0;
+        }
+        out->details_json = xstrndup(d, n); /* the outcome owns it from here */
+    }
+    lua_pop(L, 1);
+    out->in_progress = 1;
+    return 0;
+}
+
 /* Everything that can raise runs in here, under lua_pcall: the whole path from the empty state
  * to the function's return. Fills the outcome; lhost_run() then tells timeouts and memory
  * exhaustion apart from other errors by what the limits recorded. */
@@ -1077,31 +1328,24 @@ static int pmain(lua_State *L)
     }
     lua_pop(L, 1);
     out->reason = LHOST_OK;
-    if (h->in_progress) {
-        if (lua_getfield(L, LUA_REGISTRYINDEX, DETAILS_KEY) != LUA_TNIL) {
-            lua_getfield(L, LUA_REGISTRYINDEX, "hookhost.json_encode");
-            lua_insert(L, -2);
-            if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
-                out->reason = LHOST_ERROR;
-                fmt_into(out->message, sizeof out->message,
-                         "ctx.in_progress: details cannot be encoded as JSON: %s",
-                         lua_tostring(L, -1));
-                return 0;
-            }
-            size_t n;
-            const char *d = lua_tolstring(L, -1, &n);
-            if (n > LHOST_MAX_RESULT) {
-                out->reason = LHOST_ERROR;
-                fmt_into(out->message, sizeof out->message,
-                         "ctx.in_progress: details are %zu bytes of JSON, over the %zu-byte limit",
-                         n, LHOST_MAX_RESULT);
-                return 0;
-            }
-            out->details_json = xstrndup(d, n); /* the outcome owns it from here */
-        }
-        lua_pop(L, 1);
-        out->in_progress = 1;
-        out->callback_delay = h->callback_delay;
+    /* IN_PROGRESS only when the function returned what ctx.in_progress produced */
+    int answered = 0;
+    if (lua_istable(L, -1)) {
+        luaL_getsubtable(L, LUA_REGISTRYINDEX, IN_PROGRESS_KEY);
+        lua_pushvalue(L, -2);
+        answered = lua_rawget(L, -2) == LUA_TTABLE;
+        if (!answered)
+            lua_pop(L, 2);
+    }
+    if (answered)
+        return in_progress_outcome(L, out);
+    if (h->in_progress_called) {
+        out->reason = LHOST_ERROR;
+        fmt_into(out->message, sizeof out->message,
+                 "ctx.in_progress was called, but the function returned %s instead of its value: "
+                 "write `return ctx.in_progress{...}` to answer IN_PROGRESS",
+                 lua_isnil(L, -1) ? "nothing" : luaL_typename(L, -1));
+        return 0;
     }
     if (!lua_isnil(L, -1) && json_exceeds(L, -1, LHOST_MAX_RESULT)) {
         log_warn("the hook's return value is over the %zu-byte limit as JSON; it is dropped (the "

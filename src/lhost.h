@@ -83,7 +83,7 @@ struct lhost_outcome {
     char *result_json;  /* malloc'd JSON of the function's first return value, or NULL */
     size_t mem_peak;    /* the most bytes the state held */
     int64_t duration_ms;
-    /* ECS-native hooks: the script called ctx.in_progress{delay, details} and returned. */
+    /* ECS-native hooks: the function returned the value of ctx.in_progress{delay, details}. */
     int in_progress;
     int64_t callback_delay; /* seconds; -1: ECS's default */
     char *details_json;     /* malloc'd JSON object for hookDetails, or NULL */

@@ -48,7 +48,10 @@ static const char usage_run[] =
     "  --event FILE|-       the event, a JSON object (default: {}); - reads stdin\n"
     "  --hook NAME          the lifecycle event name (default: the script's base name)\n"
     "  --timeout SECONDS    the hook's time, 1 to 900, the report's reserve included\n"
-    "                       (default: 60)\n"
+    "                       (default: 60). The script gets it minus the reserve (10%, 300 ms\n"
+    "                       to 10 s) minus a grace of a tenth of the reserve (20 to 200 ms) in\n"
+    "                       which a stopped script unwinds before its worker would be killed:\n"
+    "                       --timeout 60 gives it 60000 - 6000 - 200 = 53800 ms\n"
     "  --dry-run            nothing is reported and no AWS call is sent: each is logged\n"
     "                       (\"dry run: not sent: ...\") and answers with its canned answer\n"
     "                       (--stub) or a placeholder; needs no region or credentials\n"
@@ -60,12 +63,23 @@ static const char usage_run[] =
     "                       --dry-run: calls without an answer get the placeholder\n"
     "  --region REGION      the AWS region (sets AWS_REGION, as the AWS CLI's --region)\n"
     "  --profile NAME       the AWS profile for credentials and region (sets AWS_PROFILE)\n"
+    "  --task-root DIR      the function package, where require finds its modules (sets\n"
+    "                       LAMBDA_TASK_ROOT; default: LAMBDA_TASK_ROOT, else DIR for a script\n"
+    "                       at DIR/hooks/X.lua, else the script's own folder)\n"
+    "  --follow             an ECS-native event: while the hook answers IN_PROGRESS, call it\n"
+    "                       again as ECS would, with the hookDetails it returned, after its\n"
+    "                       callBackDelay (30 s when it gives none); one outcome line per call\n"
+    "  --max-delay SECONDS  with --follow: wait at most this long between calls, 0 to 3600\n"
+    "                       (default: 30)\n"
+    "  --max-rounds N       with --follow: stop after N calls, 1 to 1000 (default: 20); a hook\n"
+    "                       still IN_PROGRESS then exits 1\n"
     "  -h, --help           this text\n"
     "\n"
     "Exit status: 0 the hook succeeded (and, for a CodeDeploy event, its status was reported or\n"
-    "it was a dry or stub run); 1 it failed (error, timeout, memory, crash), its status could\n"
-    "not be reported (\"reported\": false), or stub answers were left unused; 2 usage error,\n"
-    "unreadable event or stub file.\n";
+    "it was a dry or stub run), or an ECS hook answered IN_PROGRESS (without --follow); 1 it\n"
+    "failed (error, timeout, memory, crash), its status could not be reported (report not\n"
+    "delivered: \"reported\": false), stub answers were left unused, or under --follow it was\n"
+    "still IN_PROGRESS after --max-rounds calls; 2 usage error, unreadable event or stub file.\n";
 
 static const char usage_check[] =
     "Usage: hookhost check SCRIPT...\n"
@@ -116,17 +130,26 @@ static int is_profile_name(const char *s)
 static int cmd_run(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"event", required_argument, 0, 'e'},   {"hook", required_argument, 0, 'k'},
-        {"timeout", required_argument, 0, 't'}, {"dry-run", no_argument, 0, 'n'},
-        {"region", required_argument, 0, 'r'},  {"profile", required_argument, 0, 'p'},
-        {"stub", required_argument, 0, 's'},    {"verbose", no_argument, 0, 'v'},
-        {"help", no_argument, 0, 'h'},          {0, 0, 0, 0},
+        {"event", required_argument, 0, 'e'},
+        {"hook", required_argument, 0, 'k'},
+        {"timeout", required_argument, 0, 't'},
+        {"dry-run", no_argument, 0, 'n'},
+        {"region", required_argument, 0, 'r'},
+        {"profile", required_argument, 0, 'p'},
+        {"stub", required_argument, 0, 's'},
+        {"verbose", no_argument, 0, 'v'},
+        {"help", no_argument, 0, 'h'},
+        {"task-root", required_argument, 0, 'T'},
+        {"follow", no_argument, 0, 'f'},
+        {"max-delay", required_argument, 0, 'D'},
+        {"max-rounds", required_argument, 0, 'R'},
+        {0, 0, 0, 0},
     };
     if (is_help(argc, argv)) {
         fputs(usage_run, stdout);
         return 0;
     }
-    struct hook_local_opts o = {.timeout_ms = 60000};
+    struct hook_local_opts o = {.timeout_ms = 60000, .max_delay_s = -1};
     int c;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "+:hv", opts, NULL)) != -1) {
@@ -172,6 +195,23 @@ static int cmd_run(int argc, char **argv)
                                    optarg);
             setenv("AWS_PROFILE", optarg, 1);
             break;
+        case 'T':
+            o.task_root = optarg;
+            break;
+        case 'f':
+            o.follow = 1;
+            break;
+        case 'D':
+            if (parse_int(optarg, 0, 3600, &v) < 0)
+                return usage_error("run", usage_run,
+                                   "--max-delay %s: expected whole seconds, 0 to 3600", optarg);
+            o.max_delay_s = (int)v;
+            break;
+        case 'R':
+            if (parse_int(optarg, 1, 1000, &v) < 0)
+                return usage_error("run", usage_run, "--max-rounds %s: expected 1 to 1000", optarg);
+            o.max_rounds = (int)v;
+            break;
         case ':':
             return usage_error("run", usage_run, "%s needs a value", argv[optind - 1]);
         default:
@@ -186,6 +226,8 @@ static int cmd_run(int argc, char **argv)
     if (o.verbose && !o.dry_run)
         return usage_error("run", usage_run, "%s",
                            "--verbose shows what a dry run does not send: use it with --dry-run");
+    if (!o.follow && (o.max_rounds || o.max_delay_s >= 0))
+        return usage_error("run", usage_run, "%s", "--max-delay and --max-rounds go with --follow");
     o.script = argv[optind];
     return hook_run_local(&o);
 }

@@ -3,6 +3,7 @@ import json
 import os
 import pathlib
 import re
+import time
 
 import pytest
 
@@ -152,15 +153,110 @@ def test_on_error_succeeded_applies_to_ecs(hookhost_bin, tmp_path):
         rt.stop()
 
 
+def ecs_event(write, details=None, name="ev.json"):
+    ev = {"executionDetails": {"serviceArn": "arn:s", "targetServiceRevisionArn": "arn:r",
+                               "lifecycleStage": "POST_SCALE_UP"}}
+    if details is not None:
+        ev["hookDetails"] = details
+    return write(name, json.dumps(ev))
+
+
 def test_run_prints_the_hook_status(hookhost, write):
+    """IN_PROGRESS is said plainly: the outcome's status, what comes next, and the closing line
+    (not "succeeded")."""
     s = write("h.lua", "return function(e, ctx) return ctx.in_progress{delay = 7, details = {a = 1}} end\n")
-    ev = write("ev.json", json.dumps({"executionDetails": {"serviceArn": "arn:s", "targetServiceRevisionArn": "arn:r",
-                                                           "lifecycleStage": "POST_SCALE_UP"}}))
-    p = hookhost("run", "--event", ev, s)
+    p = hookhost("run", "--event", ecs_event(write), s)
     assert p.returncode == 0, p.stderr
     o = json.loads(p.stdout.splitlines()[-1])
     assert o["hookStatus"] == "IN_PROGRESS" and o["callBackDelay"] == 7 and o["hookDetails"] == {"a": 1}
     assert o["stage"] == "POST_SCALE_UP"
+    assert o["status"] == "InProgress" and "after 7 s" in o["next"] and "result" not in o
+    last = p.stderr.strip().splitlines()[-1]
+    assert "hook h answered IN_PROGRESS" in last and "again after 7 s" in last, last
+    assert "succeeded" not in p.stderr
+
+
+def test_in_progress_called_but_not_returned_fails_the_hook(rt):
+    """ctx.in_progress is a value: calling it and returning something else is a FAILED answer
+    that says what to write, never a silent IN_PROGRESS."""
+    rt.hook("POST_SCALE_UP", """
+return function(event, ctx)
+  ctx.in_progress{delay = 5, details = {step = 1}}
+  return {checked = true}
+end
+""")
+    res = EcsDeployment(rt.emu).run_stage("POST_SCALE_UP")
+    assert res.status == "FAILED" and res.answers == [{"hookStatus": "FAILED"}], (res, rt.log())
+    assert any("ctx.in_progress was called, but the function returned table instead of its value"
+               in l.get("message", "") and "return ctx.in_progress{...}" in l.get("message", "")
+               for l in rt.log_lines()), rt.log()
+
+
+COUNTER = """
+return function(event, ctx)
+  local d = event.hookDetails or {}
+  local n = (d.n or 0) + 1
+  if n < %d then
+    return ctx.in_progress{delay = %d, details = {n = n, bucket = d.bucket}}
+  end
+  return {calls = n, bucket = d.bucket}
+end
+"""
+
+
+def test_run_follow_drives_the_in_progress_loop_to_its_answer(hookhost, write):
+    s = write("h.lua", COUNTER % (3, 1))
+    p = hookhost("run", "--follow", "--event", ecs_event(write, {"bucket": "b"}), s)
+    assert p.returncode == 0, p.stderr
+    outs = [json.loads(l) for l in p.stdout.splitlines()]
+    assert [o["round"] for o in outs] == [1, 2, 3]
+    assert [o["hookStatus"] for o in outs] == ["IN_PROGRESS", "IN_PROGRESS", "SUCCEEDED"]
+    assert outs[0]["hookDetails"] == {"n": 1, "bucket": "b"}
+    assert outs[1]["hookDetails"] == {"n": 2, "bucket": "b"}   # fed back: the script counted
+    assert outs[2]["result"] == {"calls": 3, "bucket": "b"} and outs[2]["status"] == "Succeeded"
+    rounds = [l for l in p.stderr.splitlines() if "hookhost run --follow: call" in l]
+    assert len(rounds) == 2 and "calling again in 1 s" in rounds[0], p.stderr
+    assert p.stderr.strip().splitlines()[-1].endswith("hookhost run: hook h succeeded")
+
+
+def test_run_follow_cuts_the_delay_and_stops_after_max_rounds(hookhost, write):
+    s = write("h.lua", COUNTER % (100, 600))
+    start = time.monotonic()
+    p = hookhost("run", "--follow", "--max-delay", "0", "--max-rounds", "3",
+                 "--event", ecs_event(write), s)
+    assert time.monotonic() - start < 30  # 600 s asked, cut to 0 by --max-delay
+    assert p.returncode == 1, p.stderr
+    outs = [json.loads(l) for l in p.stdout.splitlines()]
+    assert [o["hookDetails"]["n"] for o in outs] == [1, 2, 3]
+    assert "cut from the hook's delay by --max-delay" in p.stderr
+    assert "still answers IN_PROGRESS after 3 calls (--max-rounds 3)" in p.stderr
+
+
+def test_run_follow_ends_on_failed(hookhost, write):
+    s = write("h.lua", """
+return function(event, ctx)
+  if not event.hookDetails then return ctx.in_progress{delay = 0, details = {once = true}} end
+  return false, 'gave up'
+end
+""")
+    p = hookhost("run", "--follow", "--event", ecs_event(write), s)
+    assert p.returncode == 1, p.stderr
+    outs = [json.loads(l) for l in p.stdout.splitlines()]
+    assert [o["hookStatus"] for o in outs] == ["IN_PROGRESS", "FAILED"]
+    assert outs[1]["error"] == "gave up"
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--follow"], "--follow drives the IN_PROGRESS calls of an ECS-native hook event"),
+    (["--max-rounds", "3"], "--max-delay and --max-rounds go with --follow"),
+    (["--follow", "--max-delay", "-1"], "--max-delay -1: expected whole seconds, 0 to 3600"),
+    (["--follow", "--max-rounds", "0"], "--max-rounds 0: expected 1 to 1000"),
+])
+def test_run_follow_usage_errors(hookhost, write, args, message):
+    s = write("h.lua", "return function() end\n")
+    ev = write("cd.json", json.dumps({"DeploymentId": "d-ABCDEFGH1", "LifecycleEventHookExecutionId": "x"}))
+    p = hookhost("run", *args, "--event", ev, s)
+    assert p.returncode == 2 and message in p.stderr, p.stderr
 
 
 def test_bad_stage_map_fails_hooks(hookhost_bin, tmp_path):

@@ -9,6 +9,10 @@ Routes (JSON in, JSON out; errors are 400/404 {"error": "..."}):
     POST   /distributions     {"id": "E..."}
     POST   /deployments       {"deployment_id", "application", "group", "target_id"} (all optional)
     POST   /hook-executions   {"deployment_id", "lifecycle_event", "execution_id"}
+    POST   /alarms            {"name", "state": "OK" | "ALARM" | "INSUFFICIENT_DATA", "reason",
+                              "composite": false}: seed (or update) a CloudWatch alarm
+    POST   /topics            {"arn", "exists": true}: mark an SNS topic ARN missing (or existing)
+    GET    /published         SNS messages published; ?topic_arn=ARN
     POST   /faults            {"kind", "service", "operation", "count", "seconds", "status",
                               "code", "message"};  DELETE /faults clears them
     GET    /requests          the request log; ?service=NAME
@@ -17,6 +21,7 @@ Routes (JSON in, JSON out; errors are 400/404 {"error": "..."}):
 
 import argparse
 import json
+import shlex
 import signal
 import sys
 import threading
@@ -76,6 +81,15 @@ class Admin(Service):
                 return json_response(200, {"execution_id": emu.seed_hook_execution(
                     args["deployment_id"], args.get("lifecycle_event", "AfterAllowTraffic"),
                     args.get("execution_id"))})
+            if op == "POST /alarms":
+                emu.seed_alarm(args["name"], args.get("state", "OK"), args.get("reason"),
+                               bool(args.get("composite", False)))
+                return json_response(200, {"name": args["name"], "state": args.get("state", "OK")})
+            if op == "POST /topics":
+                emu.seed_topic(args["arn"], bool(args.get("exists", True)))
+                return json_response(200, {"arn": args["arn"], "exists": bool(args.get("exists", True))})
+            if op == "GET /published":
+                return json_response(200, {"messages": emu.published(q.get("topic_arn"))})
             if op == "POST /faults":
                 emu.inject_fault(args["kind"], args["service"], args.get("operation"),
                                  args.get("count", 1), args.get("seconds", 0.0), args.get("status"),
@@ -98,22 +112,49 @@ class Admin(Service):
         return self.error(404, "NotFound", f"no admin route {op}")
 
 
+def shell_env(emu):
+    """`export NAME=value` lines (values quoted for sh) that point a shell at the emulators: the
+    endpoints, the region and the emulators' credentials, and EMULATORS_ADMIN_URL."""
+    env = dict(emu.env())
+    if emu.admin_url:
+        env["EMULATORS_ADMIN_URL"] = emu.admin_url
+    return "".join(f"export {k}={shlex.quote(v)}\n" for k, v in env.items())
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(prog="scripts/emulators", description=(
-        "Start the Lambda Runtime API, CloudFront and CodeDeploy emulators and an admin API on "
-        "free 127.0.0.1 ports; print one JSON line with their URLs; run until SIGTERM, SIGINT, "
-        "POST /shutdown or --max-seconds."))
+        "Start local emulators of the Lambda Runtime API, CloudFront, CodeDeploy, CloudWatch "
+        "(DescribeAlarms) and SNS (Publish), and an admin HTTP API, on free 127.0.0.1 ports; "
+        "print one JSON line with their URLs (or, with --print-env, shell export lines); run "
+        "until SIGTERM, SIGINT, POST /shutdown or --max-seconds. Admin routes seed "
+        "distributions, deployments, hook executions, alarms (POST /alarms) and topics "
+        "(POST /topics), and read published SNS messages (GET /published): see "
+        "tests/emulators/README.md."))
     p.add_argument("--max-seconds", type=float, default=None, help="stop after this many seconds")
     p.add_argument("--access-key", default=None, help="default AKIDEXAMPLE")
     p.add_argument("--secret-key", default=None, help="default the AWS documentation example key")
     p.add_argument("--session-token", default=None, help="required and signed on every AWS call")
-    p.add_argument("--region", default="us-east-1", help="CodeDeploy's region (CloudFront: us-east-1)")
+    p.add_argument("--region", default="us-east-1", help="the region of CodeDeploy, CloudWatch and SNS (CloudFront: us-east-1)")
     p.add_argument("--invalidation-seconds", type=float, default=1.0,
                    help="seconds until an invalidation is Completed")
     p.add_argument("--distribution", action="append", default=None,
                    help="a distribution id that exists (repeatable; default E2EXAMPLE123)")
     p.add_argument("--log", default=None, help="also append the request log, as JSON lines, here")
+    p.add_argument("--alarm", action="append", default=[], metavar="NAME[=STATE]",
+                   help="a CloudWatch alarm that exists, in STATE (OK, ALARM or "
+                        "INSUFFICIENT_DATA; default OK); repeatable")
+    p.add_argument("--print-env", action="store_true",
+                   help="print `export NAME=value` lines instead of the JSON line: "
+                        "AWS_ENDPOINT_URL_<SERVICE> for each service, AWS_LAMBDA_RUNTIME_API, "
+                        "AWS_REGION, the emulators' credentials and EMULATORS_ADMIN_URL, to "
+                        "paste into (or source in) a shell")
     a = p.parse_args(argv)
+    alarms = []
+    for spec in a.alarm:
+        name, _, state = spec.partition("=")
+        if not name or (state or "OK") not in ("OK", "ALARM", "INSUFFICIENT_DATA"):
+            p.error(f"--alarm {spec}: expected NAME or NAME=OK|ALARM|INSUFFICIENT_DATA")
+        alarms.append((name, state or "OK"))
 
     from . import DEFAULT_ACCESS_KEY, DEFAULT_DISTRIBUTION, DEFAULT_SECRET_KEY, Emulators
     emu = Emulators.start(access_key=a.access_key or DEFAULT_ACCESS_KEY,
@@ -125,8 +166,11 @@ def main(argv=None):
     done = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: done.set())
+    for name, state in alarms:
+        emu.seed_alarm(name, state)
     admin = emu._endpoints[-1].server.service
-    print(json.dumps(emu.info()), flush=True)
+    print(shell_env(emu) if a.print_env else json.dumps(emu.info()), end="" if a.print_env else "\n",
+          flush=True)
     end = None if a.max_seconds is None else time.monotonic() + a.max_seconds
     while not done.is_set() and not admin.shutdown_requested.is_set():
         if end is not None and time.monotonic() >= end:

@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 static char dir[] = "/tmp/hookhost-test-lhost-XXXXXX";
@@ -24,10 +26,15 @@ static const char *script(const char *name, const char *text)
     return path;
 }
 
+static const char *controller; /* ctx.controller for run(); NULL: "local" */
+static const char *task_root;  /* the job's task root for run() */
+
 static int run(const char *path, const char *event, int64_t timeout_ms, size_t mem,
                struct lhost_outcome *out)
 {
     struct lhost_job job = {
+        .controller = controller,
+        .task_root = task_root,
         .script_path = path,
         .event_json = event,
         .event_len = event ? strlen(event) : 0,
@@ -243,22 +250,37 @@ int main(void)
     TEST("the sandbox: no processes, no binary chunks, no C modules, no debug hooks")
     {
         const char *p = script(
-            "sandbox.lua", "return function()\n"
-                           "  assert(io.popen == nil and os.execute == nil and os.exit == nil)\n"
-                           "  assert(os.setlocale == nil and package.loadlib == nil)\n"
-                           "  assert(debug.sethook == nil and debug.getregistry == nil)\n"
-                           "  assert(require('debug').sethook == nil)\n"
-                           "  assert(debug.traceback ~= nil)\n"
-                           "  assert(package.cpath == '')\n"
-                           "  local f, err = load(string.dump(function() end))\n"
-                           "  assert(f == nil and err:find('binary'), err)\n"
-                           "  local ok = pcall(require, 'socket.core')\n"
-                           "  assert(not ok)\n"
-                           "  assert(require('cjson').encode({1}) == '[1]')\n"
-                           "  assert(require('cjson.safe').decode('{') == nil)\n"
-                           "  assert(load('return 1 + 1')() == 2)\n"
-                           "  return true\n"
-                           "end\n");
+            "sandbox.lua",
+            "local function refused(name, why, ...)\n"
+            "  local lib, fn = name:match('(%w+)%.(%w+)')\n"
+            "  local ok, err = pcall(function(...) local r = _G[lib][fn](...) return r end, ...)\n"
+            "  assert(not ok, name)\n"
+            "  local want = name .. ' is not available to hook scripts: they run sandboxed; '\n"
+            "  assert(err:find(want, 1, true) and err:find(why, 1, true), err)\n"
+            "  assert(err:find('^.-sandbox%.lua:%d+: '), err) -- the script's line, one line\n"
+            "  assert(not err:find('\\n'), err)\n"
+            "end\n"
+            "return function()\n"
+            "  refused('io.popen', 'cannot start processes', 'ls')\n"
+            "  refused('os.execute', 'cannot start processes', 'ls')\n"
+            "  refused('os.exit', 'cannot stop the runtime', 1)\n"
+            "  refused('os.setlocale', 'locale', 'C')\n"
+            "  refused('package.loadlib', 'native code', 'x.so', 'f')\n"
+            "  refused('debug.sethook', 'only debug.traceback and debug.getinfo')\n"
+            "  refused('debug.getregistry', 'only debug.traceback and debug.getinfo')\n"
+            "  refused('debug.getlocal', 'only debug.traceback and debug.getinfo', 1, 1)\n"
+            "  assert(require('debug').sethook == debug.sethook)\n"
+            "  assert(debug.traceback ~= nil)\n"
+            "  assert(package.cpath == '')\n"
+            "  local f, err = load(string.dump(function() end))\n"
+            "  assert(f == nil and err:find('binary'), err)\n"
+            "  local ok = pcall(require, 'socket.core')\n"
+            "  assert(not ok)\n"
+            "  assert(require('cjson').encode({1}) == '[1]')\n"
+            "  assert(require('cjson.safe').decode('{') == nil)\n"
+            "  assert(load('return 1 + 1')() == 2)\n"
+            "  return true\n"
+            "end\n");
         CHECK_INT(run(p, NULL, 5000, 64 * MiB, &o), 0);
         if (o.reason != LHOST_OK)
             fprintf(stderr, "  %s\n", o.message);
@@ -367,6 +389,158 @@ int main(void)
         lhost_outcome_free(&o);
         run(p, NULL, 5000, 64 * MiB, &o);
         CHECK_STR(o.result_json, "true");
+        lhost_outcome_free(&o);
+    }
+    TEST("ctx.in_progress answers IN_PROGRESS only when the function returns its value")
+    {
+        controller = "ecs";
+        const char *p =
+            script("ip.lua", "return function(event, ctx)\n"
+                             "  local v = ctx.in_progress{delay = 7, details = {n = 2}}\n"
+                             "  assert(v.hookStatus == 'IN_PROGRESS' and v.callBackDelay == 7)\n"
+                             "  assert(v.hookDetails.n == 2)\n"
+                             "  assert(getmetatable(v) == 'ctx.in_progress')\n"
+                             "  assert(not pcall(function() v.callBackDelay = 1 end))\n"
+                             "  rawset(v, 'callBackDelay', 9999) -- changes nothing\n"
+                             "  return v\n"
+                             "end\n");
+        CHECK_INT(run(p, NULL, 5000, 64 * MiB, &o), 0);
+        CHECK_INT(o.in_progress, 1);
+        CHECK_INT(o.callback_delay, 7);
+        CHECK_STR(o.details_json, "{\"n\":2}");
+        CHECK(o.result_json == NULL);
+        lhost_outcome_free(&o);
+
+        p = script("ip_default.lua", "return function(event, ctx) return ctx.in_progress() end\n");
+        CHECK_INT(run(p, NULL, 5000, 64 * MiB, &o), 0);
+        CHECK_INT(o.in_progress, 1);
+        CHECK_INT(o.callback_delay, -1);
+        CHECK(o.details_json == NULL);
+        lhost_outcome_free(&o);
+
+        p = script("ip_list.lua", "return function(event, ctx)\n"
+                                  "  return ctx.in_progress{details = {'a', 'b'}}\n"
+                                  "end\n");
+        CHECK_INT(run(p, NULL, 5000, 64 * MiB, &o), 0);
+        CHECK_STR(o.details_json, "[\"a\",\"b\"]");
+        lhost_outcome_free(&o);
+
+        /* called, then something else returned: the hook fails, saying what to write */
+        p = script("ip_lost.lua", "return function(event, ctx)\n"
+                                  "  ctx.in_progress{delay = 5}\n"
+                                  "  return {done = false}\n"
+                                  "end\n");
+        CHECK_INT(run(p, NULL, 5000, 64 * MiB, &o), -1);
+        CHECK_INT(o.reason, LHOST_ERROR);
+        CHECK_INT(o.in_progress, 0);
+        CHECK(strstr(o.message, "ctx.in_progress was called, but the function returned table "
+                                "instead of its value") != NULL);
+        CHECK(strstr(o.message, "return ctx.in_progress{...}") != NULL);
+        lhost_outcome_free(&o);
+
+        p = script("ip_nothing.lua", "return function(event, ctx) ctx.in_progress() end\n");
+        CHECK_INT(run(p, NULL, 5000, 64 * MiB, &o), -1);
+        CHECK(strstr(o.message, "returned nothing instead of its value") != NULL);
+        lhost_outcome_free(&o);
+
+        /* a table that looks like the answer is only a result */
+        p = script("ip_forged.lua", "return function(event, ctx)\n"
+                                    "  return {hookStatus = 'IN_PROGRESS', callBackDelay = 1}\n"
+                                    "end\n");
+        CHECK_INT(run(p, NULL, 5000, 64 * MiB, &o), 0);
+        CHECK_INT(o.in_progress, 0);
+        lhost_outcome_free(&o);
+
+        /* returning false after calling it is the failure it says */
+        p = script("ip_false.lua", "return function(event, ctx)\n"
+                                   "  ctx.in_progress()\n"
+                                   "  return false, 'gave up'\n"
+                                   "end\n");
+        CHECK_INT(run(p, NULL, 5000, 64 * MiB, &o), -1);
+        CHECK_INT(o.reason, LHOST_RETURNED_FALSE);
+        CHECK_STR(o.message, "gave up");
+        lhost_outcome_free(&o);
+        controller = NULL;
+    }
+    TEST("process memory and writes into /proc are refused, however the path is spelled")
+    {
+        const char *p = script(
+            "procmem.lua",
+            "local function refused(f, path, mode, why)\n"
+            "  local ok, err = pcall(f, path, mode)\n"
+            "  if f == io.open then -- it fails as for a file without permission\n"
+            "    local g, msg, code = f(path, mode)\n"
+            "    assert(ok and err == nil and g == nil and code == 13, path)\n"
+            "    assert(msg:find(path .. ': not available', 1, true) == 1, msg)\n"
+            "    ok, err = false, msg\n"
+            "  end\n"
+            "  assert(not ok, path)\n"
+            "  assert(err:find('available to hook scripts: they run sandboxed', 1, true), err)\n"
+            "  assert(err:find(why, 1, true), err)\n"
+            "end\n"
+            "return function(event)\n"
+            "  local pid = io.open('/proc/self/stat'):read('l'):match('^(%d+)')\n"
+            "  local mem = 'cannot read or write process memory'\n"
+            "  for _, m in ipairs{'r', 'r+', 'w', 'a', 'rb'} do\n"
+            "    refused(io.open, '/proc/self/mem', m, mem)\n"
+            "  end\n"
+            "  refused(io.open, '/proc/' .. pid .. '/mem', 'r+', mem)\n"
+            "  refused(io.open, '/proc/thread-self/mem', 'r+', mem)\n"
+            "  refused(io.open, '/proc/self/task/' .. pid .. '/mem', 'r+', mem)\n"
+            "  refused(io.open, '/proc/self/root/proc/self/mem', 'r+', mem)\n"
+            "  refused(io.open, '/proc/self/fd/../mem', 'r+', mem)\n"
+            "  refused(io.open, '/dev/fd/../mem', 'r+', mem)\n"
+            "  refused(io.open, '/proc//self/./mem', 'r+', mem)\n"
+            "  refused(io.open, string.rep('../', 40) .. 'proc/self/mem', 'r+', mem)\n"
+            "  refused(io.open, '/proc/1/mem', 'r', mem)\n"
+            "  refused(io.lines, '/proc/self/mem', nil, mem)\n"
+            "  refused(io.input, '/proc/self/mem', nil, mem)\n"
+            "  refused(io.output, '/proc/self/mem', nil, mem)\n"
+            "  local proc = 'a hook cannot write' -- into /proc, or to the runtime's "
+            "stdout/stderr\n"
+            "  refused(io.open, '/proc/self/comm', 'w', proc)\n"
+            "  refused(io.output, '/proc/self/comm', nil, proc)\n"
+            "  if not event.null2 then -- writing to /dev/null harms nobody\n"
+            "    refused(io.open, '/proc/self/fd/2', 'w', proc)\n"
+            "    refused(io.open, '/dev/stderr', 'a', proc)\n"
+            "  end\n"
+            "  if not event.null1 then refused(io.output, '/proc/self/fd/1', nil, proc) end\n"
+            "  -- what stays allowed: reading /proc, files of one's own\n"
+            "  assert(io.open('/proc/self/status', 'r'):read('l'))\n"
+            "  for l in io.lines('/proc/self/limits') do break end\n"
+            "  local f = assert(io.open(os.tmpname(), 'w')); f:write('x'); f:close()\n"
+            "  assert(io.open('/nonexistent/dir/file', 'w') == nil)\n"
+            "  return true\n"
+            "end\n");
+        /* stdout and stderr may be /dev/null here, which a script may write to */
+        int null[3] = {0, 0, 0};
+        for (int fd = 1; fd <= 2; fd++) {
+            struct stat st;
+            null[fd] = fstat(fd, &st) == 0 && S_ISCHR(st.st_mode) && st.st_rdev == makedev(1, 3);
+        }
+        char event[64];
+        snprintf(event, sizeof event, "{\"null1\": %s, \"null2\": %s}", null[1] ? "true" : "false",
+                 null[2] ? "true" : "false");
+        CHECK_INT(run(p, event, 5000, 64 * MiB, &o), 0);
+        if (o.reason != LHOST_OK)
+            fprintf(stderr, "  %s\n", o.message);
+        lhost_outcome_free(&o);
+    }
+    TEST("a module not found is listed with real paths, no empty one")
+    {
+        char root[300];
+        snprintf(root, sizeof root, "%s", dir);
+        task_root = root;
+        const char *p = script("nomod.lua", "return function() require('no_such_helper') end\n");
+        CHECK_INT(run(p, NULL, 5000, 64 * MiB, &o), -1);
+        CHECK(strstr(o.message, "no file ''") == NULL);
+        char want[400];
+        snprintf(want, sizeof want, "no file '%s/no_such_helper.lua'", root);
+        CHECK(strstr(o.message, want) != NULL);
+        lhost_outcome_free(&o);
+        task_root = NULL;
+        CHECK_INT(run(p, NULL, 5000, 64 * MiB, &o), -1);
+        CHECK(strstr(o.message, "no file ''") == NULL);
         lhost_outcome_free(&o);
     }
     TEST("deeply nested event JSON is refused, not recursed into")
