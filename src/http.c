@@ -31,9 +31,11 @@ struct xfer {
     enum { FIT, BODY_TOO_LARGE, HEADERS_TOO_LARGE } overflow;
 };
 
+/* Where the trusted CAs are looked for when neither AWS_CA_BUNDLE nor SSL_CERT_FILE names them.
+ * The lean libcurl has no CA path compiled in (scripts/build-curl): this list is all there is. */
 static const char *const system_ca_bundles[] = {
     "/etc/ssl/certs/ca-certificates.crt", /* Debian, Ubuntu */
-    "/etc/pki/tls/certs/ca-bundle.crt",   /* Amazon Linux, Fedora */
+    "/etc/pki/tls/certs/ca-bundle.crt",   /* Amazon Linux (provided.al2023), Fedora */
 };
 
 static int curl_ready;
@@ -141,14 +143,17 @@ static int classify(CURLcode code)
 
 /* ======================================================================== the client */
 
-/* The CA bundle to trust: the caller's (which must be readable: a typo must not silently fall
- * back to another trust store), else the first system bundle present, else libcurl's default. */
-static int pick_ca_bundle(const char *given, char **out, char *err, size_t errlen)
+int http_find_ca_bundle(const char *given, char **out, char *err, size_t errlen)
 {
+    const char *what = "CA bundle";
     *out = NULL;
+    if (!given || !given[0]) {
+        given = getenv("SSL_CERT_FILE");
+        what = "SSL_CERT_FILE";
+    }
     if (given && given[0]) {
         if (access(given, R_OK) != 0) {
-            fmt_into(err, errlen, "CA bundle %s is not readable: %s", given, strerror(errno));
+            fmt_into(err, errlen, "%s %s is not readable: %s", what, given, strerror(errno));
             return -1;
         }
         *out = xstrdup(given);
@@ -181,7 +186,7 @@ struct http_client *http_client_new(const struct http_options *opt, char *err, s
         curl_ready = 1;
     }
     struct http_client *c = xcalloc(1, sizeof *c);
-    if (pick_ca_bundle(opt->ca_bundle, &c->ca_bundle, err, errlen) < 0) {
+    if (http_find_ca_bundle(opt->ca_bundle, &c->ca_bundle, err, errlen) < 0) {
         free(c);
         return NULL;
     }
