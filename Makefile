@@ -189,8 +189,9 @@ test unit binaries: $(TOOLS)
 # ---- end tests/tools ----
 
 # ---- dist: the Lambda packages in build/dist (scripts/package; deploy/README.md) ----
+# make dist ARCH=arm64: build/arm64/hookhost, cross-built, into function-arm64.zip and layer-arm64.zip.
 dist: all
-	@scripts/package
+	@scripts/package --bin $(BUILD)/hookhost --arch $(ARCH)
 # ---- end dist ----
 
 # ---- fuzz: libFuzzer targets in tests/fuzz (scripts/fuzz; tests/fuzz/README.md) ----
