@@ -277,7 +277,10 @@ $(BUILD)/bench/launch: bench/floor/launch.c | $(BUILD)/bench
 $(BUILD)/bench:
 	@mkdir -p $@
 
+# The dynamic build (LINK=dynamic, build/dynamic) runs beside the lean one, as a row of its own.
 bench: all $(BUILD)/tools/sigv4_bench $(BENCH_BINS)
+	@$(MAKE) --no-print-directory LINK=dynamic $(BUILD)/dynamic/hookhost $(BUILD)/dynamic/bench/empty_full \
+	    $(BUILD)/dynamic/bench/empty_nocurl
 	@scripts/bench --build $(BUILD)
 -include $(BENCH_BINS:=.d)
 # ---- end bench ----
