@@ -145,18 +145,20 @@ static int classify(CURLcode code)
 
 int http_find_ca_bundle(const char *given, char **out, char *err, size_t errlen)
 {
-    const char *what = "CA bundle";
     *out = NULL;
-    if (!given || !given[0]) {
-        given = getenv("SSL_CERT_FILE");
-        what = "SSL_CERT_FILE";
-    }
     if (given && given[0]) {
         if (access(given, R_OK) != 0) {
-            fmt_into(err, errlen, "%s %s is not readable: %s", what, given, strerror(errno));
+            fmt_into(err, errlen, "CA bundle %s is not readable: %s", given, strerror(errno));
             return -1;
         }
         *out = xstrdup(given);
+        return 0;
+    }
+    /* SSL_CERT_FILE is read by every client, the Runtime API's too, which must start whatever
+     * it says: an unreadable one is not refused here but kept, so https fails closed on it. */
+    const char *env = getenv("SSL_CERT_FILE");
+    if (env && env[0]) {
+        *out = xstrdup(env);
         return 0;
     }
     for (size_t i = 0; i < sizeof system_ca_bundles / sizeof system_ca_bundles[0]; i++) {
@@ -664,7 +666,12 @@ int http_do(struct http_client *c, const struct http_request *req, struct http_r
             fmt_into(what, sizeof what, "DNS lookup failed: %s", detail);
             break;
         case HTTP_ERR_TLS:
-            fmt_into(what, sizeof what, "TLS verification failed: %s", detail);
+            if (cc == CURLE_SSL_CACERT_BADFILE && c->ca_bundle)
+                fmt_into(what, sizeof what,
+                         "TLS verification failed: the CA bundle %s cannot be loaded",
+                         c->ca_bundle);
+            else
+                fmt_into(what, sizeof what, "TLS verification failed: %s", detail);
             break;
         default:
             fmt_into(what, sizeof what, "request failed: %s", detail);

@@ -65,11 +65,13 @@ struct http_options {
 struct http_client;
 
 /* The CA bundle to trust, in *out (malloc'd; the caller frees it): `given` (AWS_CA_BUNDLE) when
- * set, else SSL_CERT_FILE when set (either must be readable: a typo must not silently fall back
- * to another trust store), else the first that exists of /etc/ssl/certs/ca-certificates.crt
- * (Debian) and /etc/pki/tls/certs/ca-bundle.crt (Amazon Linux). *out is NULL when none is found:
- * libcurl's default then, which is no CA at all in the lean build, so https fails verification.
- * Returns 0, or -1 with a message in err for an unreadable given file or SSL_CERT_FILE. */
+ * set, which must be readable (a typo must not silently fall back to another trust store), else
+ * SSL_CERT_FILE when set (kept even when unreadable: https then fails closed naming it, while a
+ * client that makes no https call, the Runtime API's, still starts), else the first that exists
+ * of /etc/ssl/certs/ca-certificates.crt (Debian) and /etc/pki/tls/certs/ca-bundle.crt (Amazon
+ * Linux). *out is NULL when none is found: libcurl's default then, which is no CA at all in the
+ * lean build, so https fails verification. Returns 0, or -1 with a message in err for an
+ * unreadable `given`. */
 int http_find_ca_bundle(const char *given, char **out, char *err, size_t errlen);
 
 /* Create a client (opt may be NULL for defaults). Returns NULL and writes err when libcurl cannot

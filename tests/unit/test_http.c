@@ -843,13 +843,19 @@ int main(void)
         CHECK_STR(found, "/dev/null");
         free(found);
 
+        /* Unreadable: kept, not replaced (the Runtime API's client must still start), and an
+         * https call fails closed naming it. */
         setenv("SSL_CERT_FILE", "/nonexistent/ssl-cert.pem", 1);
+        k = http_client_new(NULL, err, sizeof err);
+        CHECK(k != NULL);
+        CHECK_STR(k ? http_client_ca_bundle(k) : NULL, "/nonexistent/ssl-cert.pem");
+        CHECK_INT(k ? http_do(k, &q, &r, err, sizeof err) : 0, HTTP_ERR_TLS);
+        CHECK(strstr(err, "the CA bundle /nonexistent/ssl-cert.pem cannot be loaded") != NULL);
+        http_client_free(k);
         err[0] = '\0';
-        CHECK(http_client_new(NULL, err, sizeof err) == NULL);
-        CHECK(strstr(err, "SSL_CERT_FILE /nonexistent/ssl-cert.pem is not readable") != NULL);
         found = NULL;
-        CHECK_INT(http_find_ca_bundle(NULL, &found, err, sizeof err), -1);
-        CHECK(found == NULL);
+        CHECK_INT(http_find_ca_bundle("/nonexistent/aws-ca.pem", &found, err, sizeof err), -1);
+        CHECK(found == NULL && strstr(err, "/nonexistent/aws-ca.pem") != NULL);
         unsetenv("SSL_CERT_FILE");
     }
     TEST("a CA store loaded ahead (before forking workers) still verifies, in a forked child too")
