@@ -6,7 +6,7 @@
 #   make demo       the main job: a hook run end to end against local emulators
 #   make lint       clang-format check, banned-call check, luacheck
 #   make deps       install the Debian packages the build and tests need (idempotent)
-#   make clean      remove build/
+#   make clean      remove build/ but the lean libcurl (build/deps); make distclean: all of it
 #
 # SANITIZER=address,undefined builds into build/san/ instead of build/.
 # Build output is one line per step (CC src/aws.c); V=1 shows the full command lines.
@@ -14,15 +14,45 @@
 CC       ?= cc
 CI       ?=
 SANITIZER ?=
+# ARCH: x86_64 (this machine) or arm64 (cross-built with Debian's gcc-aarch64-linux-gnu, into
+# build/arm64/: `make dist ARCH=arm64`). LINK: lean (the default: the Lambda bootstrap, see
+# below) or dynamic (Debian's shared libcurl, into build/dynamic/: `make bench` compares them).
+ARCH     ?= x86_64
+LINK     ?= lean
 
-ifeq ($(SANITIZER),)
-  BUILD := build
-  SANFLAGS :=
-  OPT := -O2
+ifeq ($(ARCH),x86_64)
+  TRIPLET := x86_64-linux-gnu
+else ifeq ($(ARCH),arm64)
+  TRIPLET := aarch64-linux-gnu
+  ifeq ($(origin CC),default)
+    CC := aarch64-linux-gnu-gcc
+  endif
+  ifneq ($(LINK),lean)
+    $(error ARCH=arm64 is built lean only (LINK=lean))
+  endif
 else
+  $(error ARCH=$(ARCH): expected x86_64 or arm64)
+endif
+ifneq ($(LINK),lean)
+  ifneq ($(LINK),dynamic)
+    $(error LINK=$(LINK): expected lean or dynamic)
+  endif
+endif
+
+ifneq ($(SANITIZER),)
   BUILD := build/san
   SANFLAGS := -fsanitize=$(SANITIZER) -fno-omit-frame-pointer -fno-sanitize-recover=all
   OPT := -O1 -g
+else
+  BUILD := build
+  SANFLAGS :=
+  OPT := -O2
+endif
+ifeq ($(ARCH),arm64)
+  BUILD := $(BUILD)/arm64
+endif
+ifeq ($(LINK),dynamic)
+  BUILD := $(BUILD)/dynamic
 endif
 
 WARN := -Wall -Wextra -Wshadow -Wundef -Wwrite-strings -Wmissing-prototypes \
@@ -32,15 +62,30 @@ ifeq ($(CI),true)
   WARN += -Werror
 endif
 
-LUA_CFLAGS := -I/usr/include/lua5.4 -I/usr/include/x86_64-linux-gnu
+LIBDIR     := /usr/lib/$(TRIPLET)
+LUA_CFLAGS := -I/usr/include/lua5.4 -I/usr/include/$(TRIPLET)
 CPPFLAGS += -D_GNU_SOURCE -Isrc $(LUA_CFLAGS)
 CFLAGS   += -std=c11 $(OPT) -g $(WARN) $(SANFLAGS) -MMD -MP
 LDFLAGS  += $(SANFLAGS)
 
-LUA_A    := $(shell pkg-config --variable=libdir lua5.4 2>/dev/null || echo /usr/lib/x86_64-linux-gnu)
-# Lua and lua-cjson are linked statically (no .so to ship); libcurl, OpenSSL and expat dynamically.
-LDLIBS   += $(LUA_A)/liblua5.4-cjson.a $(LUA_A)/liblua5.4.a -lcurl -lssl -lcrypto -lexpat -lm -ldl
-
+# Lua and lua-cjson are always linked statically (no .so to ship).
+# lean: libcurl built by scripts/build-curl from Debian's curl source package with HTTP/1.1,
+# HTTPS (OpenSSL), proxies and the threaded resolver only (build/deps/<arch>/curl, built once),
+# and Debian's static OpenSSL and expat: the binary needs nothing but glibc (libc, libm), whose
+# symbols it uses up to GLIBC_2.34 (provided.al2023). expat's arc4random_buf@GLIBC_2.36 is met
+# by deploy/compat/arc4random_buf.c, linked in. dynamic: Debian's libcurl, OpenSSL and expat.
+CURL_DIR := build/deps/$(ARCH)/curl
+CURL_A   := $(CURL_DIR)/lib/libcurl.a
+COMPAT_O := $(BUILD)/obj/compat_arc4random_buf.o
+ifeq ($(LINK),lean)
+  CPPFLAGS := -I$(CURL_DIR)/include $(CPPFLAGS)
+  LINK_DEPS := $(CURL_A) $(COMPAT_O)
+  LDLIBS   += $(LIBDIR)/liblua5.4-cjson.a $(LIBDIR)/liblua5.4.a $(CURL_A) $(LIBDIR)/libssl.a \
+              $(LIBDIR)/libcrypto.a $(LIBDIR)/libexpat.a $(COMPAT_O) -lm -ldl -pthread
+else
+  LINK_DEPS :=
+  LDLIBS   += $(LIBDIR)/liblua5.4-cjson.a $(LIBDIR)/liblua5.4.a -lcurl -lssl -lcrypto -lexpat -lm -ldl
+endif
 SRCS     := $(wildcard src/*.c)
 OBJS     := $(SRCS:src/%.c=$(BUILD)/obj/%.o)
 LIB_OBJS := $(filter-out $(BUILD)/obj/main.o,$(OBJS))
@@ -58,7 +103,7 @@ else
 endif
 
 .SECONDARY:
-.PHONY: all deps test unit binaries e2e check lint demo clean bench dist fuzz valgrind
+.PHONY: all deps test unit binaries e2e check lint demo clean distclean bench dist fuzz valgrind
 all: deps $(BUILD)/hookhost
 
 deps:
@@ -66,22 +111,32 @@ deps:
 
 # Every compile waits for `deps` (order-only: it never forces a rebuild), so that `make -j` on a
 # fresh machine does not compile against headers that apt-get is still installing.
-$(BUILD)/obj/%.o: src/%.c | $(BUILD)/obj deps
+$(BUILD)/obj/%.o: src/%.c | $(BUILD)/obj deps $(filter $(CURL_A),$(LINK_DEPS))
 	$(call say,CC,$<)
 	$(Q)$(CC) $(CPPFLAGS) -DHOOKHOST_VERSION='"$(VERSION)"' $(CFLAGS) -c -o $@ $<
 
-$(BUILD)/tests/%.o: tests/unit/%.c | $(BUILD)/tests deps
+$(BUILD)/tests/%.o: tests/unit/%.c | $(BUILD)/tests deps $(filter $(CURL_A),$(LINK_DEPS))
 	$(call say,CC,$<)
 	$(Q)$(CC) $(CPPFLAGS) -Itests/unit $(CFLAGS) -c -o $@ $<
 
-$(BUILD)/hookhost: $(OBJS)
+$(BUILD)/hookhost: $(OBJS) $(LINK_DEPS)
 	$(call say,LD,$@)
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $(OBJS) $(LDLIBS)
+
+# The lean libcurl: scripts/build-curl does nothing when its stamp matches (build/deps survives
+# `make clean`; `make distclean` removes it).
+$(CURL_A): scripts/build-curl | deps
+	$(Q)scripts/build-curl --arch $(ARCH) >/dev/null
+	@touch $@
+
+$(COMPAT_O): deploy/compat/arc4random_buf.c | $(BUILD)/obj
+	$(call say,CC,$<)
+	$(Q)$(CC) -O2 $(SANFLAGS) -fvisibility=hidden -c -o $@ $<
 
 # Every tests/unit/test_<module>.c links against all of src/ but main.c.
-$(BUILD)/tests/test_%: $(BUILD)/tests/test_%.o $(LIB_OBJS)
+$(BUILD)/tests/test_%: $(BUILD)/tests/test_%.o $(LIB_OBJS) $(LINK_DEPS)
 	$(call say,LD,$@)
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $(filter %.o,$(filter-out $(COMPAT_O),$^)) $(LDLIBS)
 
 $(BUILD)/obj $(BUILD)/tests:
 	@mkdir -p $@
@@ -118,13 +173,13 @@ lint:
 # ---- tests/tools: small C drivers for tests and benchmarks, linked like the unit tests ----
 TOOLS    := $(patsubst tests/tools/%.c,$(BUILD)/tools/%,$(wildcard tests/tools/*.c))
 
-$(BUILD)/tools/%.o: tests/tools/%.c | $(BUILD)/tools deps
+$(BUILD)/tools/%.o: tests/tools/%.c | $(BUILD)/tools deps $(filter $(CURL_A),$(LINK_DEPS))
 	$(call say,CC,$<)
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
-$(BUILD)/tools/%: $(BUILD)/tools/%.o $(LIB_OBJS)
+$(BUILD)/tools/%: $(BUILD)/tools/%.o $(LIB_OBJS) $(LINK_DEPS)
 	$(call say,LD,$@)
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $(filter %.o,$(filter-out $(COMPAT_O),$^)) $(LDLIBS)
 
 $(BUILD)/tools:
 	@mkdir -p $@
@@ -134,8 +189,9 @@ test unit binaries: $(TOOLS)
 # ---- end tests/tools ----
 
 # ---- dist: the Lambda packages in build/dist (scripts/package; deploy/README.md) ----
+# make dist ARCH=arm64: build/arm64/hookhost, cross-built, into function-arm64.zip and layer-arm64.zip.
 dist: all
-	@scripts/package
+	@scripts/package --bin $(BUILD)/hookhost --arch $(ARCH)
 # ---- end dist ----
 
 # ---- fuzz: libFuzzer targets in tests/fuzz (scripts/fuzz; tests/fuzz/README.md) ----
@@ -152,7 +208,7 @@ FUZZ_ALL     := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_TARGETS ?= $(FUZZ_ALL)
 FUZZ_OBJS    := $(patsubst src/%.c,$(FUZZ_DIR)/obj/%.o,$(filter-out src/main.c,$(SRCS)))
 
-$(FUZZ_DIR)/obj/%.o: src/%.c | $(FUZZ_DIR)/obj deps
+$(FUZZ_DIR)/obj/%.o: src/%.c | $(FUZZ_DIR)/obj deps $(filter $(CURL_A),$(LINK_DEPS))
 	$(call say,CC,$< (fuzz))
 	$(Q)$(FUZZ_CC) $(CPPFLAGS) -DHOOKHOST_VERSION='"$(VERSION)"' $(FUZZ_CFLAGS) \
 	    -fsanitize=fuzzer-no-link -c -o $@ $<
@@ -162,7 +218,7 @@ $(FUZZ_DIR)/libhookhost.a: $(FUZZ_OBJS)
 	$(call say,AR,$@)
 	$(Q)ar rcs $@ $^
 
-$(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_DIR)/libhookhost.a
+$(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_DIR)/libhookhost.a $(LINK_DEPS)
 	$(call say,CCLD,$@)
 	$(Q)$(FUZZ_CC) $(CPPFLAGS) -Itests/fuzz $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< \
 	    $(FUZZ_DIR)/libhookhost.a $(LDLIBS)
@@ -221,12 +277,19 @@ $(BUILD)/bench/launch: bench/floor/launch.c | $(BUILD)/bench
 $(BUILD)/bench:
 	@mkdir -p $@
 
+# The dynamic build (LINK=dynamic, build/dynamic) runs beside the lean one, as a row of its own.
 bench: all $(BUILD)/tools/sigv4_bench $(BENCH_BINS)
+	@$(MAKE) --no-print-directory LINK=dynamic $(BUILD)/dynamic/hookhost $(BUILD)/dynamic/bench/empty_full \
+	    $(BUILD)/dynamic/bench/empty_nocurl
 	@scripts/bench --build $(BUILD)
 -include $(BENCH_BINS:=.d)
 # ---- end bench ----
 
+# clean keeps the lean libcurl (build/deps: 90 s to build again); distclean removes it too.
 clean:
+	@find build -mindepth 1 -maxdepth 1 ! -name deps -exec rm -rf {} + 2>/dev/null || true
+
+distclean:
 	rm -rf build
 
 -include $(OBJS:.o=.d) $(TESTS:=.d)

@@ -23,15 +23,19 @@ Knobs (environment):
     BENCH_ALT_ENV=K=V,..  extra environment for hookhost-alt only
 
 What runs (every one against its own fresh emulators on 127.0.0.1):
-    hookhost         build/hookhost serve + the AfterAllowTraffic hook (shipped one if present)
+    hookhost         build/hookhost serve + the AfterAllowTraffic hook (shipped one if present):
+                     the lean build (libcurl, OpenSSL, Lua, expat linked in; glibc only)
+    hookhost-dynamic build/dynamic/hookhost (make LINK=dynamic: Debian's shared libcurl and its
+                     ~30 libraries, OpenSSL, expat), same hook: the build the lean one replaced
     hookhost-noop    the same runtime with a hook that does nothing (the worker's per-event cost)
     dist-bootstrap   bootstrap from function.zip built by scripts/package from the same binary
     baseline         bench/baseline: Python 3 + boto3, a minimal Runtime API loop
     floor            bench/floor/rapi_floor: next -> report -> response, no script (C, libcurl)
     floor+cf         the same with the CloudFront invalidation (the harness's cost of the job)
     floor+cf-fresh   the same with a new CloudFront connection per event, as a worker has
-    link-floor       an empty main linked with hookhost's $(LDLIBS); link-nocurl: the same
-                     without -lcurl (what curl's ~30 libraries cost); link-crypto: -lcrypto only
+    link-floor       an empty main linked with hookhost's $(LDLIBS) (lean: glibc alone is loaded);
+                     link-dynamic: with the dynamic build's; link-nocurl: that without -lcurl
+                     (what curl's ~30 libraries cost); link-crypto: -lcrypto only
     python-empty     /usr/bin/python3 -c pass; python-boto3: import boto3 and make two clients
 
 Cold runs and warm events alternate between contestants (the order rotates each round), so
@@ -367,6 +371,16 @@ def prepare(build, out):
         Contestant("hookhost-noop", "runtime", [str(hookhost), "serve"],
                    dict(hh_env, _HANDLER="Noop"), "bench/hooks/Noop.lua: a hook that does nothing"),
     ]
+    dyn = snap / "dynamic"
+    dyn.mkdir()
+    os.symlink(snap / "lua", dyn / "lua")
+    c = Contestant("hookhost-dynamic", "runtime", [str(dyn / "hookhost"), "serve"],
+                   dict(hh_env, _HANDLER="AfterAllowTraffic"), "make LINK=dynamic: Debian's shared libcurl")
+    if (build / "dynamic/hookhost").exists():
+        shutil.copy2(build / "dynamic/hookhost", dyn / "hookhost")
+    else:
+        c.unavailable = "not available: build/dynamic/hookhost (make bench builds it)"
+    cs.insert(1, c)
     if KNOBS["BENCH_ALT"]:
         alt = snap / "alt"
         alt.mkdir()
@@ -389,9 +403,11 @@ def prepare(build, out):
                    [str(build / "bench/rapi_floor"), "--cloudfront", "--fresh"], {},
                    "the same, a new CloudFront connection per event (as a worker has)"),
         Contestant("link-floor", "exit", [str(build / "bench/empty_full")], {},
-                   "empty main linked with hookhost's $(LDLIBS)"),
-        Contestant("link-nocurl", "exit", [str(build / "bench/empty_nocurl")], {},
-                   "empty main linked with $(LDLIBS) but -lcurl"),
+                   "empty main linked with hookhost's $(LDLIBS) (lean: only glibc is loaded)"),
+        Contestant("link-dynamic", "exit", [str(build / "dynamic/bench/empty_full")], {},
+                   "empty main linked with the dynamic build's $(LDLIBS)"),
+        Contestant("link-nocurl", "exit", [str(build / "dynamic/bench/empty_nocurl")], {},
+                   "empty main linked with the dynamic build's $(LDLIBS) but -lcurl"),
         Contestant("link-crypto", "exit", [str(build / "bench/empty_crypto")], {},
                    "empty main linked with -lcrypto only"),
         Contestant("python-empty", "exit", [PY, "-c", "pass"], {}, "/usr/bin/python3 -c pass"),
@@ -442,6 +458,12 @@ def prepare_dist(hookhost, out, notes):
     c.env = {"LAMBDA_TASK_ROOT": str(root), "_HANDLER": "AfterAllowTraffic",
              "AWS_LAMBDA_LOG_FORMAT": "Text", "AWS_LAMBDA_LOG_LEVEL": KNOBS["BENCH_LOG_LEVEL"]}
     notes["dist_size_bytes"] = fz.stat().st_size
+    lz = dist / "layer.zip"
+    notes["layer_size_bytes"] = lz.stat().st_size if lz.exists() else None
+    notes["bootstrap_size_bytes"] = (root / "bootstrap").stat().st_size
+    with zipfile.ZipFile(fz) as z:
+        notes["bundled_libraries"] = sum(1 for n in z.namelist() if re.search(r"\.so(\.[0-9]+)*$", n))
+        notes["unzipped_bytes"] = sum(i.file_size for i in z.infolist())
     return c
 
 
@@ -794,6 +816,28 @@ def targets(S):
     d = (ht - lr) / 1024 if None not in (ht, lr) else None
     add("peak RSS (parent and workers, warm) within 3 MiB of the link floor", d,
         d is not None and d <= 3.0, "MiB above the floor")
+    # Issue 16: the lean build against the dynamic one it replaced, in the same run.
+    dn = g(cold, "hookhost-dynamic", "first_next_ms")
+    r = hh_next / dn if None not in (hh_next, dn) else None
+    add("lean: cold start to the first next <= 0.5x the dynamic build's", r, r is not None and r <= 0.5, "x")
+    dc = g(cold, "hookhost-dynamic", "cpu_to_next_ms")
+    r = hc / dc if None not in (hc, dc) else None
+    add("lean: CPU to the first next, as a share of the dynamic build's", r, None if r is None else r <= 0.5, "x")
+    add("lean: peak RSS (parent, cold) <= 6.5 MiB", None if hr is None else hr / 1024,
+        hr is not None and hr / 1024 <= 6.5, "MiB")
+    notes = S.get("notes", {})
+    fz = notes.get("dist_size_bytes")
+    add("function.zip <= 3 MiB", None if fz is None else fz / 2**20, fz is not None and fz <= 3 * 2**20, "MiB")
+    nb = notes.get("bundled_libraries")
+    add("function.zip bundles 0 shared libraries", nb, nb == 0, "libraries")
+    dw = g(warm, "hookhost-dynamic", "report_p50_ms")
+    r = hw / dw if None not in (hw, dw) else None
+    add("lean: warm latency (p50) no worse than the dynamic build's (<= 1.05x: run-to-run noise)", r,
+        r is not None and r <= 1.05, "x")
+    hcpu, dcpu = g(warm, "hookhost", "cpu_ms_per_event"), g(warm, "hookhost-dynamic", "cpu_ms_per_event")
+    r = hcpu / dcpu if None not in (hcpu, dcpu) else None
+    add("lean: CPU per warm event no worse than the dynamic build's (<= 1.05x)", r,
+        r is not None and r <= 1.05, "x")
     sp = S["sign"].get("cached_per_s")
     add(">= 300,000 signatures/s with the signing key cached", sp,
         sp is not None and sp >= 300000, "sig/s")
@@ -902,6 +946,14 @@ def render(cs, S, meta, T):
                    f"median of {meta['knobs']['BENCH_RUNS']}")
         out.append(table(rows, ["step", "wall", "CPU", "process peak RSS"]))
         out.append("")
+    n = meta["notes"]
+    if n.get("dist_size_bytes"):
+        mib = lambda b: f"{b / 2**20:.2f} MiB" if b is not None else "-"
+        out.append(f"Packages (scripts/package on the measured binary): function.zip {mib(n['dist_size_bytes'])} "
+                   f"({mib(n.get('unzipped_bytes'))} unzipped), layer.zip {mib(n.get('layer_size_bytes'))}, "
+                   f"bootstrap {mib(n.get('bootstrap_size_bytes'))} stripped, "
+                   f"{n.get('bundled_libraries')} bundled shared libraries")
+        out.append("")
     rows = [[t["target"], "-" if t["value"] is None else f"{t['value']:g} {t['unit']}",
              {True: "met", False: "NOT met", None: "not measured"}[t["met"]]] for t in T]
     out.append("Targets")
@@ -987,6 +1039,7 @@ def main():
                           "maxrss_kib": median(v["maxrss_kib"]),
                           **({"files": v["files"]} if "files" in v else {})}
                       for k, v in steps.items() if isinstance(v, dict) and v.get("wall_us")}
+        S["notes"] = meta.get("notes", {})
         T = targets(S)
         text = render(cs, S, meta, T)
         meta["python"] = platform.python_version()

@@ -2,6 +2,7 @@
 #include "creds.h"
 
 #include "buf.h"
+#include "http.h"
 
 #include <arpa/inet.h>
 #include <curl/curl.h>
@@ -785,7 +786,7 @@ static int container_get(const char *url, struct curl_slist *hdrs, const char *c
     curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
     curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
     curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
-    if (ca_bundle) /* AWS_CA_BUNDLE, as for every other https call */
+    if (ca_bundle)
         curl_easy_setopt(c, CURLOPT_CAINFO, ca_bundle);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, body);
@@ -821,7 +822,7 @@ static int from_container(struct creds_provider *p, const char *rel, const char 
                           struct creds *out, char *err, size_t errlen)
 {
     char url[4096], host[256];
-    char *token = NULL, *auth = NULL;
+    char *token = NULL, *auth = NULL, *ca = NULL;
     struct sbuf body = {0};
     struct curl_slist *hdrs = NULL;
     int rc = -1;
@@ -860,7 +861,9 @@ static int from_container(struct creds_provider *p, const char *rel, const char 
         fmt_into(err, errlen, "container credentials: cannot initialise libcurl");
         goto cleanup;
     }
-    const char *ca = env(p, "AWS_CA_BUNDLE");
+    /* AWS_CA_BUNDLE, SSL_CERT_FILE or the system bundle, as for every other https call. */
+    if (http_find_ca_bundle(env(p, "AWS_CA_BUNDLE"), &ca, err, errlen) < 0)
+        goto cleanup;
     long status = 0;
     int got = -1;
     for (int attempt = 1;; attempt++) {
@@ -892,6 +895,7 @@ cleanup:
     curl_slist_free_all(hdrs);
     free_secret(auth);
     free_secret(token);
+    free(ca);
     sbuf_wipe(&body);
     return rc;
 }

@@ -31,9 +31,11 @@ struct xfer {
     enum { FIT, BODY_TOO_LARGE, HEADERS_TOO_LARGE } overflow;
 };
 
+/* Where the trusted CAs are looked for when neither AWS_CA_BUNDLE nor SSL_CERT_FILE names them.
+ * The lean libcurl has no CA path compiled in (scripts/build-curl): this list is all there is. */
 static const char *const system_ca_bundles[] = {
     "/etc/ssl/certs/ca-certificates.crt", /* Debian, Ubuntu */
-    "/etc/pki/tls/certs/ca-bundle.crt",   /* Amazon Linux, Fedora */
+    "/etc/pki/tls/certs/ca-bundle.crt",   /* Amazon Linux (provided.al2023), Fedora */
 };
 
 static int curl_ready;
@@ -141,9 +143,7 @@ static int classify(CURLcode code)
 
 /* ======================================================================== the client */
 
-/* The CA bundle to trust: the caller's (which must be readable: a typo must not silently fall
- * back to another trust store), else the first system bundle present, else libcurl's default. */
-static int pick_ca_bundle(const char *given, char **out, char *err, size_t errlen)
+int http_find_ca_bundle(const char *given, char **out, char *err, size_t errlen)
 {
     *out = NULL;
     if (given && given[0]) {
@@ -152,6 +152,13 @@ static int pick_ca_bundle(const char *given, char **out, char *err, size_t errle
             return -1;
         }
         *out = xstrdup(given);
+        return 0;
+    }
+    /* SSL_CERT_FILE is read by every client, the Runtime API's too, which must start whatever
+     * it says: an unreadable one is not refused here but kept, so https fails closed on it. */
+    const char *env = getenv("SSL_CERT_FILE");
+    if (env && env[0]) {
+        *out = xstrdup(env);
         return 0;
     }
     for (size_t i = 0; i < sizeof system_ca_bundles / sizeof system_ca_bundles[0]; i++) {
@@ -181,7 +188,7 @@ struct http_client *http_client_new(const struct http_options *opt, char *err, s
         curl_ready = 1;
     }
     struct http_client *c = xcalloc(1, sizeof *c);
-    if (pick_ca_bundle(opt->ca_bundle, &c->ca_bundle, err, errlen) < 0) {
+    if (http_find_ca_bundle(opt->ca_bundle, &c->ca_bundle, err, errlen) < 0) {
         free(c);
         return NULL;
     }
@@ -659,7 +666,12 @@ int http_do(struct http_client *c, const struct http_request *req, struct http_r
             fmt_into(what, sizeof what, "DNS lookup failed: %s", detail);
             break;
         case HTTP_ERR_TLS:
-            fmt_into(what, sizeof what, "TLS verification failed: %s", detail);
+            if (cc == CURLE_SSL_CACERT_BADFILE && c->ca_bundle)
+                fmt_into(what, sizeof what,
+                         "TLS verification failed: the CA bundle %s cannot be loaded",
+                         c->ca_bundle);
+            else
+                fmt_into(what, sizeof what, "TLS verification failed: %s", detail);
             break;
         default:
             fmt_into(what, sizeof what, "request failed: %s", detail);

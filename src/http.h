@@ -51,9 +51,7 @@ int64_t http_deadline_in(int64_t ms);
 
 /* ---- the client ---- */
 struct http_options {
-    /* PEM bundle of trusted CAs (AWS_CA_BUNDLE), copied. NULL or "": the first that exists of
-     * /etc/ssl/certs/ca-certificates.crt (Debian) and /etc/pki/tls/certs/ca-bundle.crt (Amazon
-     * Linux), else libcurl's built-in default. */
+    /* PEM bundle of trusted CAs (AWS_CA_BUNDLE), copied. NULL or "": http_find_ca_bundle(). */
     const char *ca_bundle;
     long connect_timeout_ms; /* 0: HTTP_DEFAULT_CONNECT_MS; always capped by the time left */
     size_t max_body;         /* 0: HTTP_DEFAULT_MAX_BODY; a request may lower it */
@@ -65,6 +63,16 @@ struct http_options {
 };
 
 struct http_client;
+
+/* The CA bundle to trust, in *out (malloc'd; the caller frees it): `given` (AWS_CA_BUNDLE) when
+ * set, which must be readable (a typo must not silently fall back to another trust store), else
+ * SSL_CERT_FILE when set (kept even when unreadable: https then fails closed naming it, while a
+ * client that makes no https call, the Runtime API's, still starts), else the first that exists
+ * of /etc/ssl/certs/ca-certificates.crt (Debian) and /etc/pki/tls/certs/ca-bundle.crt (Amazon
+ * Linux). *out is NULL when none is found: libcurl's default then, which is no CA at all in the
+ * lean build, so https fails verification. Returns 0, or -1 with a message in err for an
+ * unreadable `given`. */
+int http_find_ca_bundle(const char *given, char **out, char *err, size_t errlen);
 
 /* Create a client (opt may be NULL for defaults). Returns NULL and writes err when libcurl cannot
  * start or a given ca_bundle is not a readable file. Free with http_client_free(). */

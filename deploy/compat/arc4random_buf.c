@@ -1,11 +1,12 @@
-/* arc4random_buf for a libexpat.so.1 that must load on glibc 2.34 (Lambda provided.al2023).
+/* arc4random_buf for a hookhost that must load on glibc 2.34 (Lambda provided.al2023).
  *
  * Why: Debian 12's expat 2.5.0 is built against glibc 2.36 and fills its hash salt with
- * arc4random_buf@GLIBC_2.36, which glibc 2.34 lacks; the dynamic loader would refuse
- * libexpat.so.1 ("version `GLIBC_2.36' not found"). scripts/package relinks Debian's own
- * libexpat.a (same version, same security patches) into libexpat.so.1 with this hidden
- * definition, which draws the bytes from getrandom(2) (GLIBC_2.25): expat's own fallback when
- * arc4random_buf is unavailable. Hidden visibility: nothing outside the library sees it. */
+ * arc4random_buf, which is GLIBC_2.36 there and missing from glibc 2.34: the dynamic loader would
+ * refuse the program ("version `GLIBC_2.36' not found"). The lean link (Makefile) adds this
+ * definition beside Debian's own libexpat.a (same version, same security patches); a definition
+ * in the program wins over libc's, so no reference to glibc's remains. It draws the bytes from
+ * getrandom(2) (GLIBC_2.25): expat's own fallback when arc4random_buf is unavailable. Hidden
+ * visibility: nothing outside the program sees it. */
 #include <errno.h>
 #include <stddef.h>
 #include <sys/random.h>

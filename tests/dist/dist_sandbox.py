@@ -25,7 +25,7 @@ LAMBDA_LD_LIBRARY_PATH = ("/usr/lib/x86_64-linux-gnu:/var/lang/lib:/lib64:/usr/l
 
 class Sandbox:
     def __init__(self, rootfs, workdir):
-        self.rootfs = pathlib.Path(rootfs)
+        self.rootfs = pathlib.Path(rootfs) if rootfs else None
         self.workdir = pathlib.Path(workdir)
         self.root = None
         self._mounts = []  # mounted paths, unmounted in reverse order
@@ -115,3 +115,41 @@ class Sandbox:
     def popen(self, argv, env=None, **kw):
         return subprocess.Popen([CHROOT, f"--userspec={self.USER}", str(self.root), *argv],
                                 env=env or self.env(), **kw)
+
+
+class MinimalRoot(Sandbox):
+    """A root that holds nothing but glibc's loader and libc, libm and libresolv (from this
+    machine, laid out as on Amazon Linux: /usr/lib64, with /lib64 a link to it), /proc, and
+    whatever a test writes into it (the package, a CA bundle). No shell, no /etc, no /dev: what
+    the lean bootstrap needs from a Lambda image and not one file more."""
+
+    GLIBC = ("libc.so.6", "libm.so.6", "libresolv.so.2")
+    LOADER = "ld-linux-x86-64.so.2"
+
+    def __init__(self, workdir):
+        super().__init__(None, workdir)
+
+    def open(self):
+        root = self.workdir / "root"
+        lib64 = root / "usr" / "lib64"
+        lib64.mkdir(parents=True)
+        (root / "lib64").symlink_to("usr/lib64")
+        host = pathlib.Path("/lib/x86_64-linux-gnu")
+        for name in (self.LOADER, *self.GLIBC):
+            shutil.copy2(os.path.realpath(host / name), lib64 / name)
+        (root / "proc").mkdir()
+        self.root = root
+        r = subprocess.run(["mount", "-t", "proc", "proc", str(root / "proc")], capture_output=True, text=True)
+        if r.returncode != 0:
+            subprocess.run(["mount", "--bind", "/proc", str(root / "proc")], check=True)
+        self._mounts.append(root / "proc")
+
+    def files(self):
+        """Every file and symbolic link in the root, /proc left out, as paths inside it."""
+        found = []
+        for top, dirs, files in os.walk(self.root):
+            if pathlib.Path(top) == self.root:
+                dirs.remove("proc")
+            for n in files + [d for d in dirs if os.path.islink(os.path.join(top, d))]:
+                found.append("/" + os.path.relpath(os.path.join(top, n), self.root))
+        return sorted(found)

@@ -77,26 +77,33 @@ def fake_elf(arch):
 
 @pytest.fixture(scope="session")
 def fake_dist(tmp_path_factory):
-    """Stand-ins for layer.zip and hooks-only.zip (CDK stages, copies and hashes, the real 7 MB ones
+    """Stand-ins for the layer zips and hooks-only.zip (CDK stages, copies and hashes the real ones
     on every synth): a bootstrap that is only an ELF header, and the hook scripts by name.
-    {"shipped"} is what `make dist` builds on x86_64 (in <root>/build/dist, with <root>/deploy/cdk
-    as the directory a default distDir is resolved from), "custom_x86"/"custom_arm64" hold every
-    ECS hook and a PRE_SCALE_UP script, "not_elf" a bootstrap that is not a program."""
+    {"shipped"} is what `make dist` builds on x86_64 (layer.zip, in <root>/build/dist, with
+    <root>/deploy/cdk as the directory a default distDir is resolved from); "custom_x86" and
+    "custom_arm64" (layer-arm64.zip, as `make dist ARCH=arm64` names it) hold every ECS hook and a
+    PRE_SCALE_UP script; "both" holds both layers; "swapped" an arm64 bootstrap in layer.zip and an
+    x86_64 one in layer-arm64.zip; "not_elf" a bootstrap that is not a program."""
     root = tmp_path_factory.mktemp("fakerepo")
     (root / "deploy" / "cdk").mkdir(parents=True)
     dists = {"shipped": root / "build" / "dist"}
-    for name in ("custom_x86", "custom_arm64", "not_elf"):
+    for name in ("custom_x86", "custom_arm64", "both", "swapped", "not_elf"):
         dists[name] = root / "other" / name
-    contents = {"shipped": ("x86_64", SHIPPED_HOOKS), "custom_x86": ("x86_64", ALL_HOOKS + ["PRE_SCALE_UP"]),
-                "custom_arm64": ("arm64", ALL_HOOKS + ["PRE_SCALE_UP"]), "not_elf": (None, SHIPPED_HOOKS)}
+    contents = {"shipped": ({"layer.zip": "x86_64"}, SHIPPED_HOOKS),
+                "custom_x86": ({"layer.zip": "x86_64"}, ALL_HOOKS + ["PRE_SCALE_UP"]),
+                "custom_arm64": ({"layer-arm64.zip": "arm64"}, ALL_HOOKS + ["PRE_SCALE_UP"]),
+                "both": ({"layer.zip": "x86_64", "layer-arm64.zip": "arm64"}, SHIPPED_HOOKS),
+                "swapped": ({"layer.zip": "arm64", "layer-arm64.zip": "x86_64"}, SHIPPED_HOOKS),
+                "not_elf": ({"layer.zip": None}, SHIPPED_HOOKS)}
     for name, d in dists.items():
-        arch, hooks = contents[name]
+        layers, hooks = contents[name]
         d.mkdir(parents=True)
-        # Deflated as `zip -X` writes it; the arm64 one stored, the other method the reader knows.
-        method = zipfile.ZIP_STORED if arch == "arm64" else zipfile.ZIP_DEFLATED
-        with zipfile.ZipFile(d / "layer.zip", "w", method) as z:
-            z.writestr("lib/", "")
-            z.writestr("bootstrap", fake_elf(arch) if arch else b"#!/bin/sh\nexec hookhost serve\n")
+        for zname, arch in layers.items():
+            # Deflated as `zip -X` writes it; the arm64 one stored, the other method the reader knows.
+            method = zipfile.ZIP_STORED if arch == "arm64" else zipfile.ZIP_DEFLATED
+            with zipfile.ZipFile(d / zname, "w", method) as z:
+                z.writestr("bootstrap", fake_elf(arch) if arch else b"#!/bin/sh\nexec hookhost serve\n")
+                z.writestr("lua/hookhost/", "")
         with zipfile.ZipFile(d / "hooks-only.zip", "w", zipfile.ZIP_DEFLATED) as z:
             for h in hooks:
                 z.writestr(f"hooks/{h}.lua", "return function() end\n")
@@ -154,6 +161,9 @@ CASES = {
                  "distributionId": None, "logLevel": "debug", "reserveMs": "2000", "testRetries": "5",
                  "testTimeoutMs": "3000", "logRetentionDays": "90", "logRemoval": "destroy"},
     "invalidation_wait": {"invalidationWait": "true"},
+    # Both layers in the folder: each architecture takes its own.
+    "both_x86": {"distDir": "@both"},
+    "both_arm64": {"distDir": "@both", "architecture": "arm64"},
     # No distDir: the default, ../../build/dist from the CDK app's directory (the current one).
     "default_dist_dir": {"distDir": None, "@cwd": "app"},
 }
@@ -191,10 +201,16 @@ BAD_CASES = [
 ]
 # Issue 15: contexts that deployed would fail (or misbehave on) every deployment, and the message.
 PACKAGE_CASES = [
-    # 3: an x86-64 bootstrap for arm64 functions: every invocation would fail to start.
-    ({"architecture": "arm64"}, "architecture arm64: the bootstrap in {dist}/layer.zip is x86_64 "
-                                "(build the packages on an arm64 host, or set -c architecture=x86_64)"),
-    ({"distDir": "@custom_arm64"}, "architecture x86_64: the bootstrap in {dist}/layer.zip is arm64"),
+    # 3: a bootstrap of the other architecture: every invocation would fail to start. arm64
+    # functions take layer-arm64.zip (make dist ARCH=arm64), x86_64 ones layer.zip.
+    ({"architecture": "arm64"}, "{dist}/layer-arm64.zip: cannot be read (ENOENT); run `make dist ARCH=arm64` "
+                                "or set -c distDir=..."),
+    ({"distDir": "@custom_arm64"}, "{dist}/layer.zip: cannot be read (ENOENT); run `make dist` or set -c distDir=..."),
+    ({"distDir": "@swapped", "architecture": "arm64"},
+     "architecture arm64: the bootstrap in {dist}/layer-arm64.zip is x86_64 (rebuild it with `make dist ARCH=arm64`, "
+     "or set -c architecture=x86_64)"),
+    ({"distDir": "@swapped"}, "architecture x86_64: the bootstrap in {dist}/layer.zip is arm64 "
+                              "(rebuild it with `make dist`, or set -c architecture=arm64)"),
     ({"distDir": "@not_elf"}, "architecture x86_64: the bootstrap in {dist}/layer.zip is not an ELF executable"),
     ({"distDir": "@missing"}, "{dist}/layer.zip: cannot be read (ENOENT); run `make dist` or set -c distDir=..."),
     # 5: hooks and ECS stages without a script in the package.
@@ -827,3 +843,19 @@ def test_nag_star_suppression_names_the_actions(template):
     assert star_reason(template("report_group")) is None
     ecs_gate = star_reason(template("ecs_gate_arm64"))
     assert "composite alarms" in ecs_gate and "codedeploy" not in ecs_gate
+
+
+def test_layer_of_the_functions_architecture(synthesized, fake_dist):
+    """With layer.zip and layer-arm64.zip side by side, an x86_64 stack publishes layer.zip and an
+    arm64 stack layer-arm64.zip: the asset CDK staged is that file, byte for byte."""
+    for name, zname, arch in (("both_x86", "layer.zip", "x86_64"), ("both_arm64", "layer-arm64.zip", "arm64")):
+        got = synthesized[name]
+        assert isinstance(got, tuple), f"synth of {name} failed: {got}"
+        t, _, outdir = got
+        (layer,) = resources(t, "AWS::Lambda::LayerVersion")
+        assert layer["CompatibleArchitectures"] == [arch]
+        assert all(f["Architectures"] == [arch] for f in resources(t, "AWS::Lambda::Function"))
+        key = layer["Content"]["S3Key"]
+        staged = outdir / f"asset.{key}"
+        assert staged.is_file(), sorted(p.name for p in outdir.iterdir())
+        assert staged.read_bytes() == (fake_dist["both"] / zname).read_bytes(), f"{name} staged another zip"

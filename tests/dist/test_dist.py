@@ -1,6 +1,8 @@
-"""The Lambda packages of `make dist`: layout, glibc 2.34 compatibility, and proof that they run
-in a root filesystem that has none of hookhost's libraries (Debian minbase under chroot), both as
-a self-contained function (/var/task) and as a layer (/opt) with a scripts-only function.
+"""The Lambda packages of `make dist`: layout (a lean bootstrap, no lib/), glibc 2.34
+compatibility, and proof that they run in a root filesystem that has none of hookhost's libraries
+(Debian minbase under chroot), both as a self-contained function (/var/task) and as a layer (/opt)
+with a scripts-only function, and in a root that holds nothing but glibc's loader, libc, libm and
+libresolv (and a CA bundle).
 
 The chroot cases run `bootstrap run SCRIPT` (the local runner) and `bootstrap` as Lambda starts
 it, serving events from the Runtime API emulator with CodeDeploy's signature check. A probe hook
@@ -25,8 +27,10 @@ GLIBC_MAX = (2, 34)  # provided.al2023
 GLIBC_SONAME = re.compile(r"^(libc|libm|libmvec|libpthread|libdl|librt|libresolv|libanl|libutil|"
                           r"libBrokenLocale|libthread_db|libc_malloc_debug|libnss_[a-z0-9]+|"
                           r"ld-linux[-a-z0-9_]*)\.so(\.[0-9]+)*$")
-# Bundled libraries the runtime cannot work without (the rest is libcurl's closure).
+# hookhost's libraries as shared objects: the bare root must not have them (and the lean
+# bootstrap links them in, so it never loads them: STATIC).
 ESSENTIAL = ("libcurl.so.4", "libssl.so.3", "libcrypto.so.3", "libexpat.so.1")
+STATIC = re.compile(r"^lib(curl|ssl|crypto|expat|lua)")
 
 # A hook that prints the shared objects mapped into its process, package.path, and that
 # requires a module planted in the package's Lua library folder.
@@ -113,14 +117,13 @@ def run_lines(text, prefix):
     return found
 
 
-def check_maps(maps_line, lib_dir):
-    """Every mapped shared object is glibc's or one of the package's own under lib_dir."""
+def check_maps(maps_line):
+    """Every mapped shared object is glibc's: libcurl, OpenSSL, expat and Lua are linked in."""
     libs = maps_line.split(",")
-    foreign = [p for p in libs if not p.startswith(lib_dir + "/") and not GLIBC_SONAME.match(p.rsplit("/", 1)[1])]
-    assert not foreign, f"shared objects loaded from outside {lib_dir}: {foreign}"
-    bundled = {p.rsplit("/", 1)[1] for p in libs if p.startswith(lib_dir + "/")}
-    missing = [e for e in ESSENTIAL if e not in bundled]
-    assert not missing, f"not loaded from {lib_dir}: {missing}; maps: {libs}"
+    foreign = [p for p in libs if not GLIBC_SONAME.match(p.rsplit("/", 1)[1])]
+    assert not foreign, f"shared objects that are not glibc's were loaded: {foreign}"
+    assert not [p for p in libs if STATIC.match(p.rsplit("/", 1)[1])], libs
+    assert any(p.rsplit("/", 1)[1] == "libc.so.6" for p in libs), libs
     return libs
 
 
@@ -138,10 +141,10 @@ def test_package_layout(dist):
     hooks_only = zipfile.ZipFile(dist / "hooks-only.zip")
 
     names = fn.namelist()
-    assert "bootstrap" in names and "lib/" in names and "hooks/" in names and "hookhost/" in names
+    assert "bootstrap" in names and "hooks/" in names and "hookhost/" in names
     assert (fn.getinfo("bootstrap").external_attr >> 16) & 0o777 == 0o755
-    for e in ESSENTIAL:
-        assert f"lib/{e}" in names
+    # The lean bootstrap needs no library of its own: no lib/ folder, no shared object at all.
+    assert not [n for n in names if n.startswith("lib/") or ".so" in n], names
     # The package root mirrors lua/: every shipped hook and library file, nothing else.
     for sub in ("hooks", "hookhost"):
         want = sorted(f"{sub}/{p.relative_to(ROOT / 'lua' / sub)}" for p in (ROOT / "lua" / sub).rglob("*")
@@ -151,7 +154,8 @@ def test_package_layout(dist):
     lnames = layer.namelist()
     assert "bootstrap" in lnames and "lua/hookhost/" in lnames
     assert not any(n.startswith("hooks/") for n in lnames), "the layer is the runtime alone"
-    assert {n for n in lnames if n.startswith("lib/")} == {n for n in names if n.startswith("lib/")}
+    assert not [n for n in lnames if n.startswith("lib/") or ".so" in n], lnames
+    assert layer.read("bootstrap") == fn.read("bootstrap")
     assert all(n.startswith("hooks/") for n in hooks_only.namelist())
 
     # Reproducible: sorted entries, one fixed time stamp, no extra fields (zip -X).
@@ -173,25 +177,22 @@ def test_no_shipped_elf_needs_glibc_newer_than_2_34(dist, tmp_path):
                 if version_tuple(version) > GLIBC_MAX:
                     offenders.append(f"{name}:{path.relative_to(folder)} needs GLIBC_{version}"
                                      f" ({', '.join(sorted(set(symbols))) or 'no symbol named'})")
-    assert checked > 10, "no ELF files found in the packages"
+    assert checked == 2, "one ELF file per package: the bootstrap"
     assert not offenders, "glibc newer than 2.34 (provided.al2023) needed by:\n" + "\n".join(offenders)
 
 
-def test_bundle_is_closed_and_uses_its_own_run_path(dist, tmp_path):
+def test_bootstrap_needs_nothing_but_glibc(dist, tmp_path):
+    """The bootstrap's NEEDED entries are glibc's own libraries (libc, libm, ...), it has no run
+    path (nothing to find beside it), and it is an x86-64 program for Lambda's loader."""
     folder = unzip_all(dist / "function.zip", tmp_path / "fn")
-    bundled = {p.name for p in (folder / "lib").iterdir()}
-    assert not [b for b in bundled if GLIBC_SONAME.match(b)], "glibc libraries must not be bundled"
-    problems = []
-    for path in elf_files(folder):
-        needed, rpath, runpath = dynamic_section(path)
-        want = "$ORIGIN/lib" if path.name == "bootstrap" else "$ORIGIN"
-        # DT_RPATH, not DT_RUNPATH: Lambda's LD_LIBRARY_PATH is searched before DT_RUNPATH.
-        if rpath != want or runpath is not None:
-            problems.append(f"{path.name}: RPATH {rpath!r} RUNPATH {runpath!r}, want RPATH {want!r}")
-        for lib in needed:
-            if lib not in bundled and not GLIBC_SONAME.match(lib):
-                problems.append(f"{path.name} needs {lib}, which is neither bundled nor glibc's")
-    assert not problems, "\n".join(problems)
+    needed, rpath, runpath = dynamic_section(folder / "bootstrap")
+    assert needed and all(GLIBC_SONAME.match(n) for n in needed), needed
+    assert "libc.so.6" in needed
+    assert rpath is None and runpath is None, (rpath, runpath)
+    head = subprocess.run(["readelf", "-h", "-l", str(folder / "bootstrap")], capture_output=True, text=True,
+                          check=True).stdout
+    assert "Advanced Micro Devices X86-64" in head
+    assert "[Requesting program interpreter: /lib64/ld-linux-x86-64.so.2]" in head
 
 
 # ---------------------------------------------------------------- in a bare root
@@ -231,7 +232,7 @@ def test_function_package_runs_in_a_bare_root(dist, sandbox):
     r = box.run([exe, "run", "--dry-run", "/var/task/hooks/DistProbe.lua"])
     assert r.returncode == 0, f"exit {r.returncode}\nstdout: {r.stdout}\nstderr: {r.stderr}"
     assert outcome_of(r.stdout)["status"] == "Succeeded"
-    check_maps(run_lines(r.stderr, "MAPS")[0], "/var/task/lib")
+    check_maps(run_lines(r.stderr, "MAPS")[0])
     assert "/var/task/?.lua" in run_lines(r.stderr, "PATH")[0]
     assert run_lines(r.stderr, "PROBE") == ["found"]
 
@@ -272,7 +273,7 @@ def test_layer_with_a_scripts_only_function_runs_in_a_bare_root(dist, sandbox):
     r = box.run([runner(box, "/opt"), "run", "--dry-run", "/var/task/hooks/DistProbe.lua"])
     assert r.returncode == 0, f"exit {r.returncode}\nstdout: {r.stdout}\nstderr: {r.stderr}"
     assert outcome_of(r.stdout)["status"] == "Succeeded"
-    check_maps(run_lines(r.stderr, "MAPS")[0], "/opt/lib")
+    check_maps(run_lines(r.stderr, "MAPS")[0])
     assert "/opt/lua/?.lua" in run_lines(r.stderr, "PATH")[0]
     assert run_lines(r.stderr, "PROBE") == ["found"]
 
@@ -287,12 +288,12 @@ def test_bootstrap_serves_hook_events_in_a_bare_root(dist, sandbox, hookhost_bin
     if layout == "function":
         box.unzip(dist / "function.zip", "/var/task")
         plant_probe(box, "/var/task/hooks", "/var/task")
-        bootstrap, lib_dir = "/var/task/bootstrap", "/var/task/lib"
+        bootstrap = "/var/task/bootstrap"
     else:
         box.unzip(dist / "layer.zip", "/opt")
         box.unzip(dist / "hooks-only.zip", "/var/task")
         plant_probe(box, "/var/task/hooks", "/opt/lua")
-        bootstrap, lib_dir = "/opt/bootstrap", "/opt/lib"
+        bootstrap = "/opt/bootstrap"
 
     log_path = box.workdir / "serve.log"
     with Emulators.start() as emu:
@@ -310,7 +311,7 @@ def test_bootstrap_serves_hook_events_in_a_bare_root(dist, sandbox, hookhost_bin
             assert outcome["kind"] == "response" and outcome["before_deadline"], outcome
             assert [r["status"] for r in emu.reports(dep)] == ["Succeeded"], log_text
             assert emu.signature_failures == 0
-            check_maps(run_lines(log_text, "MAPS")[0], lib_dir)
+            check_maps(run_lines(log_text, "MAPS")[0])
         finally:
             proc.terminate()
             try:
@@ -330,6 +331,16 @@ return function(event, ctx)
   if not status then error(tostring(headers.code) .. ": " .. tostring(headers.message)) end
   print("TLS " .. status .. " " .. body)
 end
+"""
+
+
+# The same call inside the probe hook (its `print` lines are read from the log).
+TLS_CALL = """
+  local aws = require("hookhost.aws")
+  local status, headers, body = aws.request{service = "cloudfront", method = "GET",
+                                            path = "/2020-05-31/tls-probe", max_attempts = 1}
+  if not status then error(tostring(headers.code) .. ": " .. tostring(headers.message)) end
+  print("TLS " .. status .. " " .. body)
 """
 
 
@@ -427,3 +438,98 @@ def test_shipped_after_allow_traffic_through_the_layer_in_a_bare_root(dist, sand
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+
+# ---------------------------------------------------------------- nothing but glibc
+
+@pytest.fixture
+def glibc_root(tmp_path):
+    """A root with nothing but ld.so, libc, libm and libresolv (dist_sandbox.MinimalRoot)."""
+    import os
+    from dist_sandbox import MinimalRoot
+    if os.geteuid() != 0:
+        pytest.skip("the chroot tests need root (mount, chroot)")
+    with MinimalRoot(tmp_path / "glibc-root") as box:
+        yield box
+
+
+def test_bootstrap_serves_and_verifies_tls_with_nothing_but_glibc(dist, glibc_root, tls_server, hookhost_bin):
+    """Lambda's start in a root holding only glibc's loader, libc, libm, libresolv, the function
+    package and a CA bundle at Amazon Linux's path: the bootstrap serves a hook event, the hook
+    makes a verified HTTPS call, the report reaches CodeDeploy with a valid signature, and the
+    process maps no shared object but glibc's."""
+    from emulators import Emulators
+
+    server, cert = tls_server
+    box = glibc_root
+    box.unzip(dist / "function.zip", "/var/task")
+    box.write("/etc/pki/tls/certs/ca-bundle.crt", cert.read_text())
+    box.write("/var/task/hooks/Minimal.lua", PROBE.replace('require("hookhost._distprobe")', "{word = 'n/a'}")
+              .replace('print("PROBE " .. probe.word)', TLS_CALL))
+    files = box.files()
+    extra = [f for f in files if not f.startswith(("/usr/lib64/", "/lib64", "/var/task/", "/etc/pki/"))]
+    assert not extra, extra
+    assert [f for f in files if f.startswith("/usr/lib64/")] == sorted(
+        f"/usr/lib64/{n}" for n in (box.LOADER, *box.GLIBC))
+
+    log_path = box.workdir / "serve.log"
+    with Emulators.start() as emu:
+        dep = emu.seed_deployment()
+        ex = emu.seed_hook_execution(dep, "AfterAllowTraffic")
+        env = box.env(**{**emu.env(), "AWS_ENDPOINT_URL_CLOUDFRONT": f"https://127.0.0.1:{server.server_address[1]}"},
+                      _HANDLER="Minimal", AWS_LAMBDA_LOG_FORMAT="Text", AWS_LAMBDA_FUNCTION_MEMORY_SIZE="256")
+        with open(log_path, "wb") as log:
+            proc = box.popen(["/var/task/bootstrap"], env=env, stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+        try:
+            rid = emu.queue_event({"DeploymentId": dep, "LifecycleEventHookExecutionId": ex}, timeout=20)
+            outcome = emu.wait_outcome(rid, timeout=30)
+            log_text = log_path.read_text(errors="replace")
+            assert outcome is not None, f"no answer from the runtime; log:\n{log_text}"
+            assert outcome["kind"] == "response" and outcome["before_deadline"], outcome
+            assert [r["status"] for r in emu.reports(dep)] == ["Succeeded"], log_text
+            assert emu.signature_failures == 0
+            assert run_lines(log_text, "TLS") == ["200 tls-ok"], log_text
+            libs = check_maps(run_lines(log_text, "MAPS")[0])
+            assert {p.rsplit("/", 1)[1] for p in libs} <= {box.LOADER, *box.GLIBC}, libs
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+    assert server.paths == ["/2020-05-31/tls-probe"]
+
+
+def test_ca_bundle_from_ssl_cert_file_or_aws_ca_bundle_never_a_compiled_in_path(dist, glibc_root, tls_server):
+    """With nothing but glibc in the root: SSL_CERT_FILE and AWS_CA_BUNDLE name the trusted CAs;
+    without them and without a system bundle, the CA at OpenSSL's compiled-in places (Debian's
+    /usr/lib/ssl/cert.pem, a hashed /usr/lib/ssl/certs) is not trusted: the call fails closed."""
+    server, cert = tls_server
+    box = glibc_root
+    box.unzip(dist / "function.zip", "/var/task")
+    box.write("/var/task/hooks/TlsProbe.lua", TLS_HOOK)
+    box.write("/srv/ca/custom.pem", cert.read_text())
+    base = dict(AWS_ENDPOINT_URL_CLOUDFRONT=f"https://127.0.0.1:{server.server_address[1]}",
+                AWS_ACCESS_KEY_ID="AKIDEXAMPLE", AWS_SECRET_ACCESS_KEY="wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY")
+    exe = runner(box, "/var/task")
+    for var in ("SSL_CERT_FILE", "AWS_CA_BUNDLE"):
+        r = box.run([exe, "run", "/var/task/hooks/TlsProbe.lua"], env=box.env(**base, **{var: "/srv/ca/custom.pem"}))
+        assert r.returncode == 0, f"{var}: exit {r.returncode}\nstdout: {r.stdout}\nstderr: {r.stderr}"
+        assert run_lines(r.stderr, "TLS") == ["200 tls-ok"], var
+    assert server.paths == ["/2020-05-31/tls-probe"] * 2
+
+    # A bad SSL_CERT_FILE is named, not silently replaced by another trust store.
+    box.write("/etc/pki/tls/certs/ca-bundle.crt", cert.read_text())
+    r = box.run([exe, "run", "/var/task/hooks/TlsProbe.lua"], env=box.env(**base, SSL_CERT_FILE="/srv/ca/nope.pem"))
+    assert r.returncode == 1 and "the CA bundle /srv/ca/nope.pem cannot be loaded" in r.stdout + r.stderr, \
+        r.stdout + r.stderr
+    box.path("/etc/pki/tls/certs/ca-bundle.crt").unlink()
+
+    box.write("/usr/lib/ssl/cert.pem", cert.read_text())
+    h = subprocess.run(["openssl", "x509", "-hash", "-noout", "-in", str(cert)], capture_output=True, text=True,
+                       check=True).stdout.strip()
+    box.write(f"/usr/lib/ssl/certs/{h}.0", cert.read_text())
+    r = box.run([exe, "run", "/var/task/hooks/TlsProbe.lua"], env=box.env(**base))
+    assert r.returncode == 1 and outcome_of(r.stdout)["status"] == "Failed", r.stdout + r.stderr
+    assert server.paths == ["/2020-05-31/tls-probe"] * 2

@@ -1,5 +1,6 @@
 """Container credentials over https (AWS_CONTAINER_CREDENTIALS_FULL_URI) are verified against
-AWS_CA_BUNDLE, like every other https call, and a transient failure of the credentials endpoint
+AWS_CA_BUNDLE or SSL_CERT_FILE, like every other https call (the lean libcurl has no CA of its
+own), and a transient failure of the credentials endpoint
 is tried again within the call's deadline. The endpoint here is an https server on 127.0.0.1
 with a certificate made for the test; its first answer is a 503."""
 import json
@@ -64,8 +65,9 @@ def creds_server(tmp_path, emu):
     srv.server_close()
 
 
+@pytest.mark.parametrize("ca_var", ["AWS_CA_BUNDLE", "SSL_CERT_FILE"])
 def test_https_container_credentials_use_the_ca_bundle_and_retry(hookhost, write, emu,
-                                                                  creds_server, tmp_path):
+                                                                  creds_server, tmp_path, ca_var):
     url, cert, hits = creds_server
     dep = emu.seed_deployment()
     ex = emu.seed_hook_execution(dep, "AfterAllowTraffic")
@@ -74,7 +76,8 @@ def test_https_container_credentials_use_the_ca_bundle_and_retry(hookhost, write
                                          "LifecycleEventHookExecutionId": ex}))
     env = {k: v for k, v in emu.env().items()
            if k not in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")}
-    env.update({"AWS_CONTAINER_CREDENTIALS_FULL_URI": url, "AWS_CA_BUNDLE": cert,
+    env.pop("AWS_CA_BUNDLE", None)
+    env.update({"AWS_CONTAINER_CREDENTIALS_FULL_URI": url, ca_var: cert,
                 "HOME": str(tmp_path / "home")})
     p = hookhost("run", "--event", ev, script, env=env)
     o = outcome(p)

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from runtime import OK, Runtime
+from runtime import OK, Runtime, assert_still_serving
 
 
 @pytest.mark.parametrize("env,named", [
@@ -14,6 +14,8 @@ from runtime import OK, Runtime
     ({"AWS_ENDPOINT_URL_CODEDEPLOY": "", "AWS_ENDPOINT_URL": "http://127.0.0.1:99999"},
      "AWS_ENDPOINT_URL"),
     ({"AWS_REGION": "", "HOME": "/nonexistent"}, "AWS_REGION"),
+    # A CA bundle named but unreadable is never replaced by another trust store.
+    ({"AWS_CA_BUNDLE": "/nonexistent/ca.pem"}, "AWS_CA_BUNDLE"),
 ])
 def test_a_codedeploy_endpoint_that_cannot_resolve_is_an_init_error(hookhost_bin, tmp_path, env,
                                                                      named):
@@ -25,6 +27,19 @@ def test_a_codedeploy_endpoint_that_cannot_resolve_is_an_init_error(hookhost_bin
         errs = rt.emu.init_errors()
         assert len(errs) == 1 and errs[0]["error_type"] == "Runtime.ConfigError", errs
         assert named in json.loads(errs[0]["body"])["errorMessage"]
+    finally:
+        rt.stop()
+
+
+def test_an_unreadable_ssl_cert_file_does_not_stop_the_runtime(hookhost_bin, tmp_path):
+    """SSL_CERT_FILE is read by every client, the Runtime API's included: an unreadable one must
+    not keep the runtime from serving (https calls fail closed on it instead; plain-HTTP calls,
+    as to these emulators, are unaffected)."""
+    rt = Runtime(hookhost_bin, tmp_path / "task", env={"SSL_CERT_FILE": "/nonexistent/ca.pem"}, start=False)
+    rt.start()
+    try:
+        assert_still_serving(rt)
+        assert rt.emu.init_errors() == []
     finally:
         rt.stop()
 

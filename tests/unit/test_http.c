@@ -476,6 +476,7 @@ int main(void)
                                           "HTTPS_PROXY", "ALL_PROXY",   "all_proxy"};
     for (size_t i = 0; i < sizeof proxies / sizeof proxies[0]; i++)
         unsetenv(proxies[i]);
+    unsetenv("SSL_CERT_FILE");
     seen = mmap(NULL, sizeof *seen, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (seen == MAP_FAILED)
         return 1;
@@ -824,6 +825,38 @@ int main(void)
         struct http_request q = {"GET", tls_url, NULL, 0, NULL, 0, http_deadline_in(5000), 0};
         CHECK_INT(k ? http_do(k, &q, &r, err, sizeof err) : 0, HTTP_ERR_TLS);
         http_client_free(k);
+    }
+    TEST("SSL_CERT_FILE names the CAs when AWS_CA_BUNDLE does not; AWS_CA_BUNDLE wins over it")
+    {
+        setenv("SSL_CERT_FILE", pem, 1);
+        struct http_client *k = http_client_new(NULL, err, sizeof err);
+        CHECK(k != NULL);
+        CHECK_STR(k ? http_client_ca_bundle(k) : NULL, pem);
+        fmt_into(tls_url, sizeof tls_url, "https://127.0.0.1:%d/x", tls_port);
+        struct http_request q = {"GET", tls_url, NULL, 0, NULL, 0, http_deadline_in(5000), 0};
+        CHECK_INT(k ? http_do(k, &q, &r, err, sizeof err) : -1, 0);
+        CHECK_INT(r.status, 200);
+        http_client_free(k);
+
+        char *found = NULL;
+        CHECK_INT(http_find_ca_bundle("/dev/null", &found, err, sizeof err), 0);
+        CHECK_STR(found, "/dev/null");
+        free(found);
+
+        /* Unreadable: kept, not replaced (the Runtime API's client must still start), and an
+         * https call fails closed naming it. */
+        setenv("SSL_CERT_FILE", "/nonexistent/ssl-cert.pem", 1);
+        k = http_client_new(NULL, err, sizeof err);
+        CHECK(k != NULL);
+        CHECK_STR(k ? http_client_ca_bundle(k) : NULL, "/nonexistent/ssl-cert.pem");
+        CHECK_INT(k ? http_do(k, &q, &r, err, sizeof err) : 0, HTTP_ERR_TLS);
+        CHECK(strstr(err, "the CA bundle /nonexistent/ssl-cert.pem cannot be loaded") != NULL);
+        http_client_free(k);
+        err[0] = '\0';
+        found = NULL;
+        CHECK_INT(http_find_ca_bundle("/nonexistent/aws-ca.pem", &found, err, sizeof err), -1);
+        CHECK(found == NULL && strstr(err, "/nonexistent/aws-ca.pem") != NULL);
+        unsetenv("SSL_CERT_FILE");
     }
     TEST("a CA store loaded ahead (before forking workers) still verifies, in a forked child too")
     {

@@ -116,7 +116,7 @@ export interface HookhostProps extends StackProps {
   readonly reserveMs?: number;
   /** The functions' log level (AWS_LAMBDA_LOG_LEVEL), one of LOG_LEVELS, or '' for Lambda's (INFO). */
   readonly logLevel: string;
-  /** build/dist: layer.zip and hooks-only.zip from `make dist`. */
+  /** build/dist: layer.zip (x86_64, `make dist`) or layer-arm64.zip (`make dist ARCH=arm64`), and hooks-only.zip. */
   readonly distDir: string;
   /**
    * Resource of the PutLifecycleEventHookExecutionStatus statement. 'any' ("*", default): the
@@ -181,8 +181,8 @@ export class HookhostStack extends Stack {
     const partition = this.partition;
 
     const layer = new lambda.LayerVersion(this, 'Runtime', {
-      description: 'hookhost: Lua 5.4 CodeDeploy hook runtime (bootstrap, lib/, lua/hookhost)',
-      code: lambda.Code.fromAsset(path.join(props.distDir, 'layer.zip')),
+      description: 'hookhost: Lua 5.4 CodeDeploy hook runtime (bootstrap, lua/hookhost)',
+      code: lambda.Code.fromAsset(layerZipOf(props)),
       compatibleRuntimes: [lambda.Runtime.PROVIDED_AL2023],
       compatibleArchitectures: [arch],
       removalPolicy: RemovalPolicy.RETAIN, // a rollback may still point at the old version
@@ -659,21 +659,27 @@ function validate(p: HookhostProps): Scripts {
   return { codeDeploy: codeDeployScripts, ecs: p.ecsStages, all: scripts };
 }
 
+/** The runtime layer of the functions' architecture: `make dist` writes layer.zip (x86_64),
+ * `make dist ARCH=arm64` layer-arm64.zip. hooks-only.zip holds no machine code: one for both. */
+function layerZipOf(p: HookhostProps): string {
+  return path.join(p.distDir, p.architecture === 'arm64' ? 'layer-arm64.zip' : 'layer.zip');
+}
+
 /**
  * What the packages must hold for the stack to work: a bootstrap of the functions' architecture
- * in layer.zip (else every invocation fails to start and every hook waits CodeDeploy's hour),
+ * in its layer zip (else every invocation fails to start and every hook waits CodeDeploy's hour),
  * and in hooks-only.zip the script of every hook and ECS stage deployed (else each reports
  * Failed on every deployment). The auto handler's hooks are the AppSpec's: not known here.
  */
 function checkPackages(p: HookhostProps, scripts: Scripts): void {
   const problems: string[] = [];
-  const layerZip = path.join(p.distDir, 'layer.zip');
+  const layerZip = layerZipOf(p);
   const hooksZip = path.join(p.distDir, 'hooks-only.zip');
   try {
     const got = elfArchitecture(zipHead(layerZip, 'bootstrap', 64));
     if (got !== p.architecture) {
       problems.push(`architecture ${p.architecture}: the bootstrap in ${layerZip} is ${got}` +
-        (got === 'x86_64' || got === 'arm64' ? ` (build the packages on an ${p.architecture} host, or set -c architecture=${got})` : ''));
+        (got === 'x86_64' || got === 'arm64' ? ` (rebuild it with \`make dist${p.architecture === 'arm64' ? ' ARCH=arm64' : ''}\`, or set -c architecture=${got})` : ''));
     }
   } catch (e) {
     problems.push((e as Error).message);

@@ -91,6 +91,7 @@ function readFile(file: string): Buffer {
     return fs.readFileSync(file);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    throw new Error(`${file}: cannot be read (${code ?? String(e)}); run \`make dist\` or set -c distDir=...`);
+    const make = file.endsWith('-arm64.zip') ? 'make dist ARCH=arm64' : 'make dist';
+    throw new Error(`${file}: cannot be read (${code ?? String(e)}); run \`${make}\` or set -c distDir=...`);
   }
 }
