@@ -14,7 +14,9 @@
 --               content_type?, max_attempts?, operation?} -> status, headers, body
 --       The raw signed request (see src/lmod_aws.h); a non-2xx answer is nil, err.
 --   aws.json(service, target_prefix, operation, params?, opts?) -> decoded table
---       AWS JSON 1.0/1.1 (opts.json_version "1.0" or "1.1", default "1.1").
+--       AWS JSON 1.0/1.1 (opts.json_version "1.0" or "1.1", default "1.1"). params are encoded
+--       by hookhost.json: json.empty_array (or json.array(t)) is sent as [], other empty tables
+--       as {}.
 --   aws.query(service, action, version, params?, opts?) -> decoded XML root (hookhost.xml shape)
 --       The query protocol: params flattened as botocore does (below), POSTed form-encoded.
 --   aws.rest_xml{service, method?, path?, query?, headers?, body?, content_type?, region?,
@@ -38,6 +40,7 @@
 
 local core = require("hookhost.aws.core")
 local cjson = require("cjson.safe")
+local json = require("hookhost.json")
 local xml = require("hookhost.xml")
 
 local M = {
@@ -81,7 +84,7 @@ function M.json(service, target_prefix, operation, params, opts)
   local body = "{}"
   if params ~= nil and next(params) ~= nil then
     local e
-    body, e = cjson.encode(params)
+    body, e = json.encode(params) -- json.empty_array is sent as []
     check(body, "json", "params cannot be encoded as JSON: " .. tostring(e))
   end
   local status, headers, resp, dry = core.request{

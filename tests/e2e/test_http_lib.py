@@ -69,12 +69,12 @@ def lua(hookhost, write):
     """lua(body, *args, event=None) -> (proc, outcome, seconds)"""
     counter = [0]
 
-    def run(body, *args, event=None):
+    def run(body, *args, event=None, env=None):
         counter[0] += 1
         script = write(f"hook{counter[0]}.lua", HEAD + body)
         ev = write(f"event{counter[0]}.json", json.dumps(event or {}))
         t0 = time.monotonic()
-        p = hookhost("run", "--event", ev, *args, script)
+        p = hookhost("run", "--event", ev, *args, script, env=env)
         return p, outcome(p), time.monotonic() - t0
 
     return run
@@ -308,3 +308,16 @@ end
     assert r["clash"] == [True, True, True]
     assert r["top"] == "[]" and r["read_only"] and r["null"] and r["same"] and r["truthy"]
     assert "Cannot serialise" in r["bad"] and r["unmarked"] == '{"a":{}}'
+
+
+@pytest.mark.parametrize("fmt", ["JSON", "Text"])
+def test_log_fields_show_slashes_unescaped(lua, fmt):
+    p, o, _ = lua(r"""
+return function(event, ctx)
+  ctx.log.info("posted", {url = "https://hooks.example.com/a/b", raw = "a\\/b"})
+end
+""", env={"AWS_LAMBDA_LOG_FORMAT": fmt})
+    line = next(l for l in p.stderr.splitlines() if "posted" in l)
+    assert '"url":"https://hooks.example.com/a/b"' in line and "\\/" not in line.replace("\\\\/", "")
+    fields = json.loads(line if fmt == "JSON" else line[line.index("{"):])
+    assert fields["url"] == "https://hooks.example.com/a/b" and fields["raw"] == "a\\/b"

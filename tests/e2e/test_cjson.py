@@ -1,0 +1,33 @@
+"""One cjson everywhere: every build links Debian 12's lua-cjson 2.1.0 (lua-cjson-dev's static
+liblua5.4-cjson.a), the Makefile's and deploy/Dockerfile's alike, so scripts see the same
+encoder (no cjson.empty_array: hookhost.json provides the empty list)."""
+import pathlib
+import re
+
+from runtime import outcome
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+def test_the_binary_has_debians_cjson(hookhost, write):
+    script = write("v.lua", """
+local cjson = require("cjson")
+return function()
+  return {version = cjson._VERSION, empty_array = cjson.empty_array ~= nil,
+          empty = cjson.encode({}), json_empty = require("hookhost.json").encode({})}
+end
+""")
+    r = outcome(hookhost("run", script))["result"]
+    assert r == {"version": "2.1.0", "empty_array": False, "empty": "{}", "json_empty": "{}"}
+
+
+def test_every_build_links_the_same_cjson_archive():
+    make = (ROOT / "Makefile").read_text()
+    docker = (ROOT / "deploy" / "Dockerfile").read_text()
+    assert re.search(r"^LDLIBS\s*\+=.*/liblua5\.4-cjson\.a", make, re.M)
+    assert re.search(r"^FROM debian:12 AS cjson$", docker, re.M)
+    assert re.search(r"apt-get install .*\blua-cjson-dev\b", docker)
+    assert "LDLIBS=\"/usr/local/lib/liblua5.4-cjson.a " in docker
+    # nothing else builds or fetches a cjson (openresty's fork behaves differently)
+    code = "\n".join(l for l in docker.splitlines() if not l.lstrip().startswith("#"))
+    assert not re.search(r"openresty|lua_cjson\.c|github\.com", code, re.I)
