@@ -1,7 +1,8 @@
 --- hookhost.aws: signed AWS calls from hook scripts.
 --
 -- Every call is signed with SigV4 (credentials from the usual chain), sent to the service's
--- endpoint (AWS_ENDPOINT_URL_<SERVICE>, AWS_ENDPOINT_URL, else the AWS default), retried in the
+-- endpoint (AWS_ENDPOINT_URL_<SERVICE_ID> as the SDKs name it, e.g. AWS_ENDPOINT_URL_SFN for
+-- "states" (docs/HOOKS.md); AWS_ENDPOINT_URL; else the AWS default), retried in the
 -- SDKs' standard mode (AWS_MAX_ATTEMPTS, default 3) and never runs past the hook's own time.
 --
 --   local aws = require("hookhost.aws")
