@@ -49,6 +49,13 @@ local util = require("hookhost.util")
 
 local M = {}
 
+-- Raise a bad-argument error that points at the script's line: `up` is how many functions of
+-- this module lie between the one raising and the script (M.get and friends tail-call `call`,
+-- so `call` counts as called by the script).
+local function argerror(fname, msg, up)
+  error("hookhost." .. fname .. ": " .. msg, 2 + up)
+end
+
 local function display_url(url)
   return (url:gsub("^(%a+://)[^/@]*@", "%1"):gsub("[?#].*$", ""))
 end
@@ -65,12 +72,12 @@ local function expect_list(v)
     for i, s in ipairs(v) do
       out[i] = math.tointeger(s)
       if not out[i] or out[i] < 100 or out[i] > 599 then
-        util.argerror("http", "expect_status must be a status code or a list of them")
+        argerror("http", "expect_status must be a status code or a list of them", 2)
       end
     end
     return out
   end
-  util.argerror("http", "expect_status must be a status code or a list of them")
+  argerror("http", "expect_status must be a status code or a list of them", 2)
 end
 
 local function preview(body)
@@ -114,8 +121,8 @@ local function check_int(v, name, dflt, min, max)
   end
   local n = math.tointeger(v)
   if not n or n < min or (max and n > max) then
-    util.argerror("http.request", string.format("%s must be an integer from %d%s", name, min,
-                                                max and " to " .. max or " up"))
+    argerror("http.request", string.format("%s must be an integer from %d%s", name, min,
+                                           max and " to " .. max or " up"), 2)
   end
   return n
 end
@@ -124,16 +131,16 @@ end
 -- decoded when it is (post_json). The result then has `json`.
 local function call(method, url, opts, decode_json)
   if type(method) ~= "string" then
-    util.argerror("http.request", "method must be a string such as \"GET\"")
+    argerror("http.request", "method must be a string such as \"GET\"", 1)
   end
   if type(url) ~= "string" or not (url:match("^https?://[^/]") ) then
-    util.argerror("http.request", string.format("url %s must be an http:// or https:// URL",
-                                                type(url) == "string" and string.format("%q", url)
-                                                or "(" .. type(url) .. ")"))
+    argerror("http.request", string.format("url %s must be an http:// or https:// URL",
+                                           type(url) == "string" and string.format("%q", url)
+                                           or "(" .. type(url) .. ")"), 1)
   end
   opts = opts or {}
   if type(opts) ~= "table" then
-    util.argerror("http.request", "opts must be a table")
+    argerror("http.request", "opts must be a table", 1)
   end
   local want = expect_list(opts.expect_status)
   local idempotent = IDEMPOTENT[method] == true
@@ -142,10 +149,10 @@ local function call(method, url, opts, decode_json)
   local delay = check_int(opts.retry_delay_ms, "retry_delay_ms", 1000, 0)
   local total = check_int(opts.total_ms, "total_ms", nil, 1)
   if opts.expect_body ~= nil and type(opts.expect_body) ~= "string" then
-    util.argerror("http.request", "expect_body must be a string")
+    argerror("http.request", "expect_body must be a string", 1)
   end
   if opts.expect_pattern ~= nil and type(opts.expect_pattern) ~= "string" then
-    util.argerror("http.request", "expect_pattern must be a string (a Lua pattern)")
+    argerror("http.request", "expect_pattern must be a string (a Lua pattern)", 1)
   end
 
   local shown = method .. " " .. display_url(url)
@@ -227,14 +234,14 @@ end
 -- opts with headers[name] set unless the caller gave that header (any case).
 local function with_header(opts, name, value)
   if opts ~= nil and type(opts) ~= "table" then
-    util.argerror("http.request", "opts must be a table")
+    argerror("http.request", "opts must be a table", 2)
   end
   local out, headers = {}, {}
   for k, v in pairs(opts or {}) do
     out[k] = v
   end
   if out.headers ~= nil and type(out.headers) ~= "table" then
-    util.argerror("http.request", "headers must be a table")
+    argerror("http.request", "headers must be a table", 2)
   end
   for k, v in pairs(out.headers or {}) do
     if type(k) == "string" and k:lower() == name:lower() then
@@ -252,11 +259,11 @@ end
 function M.post_json(url, value, opts)
   local body, e = json.encode(value)
   if not body then
-    util.argerror("http.post_json", "value cannot be encoded as JSON: " .. tostring(e))
+    argerror("http.post_json", "value cannot be encoded as JSON: " .. tostring(e), 1)
   end
   opts = with_header(opts, "Content-Type", "application/json")
   if opts.body ~= nil then
-    util.argerror("http.post_json", "give the value, not opts.body")
+    argerror("http.post_json", "give the value, not opts.body", 1)
   end
   opts.body = body
   return call("POST", url, opts, "try")

@@ -163,12 +163,26 @@ return function()
     local ok, e = pcall(http.get, "http://127.0.0.1:1/", opts)
     out[#out + 1] = ok and "no error" or tostring(e)
   end
+  -- the error points at the script's line, not at the library
+  local calls = {
+    function() http.get("http://127.0.0.1:1/", {total_ms = 0}) end,
+    function() http.request("POST", "ftp://x") end,
+    function() http.post_json("http://127.0.0.1:1/", {f = print}) end,
+    function() http.post_json("http://127.0.0.1:1/", {}, {headers = 1}) end,
+    function() http.get("http://127.0.0.1:1/", {expect_status = "x"}) end,
+  }
+  for _, f in ipairs(calls) do
+    local _, e = pcall(f)
+    out[#out + 1] = tostring(e)
+  end
   return out
 end
 """)
     r = o["result"]
     assert "total_ms must be an integer" in r[0] and "retries must be an integer" in r[1]
     assert "timeout_ms must be an integer" in r[2]
+    for e in r[3:]:
+        assert re.match(r"^\S*hook\d+\.lua:\d+: hookhost\.http", e), e
 
 
 # ---- post_json, get_json ------------------------------------------------------------------------
