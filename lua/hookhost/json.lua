@@ -30,6 +30,7 @@
 local cjson = require("cjson.safe")
 
 local M = {null = cjson.null}
+local random = math.random -- as loaded: a script's own math.random cannot weaken the marker
 
 local MAX_DEPTH = 128 -- cjson's encode_max_depth in hookhost: deeper values fail in cjson itself
 
@@ -67,7 +68,7 @@ end
 local function new_marker()
   local hex = {}
   for i = 1, 16 do
-    hex[i] = string.format("%x", math.random(0, 15))
+    hex[i] = string.format("%x", random(0, 15))
   end
   return "\0hookhost-empty-array-" .. table.concat(hex) .. "\0"
 end
