@@ -138,12 +138,17 @@ void aws_service_env_name(const char *service, char *out, size_t outlen)
 }
 
 /* Names compare equal when their env-style spellings do: "CloudWatch Logs" = "cloudwatch-logs". */
+static char env_char(char ch)
+{
+    return ch == ' ' || ch == '-' ? '_' : ch >= 'a' && ch <= 'z' ? (char)(ch - 'a' + 'A') : ch;
+}
+
 static int service_name_eq(const char *a, const char *b)
 {
-    char x[128], y[128];
-    aws_service_env_name(a, x, sizeof x);
-    aws_service_env_name(b, y, sizeof y);
-    return strcmp(x, y) == 0;
+    for (; *a && *b; a++, b++)
+        if (env_char(*a) != env_char(*b))
+            return 0;
+    return *a == *b;
 }
 
 static const struct service_info *service_lookup(const char *name)
