@@ -617,37 +617,6 @@ static int open_cjson_safe(lua_State *L)
     return 1;
 }
 
-/* The encoder of ctx.log fields, the result and ctx.in_progress details (upvalue 1: the bounded
- * cjson.encode). Once the script has loaded hookhost.json (the only way a value can hold its
- * json.empty_array), that module's encode is used, so the empty list is [] there too; it is
- * looked up raw, so no metamethod runs. Raises on failure, as cjson.encode does. */
-static int script_json_encode(lua_State *L)
-{
-    lua_settop(L, 1);
-    luaL_checkstack(L, 6, "JSON");
-    lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
-    lua_pushliteral(L, "hookhost.json");
-    if (lua_istable(L, -2) && lua_rawget(L, -2) == LUA_TTABLE) {
-        lua_pushliteral(L, "encode");
-        if (lua_rawget(L, -2) == LUA_TFUNCTION) {
-            lua_pushvalue(L, 1);
-            lua_call(L, 1, 2);
-            if (lua_type(L, -2) == LUA_TSTRING) {
-                lua_pop(L, 1);
-                return 1;
-            }
-            if (lua_type(L, -1) != LUA_TSTRING)
-                lua_pushliteral(L, "hookhost.json.encode failed");
-            return lua_error(L);
-        }
-    }
-    lua_settop(L, 1);
-    lua_pushvalue(L, lua_upvalueindex(1));
-    lua_insert(L, 1);
-    lua_call(L, 1, 1);
-    return 1;
-}
-
 /* C modules a script may require; registered in package.preload, never as globals. */
 static const luaL_Reg preloads[] = {
     {"cjson", open_cjson},
@@ -909,7 +878,6 @@ static int pmain(lua_State *L)
     /* cjson for the event, the result and ctx.log's fields */
     luaL_requiref(L, "cjson", open_cjson, 0);
     lua_getfield(L, -1, "encode");
-    lua_pushcclosure(L, script_json_encode, 1);
     lua_setfield(L, LUA_REGISTRYINDEX, "hookhost.json_encode");
     lua_pop(L, 1);
     luaL_requiref(L, "cjson.safe", open_cjson_safe, 0);

@@ -335,15 +335,3 @@ end
     assert '"url":"https://hooks.example.com/a/b"' in line and "\\/" not in line.replace("\\\\/", "")
     fields = json.loads(line if fmt == "JSON" else line[line.index("{"):])
     assert fields["url"] == "https://hooks.example.com/a/b" and fields["raw"] == "a\\/b"
-
-
-def test_log_fields_and_the_result_send_empty_lists(lua):
-    p, o, _ = lua("""
-return function(event, ctx)
-  ctx.log.info("listed", {ids = json.empty_array, found = json.array({}), obj = {}})
-  return {ids = json.empty_array, n = 1}
-end
-""", env={"AWS_LAMBDA_LOG_FORMAT": "JSON"})
-    line = json.loads(next(l for l in p.stderr.splitlines() if "listed" in l))
-    assert line["ids"] == [] and line["found"] == [] and line["obj"] == {}
-    assert o["result"] == {"ids": [], "n": 1}
