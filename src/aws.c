@@ -175,7 +175,8 @@ static const struct model_service model_services[] = {
  * aliases), then botocore's models: the name as an endpoint prefix (what it meant before the
  * models were consulted, so no working call changes), a prefix several services share decided
  * by the name being one's service id or model folder ("apigateway", "rds"), else the name as a
- * service id or model folder ("SFN", "stepfunctions" -> states). Returns 0 with *si or *ms set
+ * service id or model folder ("SFN", "stepfunctions" -> states), else as the signing name of
+ * one service ("awsssoportal" -> SSO at portal.sso). Returns 0 with *si or *ms set
  * (neither: an unknown service, called by its own name), -1 when the name is an endpoint prefix
  * of several services and names none of them. */
 static int service_resolve(const char *name, const struct service_info **si,
@@ -218,6 +219,19 @@ static int service_resolve(const char *name, const struct service_info **si,
         return -1;
     }
     *ms = by_prefix ? by_prefix : named;
+    if (*ms)
+        return 0;
+    /* last, a signing name that only one service uses ("ses": SES at email.<region>...) */
+    for (size_t i = 0; i < N_MODEL_SERVICES; i++) {
+        const struct model_service *m = &model_services[i];
+        if (strcasecmp(name, m->signing) != 0)
+            continue;
+        if (*ms && strcmp((*ms)->id, m->id) != 0) {
+            *ms = NULL; /* several: the name stays unknown, as before */
+            break;
+        }
+        *ms = m;
+    }
     return 0;
 }
 

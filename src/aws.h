@@ -73,7 +73,8 @@ struct aws_endpoint {
  * (then default_region; global services always sign for their own region). endpoint_prefix may be
  * NULL (the table's, else the service name lower-cased). getenv_fn NULL means getenv.
  * `service` is looked up in hookhost's table, then in botocore's models (src/aws_services.inc) as
- * an endpoint prefix, a service id or a model folder (aws_service_id()); that gives the endpoint
+ * an endpoint prefix, a service id, a model folder or a signing name only one service uses
+ * (aws_service_id()); that gives the endpoint
  * prefix, the signing name and the service id. An unknown name is its own prefix, signing name
  * and id.
  * Order: AWS_ENDPOINT_URL_<SERVICE_ID> (aws_endpoint_env_var()), AWS_ENDPOINT_URL,

@@ -121,16 +121,23 @@ def test_every_service_name_reads_the_sdks_variable():
     for _, sid, prefix, _ in rows:
         ids_by_prefix.setdefault(prefix.lower(), set()).add(sid)
     cases = []
+    ids_by_signing = {}
+    for _, sid, _, signing in rows:
+        ids_by_signing.setdefault(signing.lower(), set()).add(sid)
     for folder, sid, prefix, signing in rows:
-        for name in (prefix, sid.replace(" ", "_"), folder):
+        for name in (prefix, sid.replace(" ", "_"), folder, signing):
             others = ids_by_prefix.get(name.lower(), set()) - {sid}
             named_elsewhere = any(norm(name) in (norm(s), norm(f)) and s != sid
                                   for f, s, _, _ in rows)
             if others or named_elsewhere:
                 continue  # the name also stands for another service
+            if name == signing and name not in (prefix, folder) and norm(name) != norm(sid) \
+                    and ids_by_signing[name.lower()] != {sid}:
+                continue  # a signing name several services share stands for none of them
             cases.append((name, sid, signing))
     # hookhost's own table keeps its names for the services it documents (same ids as botocore)
     assert ("states", "SFN", "states") in cases and ("stepfunctions", "SFN", "states") in cases
+    assert ("awsssoportal", "SSO", "awsssoportal") in cases and ("ses", "SES", "ses") in cases
     text = "".join(f"{name} us-east-1\n" for name, _, _ in cases)
     out = subprocess.run([TOOL], input=text, capture_output=True, text=True, timeout=60,
                          check=True).stdout.splitlines()

@@ -339,6 +339,11 @@ int main(void)
         CHECK_STR(aws_service_id("apigateway"), "API Gateway");
         CHECK_STR(aws_service_id("rds"), "RDS");
         CHECK_STR(aws_service_id("monitoring"), "CloudWatch");
+        CHECK_STR(aws_service_id("awsssoportal"), "SSO"); /* a signing name only SSO uses */
+        CHECK_INT(resolve(NULL, "awsssoportal", NULL, NULL, "eu-west-1", &ep, err), 0);
+        CHECK_STR(ep.host_header, "portal.sso.eu-west-1.amazonaws.com");
+        CHECK(aws_service_id("execute-api") &&
+              strcmp(aws_service_id("execute-api"), "ApiGatewayManagementApi") == 0);
         CHECK(aws_service_id("email") == NULL);
         CHECK_INT(resolve(NULL, "email", NULL, NULL, "eu-west-1", &ep, err), -1);
         CHECK(strstr(err, "endpoint prefix of several services") && strstr(err, "\"SESv2\""));
