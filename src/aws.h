@@ -74,14 +74,21 @@ struct aws_endpoint {
  * "cloudfront", "CloudWatch" or "monitoring", "sns", "sts", "iam", ...). region may be NULL or ""
  * (then default_region; global services always sign for their own region). endpoint_prefix may be
  * NULL (the table's, else the service name lower-cased). getenv_fn NULL means getenv.
- * Order: AWS_ENDPOINT_URL_<SERVICE_ID> (upper-cased, spaces and dashes as '_'), AWS_ENDPOINT_URL,
+ * `service` is looked up in hookhost's table, then in botocore's models (src/aws_services.inc) as
+ * an endpoint prefix, a service id, a model folder or a signing name only one service uses
+ * (aws_service_id()); that gives the endpoint
+ * prefix, the signing name and the service id. An unknown name is its own prefix, signing name
+ * and id.
+ * Order: AWS_ENDPOINT_URL_<SERVICE_ID> (aws_endpoint_env_var()), AWS_ENDPOINT_URL,
  * then https://<prefix>.<region>.<the partition's DNS suffix> (amazonaws.com, amazonaws.com.cn
  * for cn-*, c2s.ic.gov for us-iso-*, sc2s.sgov.gov for us-isob-*), or the partition's endpoint
  * of CloudFront, IAM, Route 53 and the region it is signed for (as botocore's endpoints.json:
  * cloudfront.amazonaws.com and us-east-1 in aws, cloudfront.cn-northwest-1.amazonaws.com.cn and
  * cn-northwest-1 in aws-cn, iam.us-gov.amazonaws.com and us-gov-west-1 in aws-us-gov, ...; with
  * no region, the aws partition's). Returns 0; -1 with a message in err naming the variable for a
- * bad URL; -2 when no region is configured (or it is not a region name), saying so. */
+ * bad URL, for a variable named after `service` where the SDKs' name differs
+ * (AWS_ENDPOINT_URL_STATES set, AWS_ENDPOINT_URL_SFN not), or for an ambiguous name; -2 when no
+ * region is configured (or it is not a region name), saying so. */
 int aws_resolve_endpoint(const char *service, const char *region, const char *endpoint_prefix,
                          const char *default_region,
                          const char *(*getenv_fn)(void *ud, const char *name), void *getenv_ud,
@@ -103,6 +110,17 @@ int aws_request_url(const struct aws_endpoint *ep, const char *path, const char 
 
 /* The environment variable suffix for a service id: "CloudWatch Logs" -> "CLOUDWATCH_LOGS". */
 void aws_service_env_name(const char *service, char *out, size_t outlen);
+
+/* The AWS SDKs' endpoint variable of a service id (botocore's metadata.serviceId): spaces (and
+ * dashes) as '_', upper-cased, after AWS_ENDPOINT_URL_: "SFN" -> "AWS_ENDPOINT_URL_SFN",
+ * "Secrets Manager" -> "AWS_ENDPOINT_URL_SECRETS_MANAGER". Always terminates out. */
+void aws_endpoint_env_var(const char *service_id, char *out, size_t outlen);
+
+/* The service id a script's service name stands for, as aws_resolve_endpoint() resolves it
+ * ("states", "SFN" or "stepfunctions" -> "SFN"; "monitoring" -> "CloudWatch"); a static string,
+ * or NULL for a name no table knows (then the name itself names the variable) or one that is
+ * ambiguous ("email": SES, SESv2 and Pinpoint Email). */
+const char *aws_service_id(const char *name);
 
 /* ---- retries (pure, for tests) ---- */
 /* 1 when an error code is a throttling or transient code that standard mode retries. */

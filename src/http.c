@@ -59,10 +59,7 @@ int http_retryable(int rc)
     return rc == HTTP_ERR_TIMEOUT || rc == HTTP_ERR_CONNECTION || rc == HTTP_ERR_DNS;
 }
 
-/* Copy `url` for an error message: scheme, host, port and path only. The query (a presigned URL
- * holds X-Amz-Signature and X-Amz-Credential there), the fragment and any user:password@ part
- * are dropped, so a message can be logged as it is. */
-static void url_for_message(const char *url, char *out, size_t outlen)
+void http_url_for_message(const char *url, char *out, size_t outlen)
 {
     size_t o = 0;
     if (!outlen)
@@ -596,7 +593,7 @@ int http_do(struct http_client *c, const struct http_request *req, struct http_r
     CURLcode cc = CURLE_OK;
 
     http_response_free(resp);
-    url_for_message(req->url, where, sizeof where);
+    http_url_for_message(req->url, where, sizeof where);
     what[0] = '\0';
     size_t max_body = req->max_body && req->max_body < c->max_body ? req->max_body : c->max_body;
     struct xfer x = {resp, 0, 0, FIT};

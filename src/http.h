@@ -139,6 +139,11 @@ int http_header_value_ok(const char *s, size_t n);
 int http_do(struct http_client *c, const struct http_request *req, struct http_response *resp,
             char *err, size_t errlen);
 
+/* Copy `url` for a message into out (always terminated): scheme, host, port and path only. The
+ * query (a presigned URL holds X-Amz-Signature and X-Amz-Credential there), the fragment and any
+ * user:password@ part are dropped, and CR/LF become spaces, so a message can be logged as it is. */
+void http_url_for_message(const char *url, char *out, size_t outlen);
+
 /* The value of the first response header named `name` (ASCII case-insensitive), or NULL. The
  * pointer is owned by resp. */
 const char *http_header_get(const struct http_response *resp, const char *name);

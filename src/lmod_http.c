@@ -6,6 +6,7 @@
 #include "buf.h"
 #include "http.h"
 #include "lhost.h"
+#include "log.h"
 
 #include <lauxlib.h>
 
@@ -223,6 +224,19 @@ static int l_request(lua_State *L)
         req.headers = collect_headers(L, t, &req.nheaders);
     } else if (ty != LUA_TNIL) {
         return luaL_error(L, "hookhost.http.request: 'headers' must be a table");
+    }
+
+    /* Dry run: GET and HEAD change nothing and are sent; anything else is described, not sent. */
+    if (lhost_dry_run(L) && req.method && strcmp(req.method, "GET") != 0 &&
+        strcmp(req.method, "HEAD") != 0) {
+        char shown[1024];
+        http_url_for_message(req.url, shown, sizeof shown);
+        log_info("dry run: not sent: %s %s (%zu bytes)", req.method, shown, req.body_len);
+        lua_pushinteger(L, 200);
+        lua_newtable(L);
+        lua_pushliteral(L, "");
+        lua_pushboolean(L, 1);
+        return 4;
     }
 
     struct http_response *resp = lmod_http_push_response_holder(L);

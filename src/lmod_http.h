@@ -16,6 +16,9 @@
  *     Response headers come back with lower-case names (repeated ones joined with ", ").
  *     Redirects are never followed (a 3xx is an answer like any other). TLS verification is
  *     always on; AWS_CA_BUNDLE names the trusted CAs when set.
+ *       -> 200, {}, "", true                  dry run (hookhost run --dry-run), any method but
+ *                                             GET and HEAD: not sent; logged (INFO) as "dry run:
+ *                                             not sent: POST <URL without query> (N bytes)"
  *   remaining_ms()  -> the running hook's time left in ms (what ctx.remaining_ms() returns)
  *   now_ms()        -> a monotonic clock in ms (http_now_ms)
  *   sleep_ms(ms)    -> sleeps min(ms, time left) ms; returns the ms actually slept

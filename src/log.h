@@ -43,7 +43,8 @@ void log_set_deployment_id(const char *id);
 void log_add_secret(const char *secret);
 
 /* Write one line. `fields_json` is NULL or a JSON object text ("{...}") produced by cjson; its
- * members are merged into a JSON line, or appended to a Text line. */
+ * members are merged into a JSON line, or appended to a Text line, with cjson's "\/" written as
+ * '/' (URLs stay readable; an escaped backslash before it is kept). */
 void log_line(enum log_level l, const char *fields_json, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

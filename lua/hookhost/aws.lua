@@ -1,7 +1,8 @@
 --- hookhost.aws: signed AWS calls from hook scripts.
 --
 -- Every call is signed with SigV4 (credentials from the usual chain), sent to the service's
--- endpoint (AWS_ENDPOINT_URL_<SERVICE>, AWS_ENDPOINT_URL, else the AWS default), retried in the
+-- endpoint (AWS_ENDPOINT_URL_<SERVICE_ID> as the SDKs name it, e.g. AWS_ENDPOINT_URL_SFN for
+-- "states" (docs/HOOKS.md); AWS_ENDPOINT_URL; else the AWS default), retried in the
 -- SDKs' standard mode (AWS_MAX_ATTEMPTS, default 3) and never runs past the hook's own time.
 --
 --   local aws = require("hookhost.aws")
@@ -24,7 +25,9 @@
 --       raises "dry run: ssm GetParameter was not sent, so its result has no field ..." when a
 --       field is read (pairs() yields nothing).
 --   aws.json(service, target_prefix, operation, params?, opts?) -> decoded table
---       AWS JSON 1.0/1.1 (opts.json_version "1.0" or "1.1", default "1.1").
+--       AWS JSON 1.0/1.1 (opts.json_version "1.0" or "1.1", default "1.1"). params are encoded
+--       by hookhost.json: json.empty_array (or json.array(t)) is sent as [], other empty tables
+--       as {}.
 --   aws.query(service, action, version, params?, opts?) -> decoded XML root (hookhost.xml shape)
 --       The query protocol: params flattened as botocore does (below), POSTed form-encoded.
 --   aws.rest_xml{service, method?, path?, query?, headers?, body?, content_type?, region?,
@@ -49,6 +52,7 @@
 
 local core = require("hookhost.aws.core")
 local cjson = require("cjson.safe")
+local json = require("hookhost.json")
 local xml = require("hookhost.xml")
 
 local stubs = require("hookhost.stubs")
@@ -179,7 +183,7 @@ function M.json(service, target_prefix, operation, params, opts)
   local body = "{}"
   if params ~= nil and next(params) ~= nil then
     local e
-    body, e = cjson.encode(params)
+    body, e = json.encode(params) -- json.empty_array is sent as []
     check(body, "json", "params cannot be encoded as JSON: " .. tostring(e))
   end
   local status, headers, resp, answer = M.send{

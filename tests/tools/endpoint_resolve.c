@@ -2,7 +2,9 @@
  * hookhost's endpoint resolution with botocore's (tests/e2e/test_endpoints.py).
  *
  * stdin: one "service region" pair per line ("-" for no region).
- * stdout: one line per input line, "https://host region signing-name", or "error: message".
+ * stdout: one line per input line, "https://host region signing-name variable", where variable
+ * is the AWS SDKs' AWS_ENDPOINT_URL_<ID> the service reads (from aws_service_id(); "-" for a
+ * name no table knows), or "error: message".
  * The environment is ignored (no AWS_ENDPOINT_URL*), so only the built-in rules are shown.
  */
 #include "aws.h"
@@ -33,9 +35,14 @@ int main(void)
                                       no_env, NULL, &ep, err, sizeof err);
         if (rc < 0)
             printf("error: %s\n", err);
-        else
-            printf("%s://%s%s %s %s\n", ep.scheme, ep.host_header, ep.base_path, ep.region,
-                   ep.signing_name);
+        else {
+            char var[128] = "-";
+            const char *id = aws_service_id(service);
+            if (id)
+                aws_endpoint_env_var(id, var, sizeof var);
+            printf("%s://%s%s %s %s %s\n", ep.scheme, ep.host_header, ep.base_path, ep.region,
+                   ep.signing_name, var);
+        }
         fflush(stdout);
     }
     return 0;

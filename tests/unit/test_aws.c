@@ -302,6 +302,66 @@ int main(void)
         CHECK(strstr(err, "AWS_ENDPOINT_URL=") != NULL && strstr(err, "http or https") != NULL);
     }
 
+    TEST("endpoint variables are named from the service id, as in the AWS SDKs")
+    {
+        /* Step Functions: service id SFN, endpoint prefix and signing name states */
+        const char *const sfn[] = {"AWS_ENDPOINT_URL_SFN", "http://127.0.0.1:7001", NULL};
+        const char *const names[] = {"states", "SFN", "sfn", "stepfunctions"};
+        for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+            CHECK_INT(resolve(sfn, names[i], NULL, NULL, "eu-west-1", &ep, err), 0);
+            CHECK_STR(ep.host_header, "127.0.0.1:7001");
+            CHECK_STR(ep.signing_name, "states");
+            CHECK_INT(resolve(NULL, names[i], NULL, NULL, "eu-west-1", &ep, err), 0);
+            CHECK_STR(ep.host_header, "states.eu-west-1.amazonaws.com");
+            CHECK_STR(aws_service_id(names[i]), "SFN");
+        }
+        /* the name the script passed is not read: set alone, it is an error naming both */
+        const char *const old[] = {"AWS_ENDPOINT_URL_STATES", "http://127.0.0.1:7001", NULL};
+        CHECK_INT(resolve(old, "states", NULL, NULL, "eu-west-1", &ep, err), -1);
+        CHECK_STR(err, "AWS_ENDPOINT_URL_STATES is set, but the AWS SDKs' variable for states "
+                       "(service id \"SFN\") is AWS_ENDPOINT_URL_SFN: rename it");
+        const char *const both[] = {"AWS_ENDPOINT_URL_STATES", "http://127.0.0.1:1",
+                                    "AWS_ENDPOINT_URL_SFN", "http://127.0.0.1:7001", NULL};
+        CHECK_INT(resolve(both, "states", NULL, NULL, "eu-west-1", &ep, err), 0);
+        CHECK_STR(ep.host_header, "127.0.0.1:7001");
+        const char *const mon[] = {"AWS_ENDPOINT_URL_MONITORING", "http://127.0.0.1:1", NULL};
+        CHECK_INT(resolve(mon, "monitoring", NULL, NULL, "eu-west-1", &ep, err), -1);
+        CHECK(strstr(err, "is AWS_ENDPOINT_URL_CLOUDWATCH: rename it") != NULL);
+        /* another service's own variable is never taken for an old name: "sso" is SSO Admin */
+        const char *const sso[] = {"AWS_ENDPOINT_URL_SSO", "http://127.0.0.1:1", NULL};
+        CHECK_INT(resolve(sso, "sso", NULL, NULL, "eu-west-1", &ep, err), 0);
+        CHECK_STR(ep.source, "default");
+        CHECK_STR(aws_service_id("sso"), "SSO Admin");
+        /* model folders and ids with spaces; prefixes shared by several services */
+        CHECK_STR(aws_service_id("elbv2"), "Elastic Load Balancing v2");
+        CHECK_STR(aws_service_id("secretsmanager"), "Secrets Manager");
+        CHECK_STR(aws_service_id("apigateway"), "API Gateway");
+        CHECK_STR(aws_service_id("rds"), "RDS");
+        CHECK_STR(aws_service_id("monitoring"), "CloudWatch");
+        CHECK_STR(aws_service_id("awsssoportal"), "SSO"); /* a signing name only SSO uses */
+        CHECK_INT(resolve(NULL, "awsssoportal", NULL, NULL, "eu-west-1", &ep, err), 0);
+        CHECK_STR(ep.host_header, "portal.sso.eu-west-1.amazonaws.com");
+        CHECK(aws_service_id("execute-api") &&
+              strcmp(aws_service_id("execute-api"), "ApiGatewayManagementApi") == 0);
+        CHECK(aws_service_id("email") == NULL);
+        CHECK_INT(resolve(NULL, "email", NULL, NULL, "eu-west-1", &ep, err), -1);
+        CHECK(strstr(err, "endpoint prefix of several services") && strstr(err, "\"SESv2\""));
+        CHECK_INT(resolve(NULL, "SESv2", NULL, NULL, "eu-west-1", &ep, err), 0);
+        CHECK_STR(ep.host_header, "email.eu-west-1.amazonaws.com");
+        CHECK_STR(ep.signing_name, "ses");
+        /* a name no table knows names its own variable, prefix and signing name */
+        CHECK(aws_service_id("brand-new-service") == NULL);
+        const char *const nw[] = {"AWS_ENDPOINT_URL_BRAND_NEW_SERVICE", "http://127.0.0.1:2", NULL};
+        CHECK_INT(resolve(nw, "brand-new-service", NULL, NULL, "eu-west-1", &ep, err), 0);
+        CHECK_STR(ep.host_header, "127.0.0.1:2");
+        CHECK_STR(ep.signing_name, "brand-new-service");
+        char v[128];
+        aws_endpoint_env_var("Elastic Load Balancing v2", v, sizeof v);
+        CHECK_STR(v, "AWS_ENDPOINT_URL_ELASTIC_LOAD_BALANCING_V2");
+        aws_endpoint_env_var("Secrets Manager", v, sizeof v);
+        CHECK_STR(v, "AWS_ENDPOINT_URL_SECRETS_MANAGER");
+    }
+
     TEST("service environment names")
     {
         char n[64];

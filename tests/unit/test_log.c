@@ -2,8 +2,31 @@
 #include "log.h"
 #include "testhelp.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+/* One log_line() with these fields, as written to stderr (into out, NUL-terminated). */
+static void logged(enum log_format f, const char *fields, char *out, size_t outlen)
+{
+    FILE *tmp = tmpfile();
+    int saved = dup(STDERR_FILENO);
+    if (!tmp || saved < 0) {
+        out[0] = '\0';
+        return;
+    }
+    dup2(fileno(tmp), STDERR_FILENO);
+    log_set_format(f);
+    log_line(LOG_INFO, fields, "m");
+    log_set_format(LOG_TEXT);
+    dup2(saved, STDERR_FILENO);
+    close(saved);
+    rewind(tmp);
+    size_t n = fread(out, 1, outlen - 1, tmp);
+    out[n] = '\0';
+    fclose(tmp);
+}
 
 int main(void)
 {
@@ -136,6 +159,18 @@ int main(void)
         char one[1];
         log_redact_into(one, sizeof one, src, strlen(src));
         CHECK_STR(one, "");
+    }
+    TEST("log fields show '/' as is: cjson's \\/ escapes are undone, a backslash kept")
+    {
+        /* {"url":"https://x/y","path":"a\\/b"} as cjson writes it: the second holds a backslash */
+        const char *fields = "{\"url\":\"https:\\/\\/x\\/y\",\"path\":\"a\\\\\\/b\"}";
+        char out[512];
+        logged(LOG_JSON, fields, out, sizeof out);
+        CHECK(strstr(out, ",\"url\":\"https://x/y\",\"path\":\"a\\\\/b\"}\n") != NULL);
+        logged(LOG_TEXT, fields, out, sizeof out);
+        CHECK(strstr(out, " m {\"url\":\"https://x/y\",\"path\":\"a\\\\/b\"}\n") != NULL);
+        logged(LOG_TEXT, "{\"end\":\"\\\\\"}", out, sizeof out); /* a trailing \\ */
+        CHECK(strstr(out, " m {\"end\":\"\\\\\"}\n") != NULL);
     }
     return test_report("log");
 }
