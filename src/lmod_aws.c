@@ -358,6 +358,19 @@ static int l_request(lua_State *L)
         return luaL_error(L, "hookhost.aws.request: 'service' is required (e.g. \"codedeploy\")");
     req.region = opt_string_field(L, 1, "region", NULL);
     req.endpoint_prefix = opt_string_field(L, 1, "endpoint_prefix", NULL);
+    req.signing_name = opt_string_field(L, 1, "signing_name", NULL);
+    if (req.signing_name) {
+        size_t n = strlen(req.signing_name);
+        int ok = n > 0 && n < 64;
+        for (size_t i = 0; i < n; i++) {
+            char ch = req.signing_name[i];
+            ok = ok && ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                        (ch >= '0' && ch <= '9') || ch == '-' || ch == '_' || ch == '.');
+        }
+        if (!ok)
+            return luaL_error(L, "hookhost.aws.request: 'signing_name' must be 1 to 63 letters, "
+                                 "digits, '-', '_' or '.'");
+    }
     req.method = opt_string_field(L, 1, "method", NULL);
     if (req.method) {
         size_t n = strlen(req.method);

@@ -24,6 +24,7 @@
 --       Name.entry.N.key / Name.entry.N.value (or the model's names, e.g. SNS's "Name", "Value")
 --   aws.uri_encode(s [, keep_slash]) -> s percent-encoded (RFC 3986 unreserved bytes kept)
 --   aws.error{code, message, ...} -> an error object like the ones calls return
+--   aws.client(service [, opts]) -> a client made from the service's model (aws/client.lua)
 -- opts (json, query) and the rest_xml table accept region, endpoint_prefix, max_attempts.
 --
 -- err = {code, message, status (0: no response), request_id, retryable, attempts}.
@@ -48,6 +49,28 @@ local M = {
 }
 
 local MAP = {} -- metatable marking aws.map() tables
+
+--- The one way out for every AWS call (docs: notes/DRYRUN_STUB_DESIGN.md): a core.request
+-- table -> status, headers, body [, answer] | nil, err. Minimal until the dry-run/stub branch
+-- lands: core.request as is; its dry-run description is the answer (200, {}, "", d).
+function M.send(t)
+  local status, headers, body, dry = core.request{
+    service = t.service, region = t.region, endpoint_prefix = t.endpoint_prefix,
+    signing_name = t.signing_name, max_attempts = t.max_attempts, method = t.method,
+    path = t.path, query = t.query, headers = t.headers, body = t.body,
+    content_type = t.content_type, operation = t.operation,
+  }
+  if dry then
+    return 200, {}, "", dry
+  end
+  return status, headers, body
+end
+
+--- A client made from the service's model: aws.client("ecs"):describe_services{...}
+-- (lua/hookhost/aws/client.lua).
+function M.client(name, opts)
+  return require("hookhost.aws.client").new(name, opts)
+end
 
 local function check(cond, fname, msg)
   if not cond then
