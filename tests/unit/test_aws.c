@@ -625,7 +625,7 @@ int main(void)
         struct aws_client_opts o = {.getenv_fn = fake_getenv, .getenv_ud = &(struct fenv){env}};
         struct aws_client *c = aws_client_new(&o, e, sizeof e);
         CHECK(c != NULL);
-                struct aws_request req = {.service = "ECR", .endpoint_prefix = "api.ecr"};
+        struct aws_request req = {.service = "ECR", .endpoint_prefix = "api.ecr"};
         CHECK_INT(aws_client_resolve(c, &req, &ep, e, sizeof e), 0);
         CHECK_STR(ep.host, "api.ecr.eu-west-1.amazonaws.com");
         CHECK_STR(ep.signing_name, "api.ecr");
