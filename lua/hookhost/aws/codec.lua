@@ -15,6 +15,9 @@
 --       text | nil, message
 --   codec.number(v) -> v as text: integers "%d", floats as Python's repr writes them
 --       (shortest text that reads back the same; "2.0" for a whole float)
+--   codec.text(v, shape_type) -> a scalar as text the way botocore's str() writes it, by the
+--       shape's type: integer and long shapes "%d" (also for a whole float: values decoded by
+--       lua-cjson are floats), booleans "true"/"false"
 
 local M = {}
 
@@ -228,6 +231,19 @@ function M.number(v)
     end
   end
   return string.format("%.17g", v)
+end
+
+function M.text(v, ty)
+  local t = type(v)
+  if t == "number" then
+    if (ty == "integer" or ty == "long") and math.tointeger(v) then
+      return string.format("%d", math.tointeger(v))
+    end
+    return M.number(v)
+  elseif t == "boolean" then
+    return v and "true" or "false"
+  end
+  return tostring(v)
 end
 
 return M

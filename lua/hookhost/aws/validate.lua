@@ -16,6 +16,7 @@
 
 local shapes = require("hookhost.aws.shapes")
 local codec = require("hookhost.aws.codec")
+local cjson = require("cjson")
 
 local M = {}
 
@@ -216,6 +217,12 @@ function validate_value(m, errors, name, v, view, strict, depth)
       validate_value(m, errors, string.format("%s (key: %s)", name, k), k, kview, strict, depth + 1)
       validate_value(m, errors, name .. "." .. k, v[k], vview, strict, depth + 1)
     end
+  elseif ty == "string" and view.jsonvalue then
+    local ok = pcall(cjson.encode, v) -- botocore: anything json.dumps can write
+    if not ok then
+      report(errors, string.format("Invalid parameter %s must be json serializable: %s",
+                                   path_name(name), show(v)))
+    end
   elseif ty == "string" then
     if type(v) ~= "string" then
       return invalid_type(errors, name, v, ty)
@@ -251,9 +258,6 @@ function validate_value(m, errors, name, v, view, strict, depth)
   elseif ty == "blob" then
     if type(v) ~= "string" then
       return invalid_type(errors, name, v, ty)
-    end
-    if view.min then
-      range(errors, name, #v, view, "length", strict)
     end
   elseif ty == "timestamp" then
     if type(v) ~= "number" and type(v) ~= "string" then

@@ -101,10 +101,8 @@ function flatten(m, view, v, prefix, out, ec2)
     local s = codec.wire_timestamp(assert(codec.to_epoch(v)),
                                    (view.timestampFormat or "iso8601"):lower())
     add(out, prefix, type(s) == "string" and s or string.format("%d", s))
-  elseif type(v) == "number" then
-    add(out, prefix, codec.number(v))
   else
-    add(out, prefix, tostring(v))
+    add(out, prefix, codec.text(v, ty))
   end
 end
 

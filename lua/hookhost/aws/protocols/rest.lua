@@ -29,22 +29,12 @@ local M = {}
 local resolve = shapes.resolve
 
 -- A scalar as URI label, query or header text (botocore: str(value); booleans lower-case).
-local function text(v)
-  local t = type(v)
-  if t == "string" then
-    return v
-  elseif t == "number" then
-    return codec.number(v)
-  elseif t == "boolean" then
-    return v and "true" or "false"
-  end
-  return tostring(v)
-end
+local text = codec.text
 
 local function header_value(m, view, v)
   local ty = view.type
   if ty == "timestamp" then
-    local t = assert(codec.to_epoch(v))
+    local t = math.floor(assert(codec.to_epoch(v))) -- whole seconds in headers, as botocore
     return text(codec.wire_timestamp(t, (view.timestampFormat or "rfc822"):lower()))
   elseif ty == "list" then
     local member = resolve(m, view.member)
@@ -58,7 +48,7 @@ local function header_value(m, view, v)
   elseif ty == "blob" then
     return codec.base64(v)
   end
-  return text(v)
+  return text(v, ty)
 end
 
 -- Split "/{Bucket}/{Key+}?uploads&x-id=Put" into the path template and its literal query.
@@ -80,7 +70,7 @@ local function render(template, labels, opname)
     if v == nil then
       error("hookhost.aws: " .. opname .. ": the URI label " .. name .. " has no value", 0)
     end
-    v = text(v)
+    v = text(v[1], v[2].type)
     return core.uri_encode(v, greedy)
   end))
 end
@@ -110,7 +100,7 @@ function M.serialize(m, op, params, body)
     local loc = view.location
     local name = view.locationName or k
     if loc == "uri" then
-      labels[name] = v
+      labels[name] = {v, view}
     elseif loc == "querystring" then
       if view.type == "map" then
         local keys = {}
@@ -122,11 +112,12 @@ function M.serialize(m, op, params, body)
         for _, kk in ipairs(keys) do
           local x = v[kk]
           if vview.type == "list" then
+            local ity = resolve(m, vview.member).type
             for _, item in ipairs(x) do
-              req.query[#req.query + 1] = {kk, text(item)}
+              req.query[#req.query + 1] = {kk, text(item, ity)}
             end
           else
-            req.query[#req.query + 1] = {kk, text(x)}
+            req.query[#req.query + 1] = {kk, text(x, vview.type)}
           end
         end
       elseif view.type == "list" then
@@ -136,22 +127,23 @@ function M.serialize(m, op, params, body)
             item = codec.wire_timestamp(assert(codec.to_epoch(item)),
                                         (member.timestampFormat or "iso8601"):lower())
           end
-          req.query[#req.query + 1] = {name, text(item)}
+          req.query[#req.query + 1] = {name, text(item, member.type)}
         end
       elseif view.type == "timestamp" then
         local t = assert(codec.to_epoch(v))
         req.query[#req.query + 1] = {name, text(codec.wire_timestamp(t,
                                      (view.timestampFormat or "iso8601"):lower()))}
       else
-        req.query[#req.query + 1] = {name, text(v)}
+        req.query[#req.query + 1] = {name, text(v, view.type)}
       end
     elseif loc == "header" then
       if not (view.type == "list" and #v == 0) then
         req.headers[name] = header_value(m, view, v)
       end
     elseif loc == "headers" then
+      local vty = resolve(m, view.value).type
       for kk, x in pairs(v) do
-        req.headers[name .. kk] = text(x)
+        req.headers[name .. kk] = text(x, vty)
       end
     else
       body_params[k] = v

@@ -43,10 +43,8 @@ local function scalar_text(view, v)
     local t = assert(codec.to_epoch(v))
     local s = codec.wire_timestamp(t, (view.timestampFormat or "iso8601"):lower())
     return type(s) == "string" and s or string.format("%d", s)
-  elseif type(v) == "number" then
-    return codec.number(v)
   end
-  return tostring(v)
+  return codec.text(v, ty)
 end
 
 local write
