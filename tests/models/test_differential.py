@@ -312,3 +312,253 @@ def test_requests_equal_botocores(protocol, hookhost_bin, tmp_path):
               "\n  hookhost:", json.dumps(have, default=str)[:2000])
     assert n_ops >= (50 if protocol not in ("ec2", "rest-xml") else 20)
     assert not bad, f"{len(bad)} of {len(cases)} {protocol} requests differ from botocore's"
+
+
+# ---- responses ----------------------------------------------------------------------------
+
+XSI = "http://www.w3.org/2001/XMLSchema-instance"
+
+
+def wire_timestamp(v, fmt):
+    t = float(v) if not isinstance(v, str) else datetime.datetime.strptime(
+        v, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.timezone.utc).timestamp()
+    dt = datetime.datetime.fromtimestamp(t, datetime.timezone.utc)
+    if fmt == "unixtimestamp":
+        return t
+    if fmt == "rfc822":
+        return dt.strftime("%a, %d %b %Y %H:%M:%S GMT")
+    s = dt.strftime("%Y-%m-%dT%H:%M:%S")
+    return s + (".%03dZ" % (dt.microsecond // 1000) if dt.microsecond else "Z")
+
+
+def json_value(shape, v):
+    """A value as the json protocols put it on the wire."""
+    t = shape.type_name
+    if t == "structure":
+        if shape.metadata.get("document"):
+            return v
+        return {shape.members[k].serialization.get("name", k): json_value(shape.members[k], x)
+                for k, x in v.items()}
+    if t == "list":
+        return [json_value(shape.member, x) for x in v]
+    if t == "map":
+        return {k: json_value(shape.value, x) for k, x in v.items()}
+    if t == "blob":
+        return base64.b64encode(v.encode()).decode()
+    if t == "timestamp":
+        return wire_timestamp(v, shape.serialization.get("timestampFormat", "unixtimestamp"))
+    return v
+
+
+def xml_scalar(shape, v):
+    t = shape.type_name
+    if t == "boolean":
+        return "true" if v else "false"
+    if t == "blob":
+        return base64.b64encode(v.encode()).decode()
+    if t == "timestamp":
+        return str(wire_timestamp(v, shape.serialization.get("timestampFormat", "iso8601")))
+    return str(v)
+
+
+def member_key(shape, name):
+    if shape.type_name == "list" and shape.serialization.get("flattened"):
+        n = shape.member.serialization.get("name")
+        if n:
+            return n
+    return shape.serialization.get("name", name)
+
+
+def xml_value(parent, shape, v, name):
+    t = shape.type_name
+    if t == "structure":
+        el = ET.SubElement(parent, name)
+        for k, x in v.items():
+            m = shape.members[k]
+            if m.serialization.get("location"):
+                continue
+            if m.serialization.get("xmlAttribute"):
+                an = m.serialization["name"]
+                el.set("{%s}%s" % (XSI, an.split(":")[1]) if ":" in an else an, xml_scalar(m, x))
+                continue
+            xml_value(el, m, x, member_key(m, k))
+    elif t == "list":
+        if shape.serialization.get("flattened"):
+            for x in v:
+                xml_value(parent, shape.member, x, name)
+        else:
+            el = ET.SubElement(parent, name)
+            for x in v:
+                xml_value(el, shape.member, x, shape.member.serialization.get("name", "member"))
+    elif t == "map":
+        kn = shape.key.serialization.get("name", "key")
+        vn = shape.value.serialization.get("name", "value")
+        outer = None if shape.serialization.get("flattened") else ET.SubElement(parent, name)
+        for k, x in v.items():
+            entry = ET.SubElement(parent, name) if outer is None else ET.SubElement(outer, "entry")
+            xml_value(entry, shape.key, k, kn)
+            xml_value(entry, shape.value, x, vn)
+    else:
+        ET.SubElement(parent, name).text = xml_scalar(shape, v)
+
+
+def xml_doc(fill, root_name):
+    root = ET.Element(root_name)
+    fill(root)
+    ET.register_namespace("xsi", XSI)
+    return ET.tostring(root, encoding="utf-8")
+
+
+def header_text(shape, v):
+    t = shape.type_name
+    if t == "list":
+        return ",".join(header_text(shape.member, x) for x in v)
+    if t == "timestamp":
+        return str(wire_timestamp(v, shape.serialization.get("timestampFormat", "rfc822")))
+    if t == "boolean":
+        return "true" if v else "false"
+    if shape.serialization.get("jsonvalue"):
+        return base64.b64encode(json.dumps(v).encode()).decode()
+    if t == "blob":
+        return base64.b64encode(v.encode()).decode()
+    return str(v)
+
+
+def make_response(svc, op, value):
+    """(status, headers, body) of an answer carrying value, written from the model."""
+    out = op.output_shape
+    headers = {"x-amzn-requestid": "rid-1"}
+    status = 200
+    proto = svc.protocol
+    if proto == "json":
+        return status, headers, json.dumps(json_value(out, value)).encode()
+    if proto in ("query", "ec2"):
+        def fill(root):
+            if proto == "ec2":
+                ET.SubElement(root, "requestId").text = "rid-1"
+            holder = root
+            wrapper = out.serialization.get("resultWrapper")
+            if wrapper:
+                holder = ET.SubElement(root, wrapper)
+            tmp = ET.Element("tmp")
+            xml_value(tmp, out, value, "x")
+            for child in list(tmp[0]):
+                holder.append(child)
+            holder.attrib.update(tmp[0].attrib)
+            if proto == "query":
+                meta = ET.SubElement(root, "ResponseMetadata")
+                ET.SubElement(meta, "RequestId").text = "rid-1"
+        return status, headers, xml_doc(fill, op.name + "Response")
+    # rest-json, rest-xml
+    body_value = {}
+    for k, x in value.items():
+        m = out.members[k]
+        loc = m.serialization.get("location")
+        if loc == "header":
+            headers[m.serialization.get("name", k).lower()] = header_text(m, x)
+        elif loc == "headers":
+            for hk, hv in x.items():
+                headers[(m.serialization.get("name", "") + hk).lower()] = str(hv)
+        elif loc == "statusCode":
+            status = 206
+            value[k] = 206
+        else:
+            body_value[k] = x
+    payload = out.serialization.get("payload")
+    if payload:
+        pm = out.members[payload]
+        x = body_value.get(payload)
+        if x is None:
+            return status, headers, b""
+        if pm.type_name in ("blob", "string"):
+            return status, headers, x.encode()
+        if proto == "rest-json":
+            return status, headers, json.dumps(json_value(pm, x)).encode()
+        return status, headers, xml_doc(lambda r: [r.append(c) for c in _xml_children(pm, x)] and None
+                                        or _xml_attrs(r, pm, x), pm.serialization.get("name", payload))
+    if proto == "rest-json":
+        return status, headers, json.dumps(json_value(out, body_value)).encode() if body_value else b""
+    if not body_value:
+        return status, headers, b""
+    return status, headers, xml_doc(lambda r: [r.append(c) for c in _xml_children(out, body_value)] and None
+                                    or _xml_attrs(r, out, body_value), out.name)
+
+
+def _xml_children(shape, v):
+    tmp = ET.Element("tmp")
+    xml_value(tmp, shape, v, "x")
+    return list(tmp[0])
+
+
+def _xml_attrs(root, shape, v):
+    tmp = ET.Element("tmp")
+    xml_value(tmp, shape, v, "x")
+    root.attrib.update(tmp[0].attrib)
+
+
+def iso(dt):
+    dt = dt.astimezone(datetime.timezone.utc)
+    s = dt.strftime("%Y-%m-%dT%H:%M:%S")
+    if dt.microsecond:
+        s += ("." + "%06d" % dt.microsecond).rstrip("0")
+    return s + "Z"
+
+
+def norm(v):
+    if isinstance(v, dict):
+        v = {k: x for k, x in v.items() if k != "ResponseMetadata"}
+        if not v:
+            return "EMPTY"
+        return {k: norm(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [norm(x) for x in v] if v else "EMPTY"
+    if isinstance(v, datetime.datetime):
+        return iso(v)
+    if isinstance(v, (bytes, bytearray)):
+        return bytes(v).decode("latin-1")
+    return v
+
+
+def usable_output(op):
+    out = op.output_shape
+    if out is None:
+        return False
+    if op.has_event_stream_output:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("protocol", list(PLAN))
+def test_answers_decode_as_botocores(protocol, hookhost_bin, tmp_path):
+    rnd = random.Random(f"{SEED}-{protocol}-resp")
+    gen = Gen(rnd)
+    ops, per = sample_ops(protocol, rnd)
+    cases, expected = [], []
+    for name, opname in ops:
+        svc = service_model(name)
+        op = svc.operation_model(opname)
+        if not usable_output(op):
+            continue
+        parser = create_parser(svc.protocol)
+        for _ in range(per):
+            value = gen.structure(op.output_shape, 0)
+            status, headers, body = make_response(svc, op, value)
+            parsed = parser.parse({"status_code": status, "headers": HeadersDict(headers),
+                                   "body": body, "context": {"operation_name": opname}},
+                                  op.output_shape)
+            cases.append({"service": name, "operation": opname, "status": status,
+                          "headers": headers, "body": body.decode("utf-8")})
+            expected.append(norm(parsed))
+    got = run_driver(hookhost_bin, tmp_path, cases, protocol + "-resp")
+    bad = []
+    for c, want, g in zip(cases, expected, got):
+        have = norm(g.get("parsed", {"error": g.get("error")}))
+        if have != want:
+            bad.append((c, want, have))
+    n_ops = len({(c["service"], c["operation"]) for c in cases})
+    print(f"\n{protocol}: answers: {n_ops} operations, {len(cases)} cases, {len(bad)} differ")
+    for c, want, have in bad[:5]:
+        print(json.dumps(c)[:2000], "\n  botocore:", json.dumps(want, default=str)[:2000],
+              "\n  hookhost:", json.dumps(have, default=str)[:2000])
+    assert n_ops >= (50 if protocol not in ("ec2", "rest-xml") else 20)
+    assert not bad, f"{len(bad)} of {len(cases)} {protocol} answers decode unlike botocore's"

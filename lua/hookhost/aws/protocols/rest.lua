@@ -191,7 +191,7 @@ local function header_scalar(m, view, s, body)
   if ty == "list" then
     local member = resolve(m, view.member)
     local out = {}
-    for item in s:gmatch("[^,]+") do
+    for item in (s .. ","):gmatch("([^,]*),") do -- botocore: [e.strip() for e in s.split(',')]
       out[#out + 1] = header_scalar(m, member, item:match("^%s*(.-)%s*$"), body)
     end
     return out
