@@ -4,10 +4,12 @@
 --   {"request": {method, path, query = [[k, v]...], headers, content_type, body, host_prefix}}
 --   {"parsed": <the decoded table>}
 --   {"error": "<message>"}
--- A case is {"service", "operation", "params"} (serialize) or {"service", "operation",
--- "status", "headers", "body"} (parse).
+-- A case is {"service", "operation", "params"} (serialize), {"service", "operation",
+-- "status", "headers", "body"} (parse), or {"expression", "data"} (hookhost.aws.jmespath:
+-- answers {"value": <result>}).
 local aws = require("hookhost.aws")
 local cjson = require("cjson")
+local jmespath = require("hookhost.aws.jmespath")
 
 local function read(path)
   local f = assert(io.open(path, "rb"))
@@ -21,6 +23,13 @@ return function()
   local clients, out = {}, {}
   for i, c in ipairs(cases) do
     local ok, res = pcall(function()
+      if c.expression then
+        local v = jmespath.search(c.expression, c.data)
+        if v == nil then
+          v = cjson.null
+        end
+        return {value = v}
+      end
       local client = clients[c.service]
       if not client then
         client = aws.client(c.service)

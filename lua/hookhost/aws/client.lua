@@ -30,7 +30,12 @@
 local model = require("hookhost.aws.model")
 local shapes = require("hookhost.aws.shapes")
 local validate = require("hookhost.aws.validate")
+local jmespath = require("hookhost.aws.jmespath")
 local util = require("hookhost.util")
+
+local function codec_seconds(s)
+  return math.tointeger(s) and string.format("%d", s) or string.format("%.1f", s)
+end
 
 local M = {}
 
@@ -247,7 +252,7 @@ local function call(self, op, params)
     return nil, headers
   end
   if answer ~= nil then
-    return answer
+    return answer, nil, true
   end
   if status >= 300 then
     return nil, decode_error(status, headers, body)
@@ -312,6 +317,225 @@ function Client:operations()
   end
   table.sort(out)
   return out
+end
+
+---- paginators and waiters ----------------------------------------------------------------------
+
+local function as_list(v)
+  if v == nil then
+    return {}
+  end
+  return type(v) == "table" and v or {v}
+end
+
+local function same(a, b)
+  if #a ~= #b then
+    return false
+  end
+  for i = 1, #a do
+    if a[i] ~= b[i] then
+      return false
+    end
+  end
+  return true
+end
+
+--- client:paginate(operation, params [, {max_pages = n, page_size = n}]) -> an iterator over
+-- the pages (each a call's result), following the model's paginator (paginators-1.json):
+--   for page in ecs:paginate("list_tasks", {cluster = "c"}) do ... end
+-- A failed page raises the call's error (pcall the loop to handle it); every call is bounded
+-- by the hook's time like any other. page_size sets the paginator's limit key.
+function Client:paginate(name, params, opts)
+  local op = operation(self, name)
+  if not op then
+    fail("%s has no operation %s", self._name, tostring(name))
+  end
+  local pags, err = model.paginators(self._model)
+  if not pags then
+    fail("%s", err)
+  end
+  local pag = pags[op.name]
+  if not pag then
+    fail("%s %s cannot be paginated (the model has no paginator for it)", self._name, op.name)
+  end
+  if params ~= nil and type(params) ~= "table" then
+    fail("%s %s: parameters must be a table", self._name, op.name)
+  end
+  opts = opts or {}
+  local max_pages = opts.max_pages
+  if max_pages ~= nil and (math.type(max_pages) ~= "integer" or max_pages < 1) then
+    fail("max_pages must be a positive integer")
+  end
+  local p = {}
+  for k, v in pairs(params or {}) do
+    p[k] = v
+  end
+  if opts.page_size ~= nil then
+    if not pag.limit_key then
+      fail("%s %s has no page size", self._name, op.name)
+    end
+    p[pag.limit_key] = opts.page_size
+  end
+  local inputs, outputs = as_list(pag.input_token), as_list(pag.output_token)
+  local done, pages, previous = false, 0, nil
+  return function()
+    if done or (max_pages and pages >= max_pages) then
+      return nil
+    end
+    local page, cerr, canned = call(self, op, p)
+    if not page then
+      done = true
+      error(cerr, 0)
+    end
+    pages = pages + 1
+    if canned and type(page) == "table" and rawget(page, "dry_run") == true then
+      done = true -- a dry run's description: nothing to follow
+      return page
+    end
+    local tokens, any = {}, false
+    for i, expr in ipairs(outputs) do
+      local v = jmespath.search(expr, page)
+      if v ~= nil and v ~= "" then
+        any = true
+        tokens[i] = v
+      end
+    end
+    if pag.more_results and not jmespath.search(pag.more_results, page) then
+      any = false
+    end
+    if not any then
+      done = true
+      return page
+    end
+    if previous and same(previous, tokens) then
+      done = true
+      error(require("hookhost.aws").error{code = "PaginationError", message = self._name .. " "
+            .. op.name .. ": the same next token was received twice", retryable = false}, 0)
+    end
+    previous = tokens
+    for i, key in ipairs(inputs) do
+      p[key] = tokens[i]
+    end
+    return page
+  end
+end
+
+local function waiter_error(wname, message, last)
+  local aws = require("hookhost.aws")
+  return aws.error{code = "WaiterError", message = "Waiter " .. wname .. " failed: " .. message
+                   .. (last and (" (last: " .. tostring(last) .. ")") or ""), retryable = false}
+end
+
+local function acceptor_matches(a, result, err)
+  local m = a.matcher
+  if m == "error" then
+    if a.expected == true then
+      return err ~= nil
+    elseif a.expected == false then
+      return err == nil
+    end
+    return err ~= nil and err.code == a.expected
+  elseif m == "status" then
+    local status = err and err.status
+      or (result and result.ResponseMetadata and result.ResponseMetadata.HTTPStatusCode)
+    return status ~= nil and math.tointeger(a.expected) == status
+  end
+  if err or result == nil then
+    return false
+  end
+  local ok, v = pcall(jmespath.search, a.argument, result)
+  if not ok then
+    return false -- length() of a member the answer lacks: not this acceptor
+  end
+  if m == "path" then
+    return v == a.expected
+  end
+  if type(v) ~= "table" or next(v) == nil then
+    return false
+  end
+  for _, x in ipairs(v) do
+    local eq = x == a.expected
+    if m == "pathAll" and not eq then
+      return false
+    elseif m == "pathAny" and eq then
+      return true
+    end
+  end
+  return m == "pathAll"
+end
+
+--- client:wait(waiter, params [, {delay = seconds, max_attempts = n}]) -> the last result |
+-- nil, err: polls the model's waiter (waiters-2.json; boto3's names: "services_stable",
+-- "invalidation_completed") until it succeeds, fails, runs out of attempts, or the next
+-- attempt would not end within the hook's time (err.code "WaiterError" then, so the hook can
+-- still report). delay and max_attempts default to the model's.
+function Client:wait(name, params, opts)
+  local waiters, err = model.waiters(self._model)
+  if not waiters then
+    fail("%s", err)
+  end
+  local w, wname = waiters[name], name
+  if not w then
+    for k, v in pairs(waiters) do
+      if model.xform_name(k) == name then
+        w, wname = v, k
+      end
+    end
+  end
+  if not w then
+    local names = {}
+    for k in pairs(waiters) do
+      names[#names + 1] = model.xform_name(k)
+    end
+    table.sort(names)
+    fail("%s has no waiter %s (it has: %s)", self._name, tostring(name),
+         #names > 0 and table.concat(names, ", ") or "none")
+  end
+  opts = opts or {}
+  local delay = opts.delay or w.delay or 5
+  local attempts = opts.max_attempts or w.maxAttempts or 20
+  if type(delay) ~= "number" or delay < 0 then
+    fail("delay must be a number of seconds")
+  end
+  if math.type(attempts) ~= "integer" or attempts < 1 then
+    fail("max_attempts must be a positive integer")
+  end
+  local op = self._model.operations[w.operation]
+  if not op then
+    fail("%s: waiter %s names an unknown operation %s", self._name, wname, tostring(w.operation))
+  end
+  local last
+  for attempt = 1, attempts do
+    local result, cerr, canned = call(self, op, params)
+    if canned and type(result) == "table" and rawget(result, "dry_run") == true then
+      return result -- a dry run: nothing was asked, so there is nothing to wait for
+    end
+    local state
+    for _, a in ipairs(w.acceptors or {}) do
+      if acceptor_matches(a, result, cerr) then
+        state = a.state
+        break
+      end
+    end
+    if state == "success" then
+      return result or {}
+    elseif state == "failure" then
+      return nil, waiter_error(wname, "Waiter encountered a terminal failure state", cerr)
+    elseif state == nil and cerr then
+      return nil, waiter_error(wname, "Unexpected error encountered", cerr)
+    end
+    last = cerr
+    if attempt == attempts then
+      break
+    end
+    if util.remaining_ms() < delay * 1000 + 1000 then
+      return nil, waiter_error(wname, string.format(
+        "the hook's time would run out before attempt %d (%d ms left, %s s delay)",
+        attempt + 1, util.remaining_ms(), codec_seconds(delay)), last)
+    end
+    util.sleep_ms(delay * 1000)
+  end
+  return nil, waiter_error(wname, "Max attempts exceeded", last)
 end
 
 --- Test seam: the request an operation would send (validation and idempotency tokens
