@@ -142,11 +142,19 @@ def test_package_layout(dist):
     assert (fn.getinfo("bootstrap").external_attr >> 16) & 0o777 == 0o755
     for e in ESSENTIAL:
         assert f"lib/{e}" in names
-    # The package root mirrors lua/: every shipped hook and library file, nothing else.
+    # The package root mirrors lua/: every shipped hook and library file, and the service
+    # models of build/models in hookhost/models/ (the layer: lua/hookhost/models/), nothing else.
+    models = sorted(f"hookhost/models/{p.relative_to(ROOT / 'build' / 'models')}"
+                    for p in (ROOT / "build" / "models").rglob("*")
+                    if p.is_file() and not p.name.startswith("."))
+    assert "hookhost/models/ecs/service-2.json" in models
     for sub in ("hooks", "hookhost"):
         want = sorted(f"{sub}/{p.relative_to(ROOT / 'lua' / sub)}" for p in (ROOT / "lua" / sub).rglob("*")
                       if p.is_file() and not p.name.startswith("."))
+        if sub == "hookhost":
+            want = sorted(want + models)
         assert sorted(n for n in names if n.startswith(sub + "/") and not n.endswith("/")) == want
+    assert {"lua/" + m for m in models} <= set(layer.namelist())
 
     lnames = layer.namelist()
     assert "bootstrap" in lnames and "lua/hookhost/" in lnames
