@@ -1037,7 +1037,10 @@ def main():
         log("start-up steps")
         steps = phase_steps(build, KNOBS["BENCH_RUNS"])
         log("model-driven clients")
-        clients = phase_clients(build, KNOBS["BENCH_RUNS"])
+        try:
+            clients = phase_clients(build, KNOBS["BENCH_RUNS"])
+        except (OSError, subprocess.SubprocessError, ValueError) as e:
+            clients = {"error": str(e)}
         log("signing")
         sign = phase_sign(build, KNOBS["BENCH_SIGN_SECONDS"], KNOBS["BENCH_SIGN_RUNS"])
         soak = None
