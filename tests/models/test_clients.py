@@ -292,3 +292,52 @@ end
     assert p.returncode == 0, p.stderr
     assert re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}", r["a"])
     assert r["b"] == "m" * 32
+
+
+CODEC = """
+local codec = require("hookhost.aws.codec")
+return function()
+  local b = {}
+  for n = 0, 5 do
+    local s = string.sub("\\0\\255ab\\1c", 1, n)
+    b[#b + 1] = codec.base64(s) .. "|" .. tostring(codec.unbase64(codec.base64(s)) == s)
+  end
+  return {
+    b64 = b,
+    bad = {codec.unbase64("a$==")},
+    nopad = codec.unbase64("YWI"),
+    epochs = {codec.to_epoch("2026-12-04T14:38:58Z"), codec.to_epoch("2026-12-04T16:38:58+02:00"),
+              codec.to_epoch("2026-12-04T14:38:58.250Z"), codec.to_epoch("2026-12-04"),
+              codec.to_epoch("1700000000"), codec.to_epoch(1.5)},
+    bad_ts = {codec.to_epoch("2026-13-01T00:00:00Z")},
+    iso = {codec.iso8601(1700000000), codec.iso8601(1700000000.25), codec.iso8601(0)},
+    wire = {codec.wire_timestamp(1700000000.5, "iso8601"), codec.wire_timestamp(1700000000.5, "rfc822"),
+            codec.wire_timestamp(1700000000.5, "unixtimestamp")},
+    from = {codec.from_wire_timestamp("Tue, 14 Nov 2023 22:13:20 GMT"),
+            codec.from_wire_timestamp("2023-11-14T22:13:20.000Z"), codec.from_wire_timestamp("1.7e9")},
+    numbers = {codec.number(2.0), codec.number(0.1), codec.number(1e300), codec.number(7),
+               codec.text(5.0, "integer"), codec.text(true), codec.text(0.5, "double")},
+  }
+end
+"""
+
+
+def test_codec_scalars(run):
+    """base64, timestamps and numbers as the protocols write and read them (the differential
+    tests cover them through botocore; these are the edges a random sample may miss)."""
+    p, r = run(CODEC)
+    assert p.returncode == 0, p.stderr
+    import base64 as b64
+    for n, got in enumerate(r["b64"]):
+        raw = b"\x00\xffab\x01c"[:n]
+        assert got == b64.b64encode(raw).decode() + "|true"
+    assert r["bad"][0] is None and r["bad"][1] == "not base64" and r["nopad"] == "ab"
+    import datetime
+    t = datetime.datetime(2026, 12, 4, 14, 38, 58, tzinfo=datetime.timezone.utc).timestamp()
+    day = datetime.datetime(2026, 12, 4, tzinfo=datetime.timezone.utc).timestamp()
+    assert r["epochs"] == [t, t, t + 0.25, day, 1700000000, 1.5]
+    assert r["bad_ts"][0] is None and "not a timestamp" in r["bad_ts"][1]
+    assert r["iso"] == ["2023-11-14T22:13:20Z", "2023-11-14T22:13:20.25Z", "1970-01-01T00:00:00Z"]
+    assert r["wire"] == ["2023-11-14T22:13:20.500000Z", "Tue, 14 Nov 2023 22:13:20 GMT", 1700000000]
+    assert r["from"] == [1700000000, 1700000000, 1.7e9]
+    assert r["numbers"] == ["2.0", "0.1", "1e+300", "7", "5", "true", "0.5"]
