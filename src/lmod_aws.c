@@ -486,9 +486,28 @@ static int l_sha256_hex(lua_State *L)
     return 1;
 }
 
+/* md5(s): the 16 raw bytes of MD5(s), from OpenSSL: the Content-MD5 of S3 requests whose
+ * model requires a checksum (DeleteObjects, PutBucketLifecycleConfiguration, ...). */
+static int l_md5(lua_State *L)
+{
+    size_t n;
+    const char *s = luaL_checklstring(L, 1, &n);
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    if (!EVP_Digest(s, n, md, &mdlen, EVP_md5(), NULL))
+        return luaL_error(L, "md5: OpenSSL failed");
+    lua_pushlstring(L, (const char *)md, mdlen);
+    return 1;
+}
+
 static const luaL_Reg core_funcs[] = {
-    {"request", l_request},         {"uri_encode", l_uri_encode}, {"error", l_error},
-    {"connections", l_connections}, {"sha256_hex", l_sha256_hex}, {NULL, NULL},
+    {"request", l_request},
+    {"uri_encode", l_uri_encode},
+    {"error", l_error},
+    {"connections", l_connections},
+    {"sha256_hex", l_sha256_hex},
+    {"md5", l_md5},
+    {NULL, NULL},
 };
 
 int luaopen_hookhost_aws_core(lua_State *L)

@@ -24,6 +24,7 @@
  *   uri_encode(s [, keep_slash])  -> s percent-encoded, RFC 3986 unreserved bytes kept
  *   error{code, message, status?, request_id?, retryable?, attempts?} -> an err object (above)
  *   connections()                 -> new connections opened by the process's client so far
+ *   md5(s)                        -> the 16 raw bytes of MD5(s) (S3's Content-MD5)
  *
  * Each call's deadline is the running hook's time left (lhost_remaining_ms): a call blocked in C
  * cannot outlive the hook, since the deadline hook never fires inside C. Bad arguments raise;

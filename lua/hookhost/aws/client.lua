@@ -183,10 +183,28 @@ local function host_prefix(op, params)
   end))
 end
 
+-- botocore's conditionally_calculate_md5: operations whose model requires a checksum get a
+-- Content-MD5 of the body unless the caller gave a checksum header.
+local function add_md5(op, req)
+  local hc = op.httpChecksum
+  if not (op.httpChecksumRequired or (type(hc) == "table" and hc.requestChecksumRequired)) then
+    return
+  end
+  for k in pairs(req.headers) do
+    local l = k:lower()
+    if l == "content-md5" or l:sub(1, 15) == "x-amz-checksum-" then
+      return
+    end
+  end
+  local codec = require("hookhost.aws.codec")
+  req.headers["Content-MD5"] = codec.base64(require("hookhost.aws.core").md5(req.body or ""))
+end
+
 local function serialize(self, op, params)
   local p = self._protocol
   local req = p.serialize(self._model, op, params)
   req.host_prefix = host_prefix(op, params)
+  add_md5(op, req)
   return req
 end
 
