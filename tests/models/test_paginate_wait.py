@@ -224,3 +224,22 @@ end
         assert elapsed < 4
     finally:
         emu.stop()
+
+
+def test_in_a_dry_run_paginate_gives_one_page_and_wait_returns_at_once(hookhost, write):
+    body = """
+return function()
+  local ecs = aws.client("ecs")
+  local n = 0
+  for _ in ecs:paginate("list_tasks", {cluster = "c"}) do n = n + 1 end
+  local cf = aws.client("cloudfront")
+  local t0 = os.time()
+  local w, err = cf:wait("invalidation_completed", {DistributionId = "E1", Id = "I1"})
+  return {pages = n, waited = w ~= nil, err = err and tostring(err), seconds = os.time() - t0}
+end
+"""
+    p, out = run_lua(hookhost, write, body, {"AWS_REGION": "eu-west-1"}, "--dry-run")
+    assert p.returncode == 0, p.stderr
+    r = out["result"]
+    assert r["pages"] == 1 and r["waited"] is True and "err" not in r and r["seconds"] <= 1
+    assert "dry run" in p.stderr and "ListTasks" in p.stderr

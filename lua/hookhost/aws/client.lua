@@ -339,6 +339,16 @@ end
 
 ---- paginators and waiters ----------------------------------------------------------------------
 
+-- An answer that stands for a call not sent (a dry run's): nothing to follow or wait for.
+-- aws.is_placeholder where aws.send makes placeholders, else the dry-run description.
+local function not_sent(x)
+  local aws = require("hookhost.aws")
+  if aws.is_placeholder then
+    return aws.is_placeholder(x)
+  end
+  return type(x) == "table" and rawget(x, "dry_run") == true
+end
+
 local function as_list(v)
   if v == nil then
     return {}
@@ -406,7 +416,7 @@ function Client:paginate(name, params, opts)
       error(cerr, 0)
     end
     pages = pages + 1
-    if canned and type(page) == "table" and rawget(page, "dry_run") == true then
+    if canned and not_sent(page) then
       done = true -- a dry run's description: nothing to follow
       return page
     end
@@ -525,7 +535,7 @@ function Client:wait(name, params, opts)
   local last
   for attempt = 1, attempts do
     local result, cerr, canned = call(self, op, params)
-    if canned and type(result) == "table" and rawget(result, "dry_run") == true then
+    if canned and not_sent(result) then
       return result -- a dry run: nothing was asked, so there is nothing to wait for
     end
     local state
