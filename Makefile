@@ -103,8 +103,8 @@ else
 endif
 
 .SECONDARY:
-.PHONY: all deps test unit binaries e2e check lint demo clean distclean bench dist fuzz valgrind
-all: deps $(BUILD)/hookhost
+.PHONY: all deps test unit binaries e2e check lint demo clean distclean bench dist fuzz valgrind models
+all: deps $(BUILD)/hookhost models
 
 deps:
 	@scripts/install-deps
@@ -188,10 +188,38 @@ test unit binaries: $(TOOLS)
 -include $(TOOLS:=.d)
 # ---- end tests/tools ----
 
+# ---- models: the AWS service models aws.client() loads (scripts/gen-models) ----
+# build/models/<service>/{service-2,paginators-1,waiters-2}.json from a botocore data/ folder
+# (Debian's python3-botocore by default; BOTOCORE_DATA=<a newer botocore's data/>), for every
+# service or MODEL_SERVICES="ecs elbv2 ..." only. Shared by the plain and the sanitizer builds.
+BOTOCORE_DATA  ?= /usr/lib/python3/dist-packages/botocore/data
+MODEL_SERVICES ?= all
+MODELS_DIR     := build/models
+MODELS_KEY     := $(BOTOCORE_DATA) $(strip $(MODEL_SERVICES))
+
+models: $(MODELS_DIR)/.stamp
+
+# The stamp is remade when the generator, its arguments or a model file changes.
+$(MODELS_DIR)/.stamp: scripts/gen-models $(MODELS_DIR)/.args \
+                      $(wildcard $(BOTOCORE_DATA)/*/*/service-2.json*) | deps
+	$(call say,GEN,$(MODELS_DIR))
+	$(Q)scripts/gen-models --data '$(BOTOCORE_DATA)' --services '$(strip $(MODEL_SERVICES))' \
+	    --out $(MODELS_DIR) --prune >/dev/null
+	$(Q)touch $@
+
+$(MODELS_DIR)/.args: FORCE
+	@mkdir -p $(@D)
+	@echo '$(MODELS_KEY)' | cmp -s - $@ || echo '$(MODELS_KEY)' >$@
+.PHONY: FORCE
+# ---- end models ----
+
 # ---- dist: the Lambda packages in build/dist (scripts/package; deploy/README.md) ----
 # make dist ARCH=arm64: build/arm64/hookhost, cross-built, into function-arm64.zip and layer-arm64.zip.
+# PACKAGE_MODELS: the service models the packages carry: hooks (the 19 services hooks call
+# most), all, or a list ("ecs elbv2"); scripts/package --help.
+PACKAGE_MODELS ?= hooks
 dist: all
-	@scripts/package --bin $(BUILD)/hookhost --arch $(ARCH)
+	@scripts/package --bin $(BUILD)/hookhost --arch $(ARCH) --models '$(PACKAGE_MODELS)'
 # ---- end dist ----
 
 # ---- fuzz: libFuzzer targets in tests/fuzz (scripts/fuzz; tests/fuzz/README.md) ----

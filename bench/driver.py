@@ -695,6 +695,71 @@ def phase_steps(build, runs):
     return out
 
 
+# The services hooks call most (the packages carry every service; see docs/HOOKS.md).
+HOOK_SERVICES = ("codedeploy", "ecs", "cloudfront", "elbv2", "ssm", "secretsmanager", "lambda",
+                 "s3", "dynamodb", "sns", "sqs", "events", "stepfunctions", "cloudwatch",
+                 "route53", "sts", "ec2", "logs", "codepipeline")
+CLIENTS_LUA = """
+local aws = require("hookhost.aws")
+for _, m in ipairs({"client", "protocols.json", "protocols.rest", "protocols.query"}) do
+  require("hookhost.aws." .. m) -- the client's own code: not part of a model's cost
+end
+return function()
+  local out = {}
+  for _, s in ipairs({%s}) do
+    collectgarbage()
+    local kib, t0 = collectgarbage("count"), os.clock()
+    aws.client(s)
+    local ms = (os.clock() - t0) * 1000
+    collectgarbage()
+    out[s] = {ms = ms, kib = collectgarbage("count") - kib}
+  end
+  return out
+end
+"""
+
+
+def phase_clients(build, runs):
+    """aws.client(service): the model-driven client of each service made in a fresh Lua state
+    (its model read and decoded), runs times; and the size of the models (build/models)."""
+    models = ROOT / "build" / "models"
+    if not (models / ".stamp").exists():
+        return {"error": "build/models is missing (make builds it)"}
+    size = lambda names: sum(f.stat().st_size for n in names for f in (models / n).glob("*.json"))
+    every = sorted(p.name for p in models.iterdir() if (p / "service-2.json").exists())
+    out = {"services": len(every), "all_bytes": size(every),
+           "hook_services": len(HOOK_SERVICES), "hook_bytes": size(HOOK_SERVICES), "clients": {}}
+    script = build / "bench" / "clients.lua"
+    probe = ("sts", "ecs", "cloudfront", "ssm", "ec2")
+    script.write_text(CLIENTS_LUA % ", ".join(f'"{n}"' for n in probe))
+    for _ in range(runs):
+        p = subprocess.run([str(build / "hookhost"), "run", str(script)], capture_output=True,
+                           text=True, timeout=60, stdin=subprocess.DEVNULL, env=base_env())
+        try:
+            res = json.loads(p.stdout.strip().splitlines()[-1])["result"]
+        except (ValueError, IndexError, KeyError):
+            out["error"] = (p.stderr or p.stdout)[-300:]
+            continue
+        for n, v in res.items():
+            d = out["clients"].setdefault(n, {"ms": [], "kib": []})
+            d["ms"].append(v["ms"])
+            d["kib"].append(v["kib"])
+    out["clients"] = {n: {"ms": median(v["ms"]), "kib": median(v["kib"])}
+                      for n, v in out["clients"].items()}
+    return out
+
+
+def render_clients(c, runs):
+    if not c or "error" in c and not c.get("clients"):
+        return [f"aws.client: {c.get('error') if c else 'not measured'}", ""]
+    rows = [[n, fmt(v["ms"], " ms", 2), fmt(v["kib"] / 1024, " MiB", 2)]
+            for n, v in sorted(c["clients"].items(), key=lambda kv: kv[1]["ms"])]
+    return [f"aws.client(service) in a fresh Lua state (model read and decoded), median of {runs}; "
+            f"models: {c['services']} services {c['all_bytes'] / 2**20:.1f} MiB, the "
+            f"{c['hook_services']} hooks use most {c['hook_bytes'] / 2**20:.1f} MiB",
+            table(rows, ["service", "client made", "Lua memory"]), ""]
+
+
 def phase_sign(build, seconds, runs):
     tool = build / "tools/sigv4_bench"
     out = {"cached": [], "derived": [], "botocore": []}
@@ -954,6 +1019,7 @@ def render(cs, S, meta, T):
                    f"bootstrap {mib(n.get('bootstrap_size_bytes'))} stripped, "
                    f"{n.get('bundled_libraries')} bundled shared libraries")
         out.append("")
+    out.extend(render_clients(S.get("clients"), meta["knobs"]["BENCH_RUNS"]))
     rows = [[t["target"], "-" if t["value"] is None else f"{t['value']:g} {t['unit']}",
              {True: "met", False: "NOT met", None: "not measured"}[t["met"]]] for t in T]
     out.append("Targets")
@@ -1022,6 +1088,11 @@ def main():
                 meta["warm_error"] = str(e)
         log("start-up steps")
         steps = phase_steps(build, KNOBS["BENCH_RUNS"])
+        log("model-driven clients")
+        try:
+            clients = phase_clients(build, KNOBS["BENCH_RUNS"])
+        except (OSError, subprocess.SubprocessError, ValueError) as e:
+            clients = {"error": str(e)}
         log("signing")
         sign = phase_sign(build, KNOBS["BENCH_SIGN_SECONDS"], KNOBS["BENCH_SIGN_RUNS"])
         soak = None
@@ -1040,6 +1111,7 @@ def main():
                           **({"files": v["files"]} if "files" in v else {})}
                       for k, v in steps.items() if isinstance(v, dict) and v.get("wall_us")}
         S["notes"] = meta.get("notes", {})
+        S["clients"] = clients
         T = targets(S)
         text = render(cs, S, meta, T)
         meta["python"] = platform.python_version()

@@ -877,8 +877,11 @@ long aws_client_connects(const struct aws_client *c)
 int aws_client_resolve(const struct aws_client *c, const struct aws_request *req,
                        struct aws_endpoint *ep, char *err, size_t errlen)
 {
-    return aws_resolve_endpoint(req->service, req->region, req->endpoint_prefix, c->region,
-                                c->getenv_fn, c->getenv_ud, ep, err, errlen);
+    int rc = aws_resolve_endpoint(req->service, req->region, req->endpoint_prefix, c->region,
+                                  c->getenv_fn, c->getenv_ud, ep, err, errlen);
+    if (rc == 0 && req->signing_name && *req->signing_name)
+        fmt_into(ep->signing_name, sizeof ep->signing_name, "%s", req->signing_name);
+    return rc;
 }
 
 /* ---- calls --------------------------------------------------------------------------------- */

@@ -182,6 +182,7 @@ struct aws_request {
     const char *service;         /* as for aws_resolve_endpoint() */
     const char *region;          /* NULL: the client's default region */
     const char *endpoint_prefix; /* NULL: from the service */
+    const char *signing_name;    /* NULL: the service's (the table's, else the endpoint prefix) */
     const char *method;          /* "GET", "POST", ...; NULL means GET */
     const char *path;            /* request-line path, already encoded, "/..."; NULL means "/" */
     const char *query;           /* encoded query without '?'; NULL or "" for none */

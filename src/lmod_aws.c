@@ -341,6 +341,19 @@ static int l_request(lua_State *L)
         return luaL_error(L, "hookhost.aws.request: 'service' is required (e.g. \"codedeploy\")");
     req.region = opt_string_field(L, 1, "region", NULL);
     req.endpoint_prefix = opt_string_field(L, 1, "endpoint_prefix", NULL);
+    req.signing_name = opt_string_field(L, 1, "signing_name", NULL);
+    if (req.signing_name) {
+        size_t n = strlen(req.signing_name);
+        int ok = n > 0 && n < 64;
+        for (size_t i = 0; i < n; i++) {
+            char ch = req.signing_name[i];
+            ok = ok && ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                        (ch >= '0' && ch <= '9') || ch == '-' || ch == '_' || ch == '.');
+        }
+        if (!ok)
+            return luaL_error(L, "hookhost.aws.request: 'signing_name' must be 1 to 63 letters, "
+                                 "digits, '-', '_' or '.'");
+    }
     req.method = opt_string_field(L, 1, "method", NULL);
     if (req.method) {
         size_t n = strlen(req.method);
@@ -482,6 +495,20 @@ static int l_sha256_hex(lua_State *L)
     return 1;
 }
 
+/* md5(s): the 16 raw bytes of MD5(s), from OpenSSL: the Content-MD5 of S3 requests whose
+ * model requires a checksum (DeleteObjects, PutBucketLifecycleConfiguration, ...). */
+static int l_md5(lua_State *L)
+{
+    size_t n;
+    const char *s = luaL_checklstring(L, 1, &n);
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    if (!EVP_Digest(s, n, md, &mdlen, EVP_md5(), NULL))
+        return luaL_error(L, "md5: OpenSSL failed");
+    lua_pushlstring(L, (const char *)md, mdlen);
+    return 1;
+}
+
 static const luaL_Reg core_funcs[] = {
     {"request", l_request},
     {"uri_encode", l_uri_encode},
@@ -489,6 +516,7 @@ static const luaL_Reg core_funcs[] = {
     {"connections", l_connections},
     {"sha256_hex", l_sha256_hex},
     {"decode_error", l_decode_error},
+    {"md5", l_md5},
     {NULL, NULL},
 };
 

@@ -3,7 +3,7 @@
  * Registered in package.preload as "hookhost.aws.core" (luaopen_hookhost_aws_core):
  *
  *   request{service, region?, method?, path?, query?, headers?, body?, endpoint_prefix?,
- *           content_type?, max_attempts?, operation?}
+ *           content_type?, max_attempts?, operation?, signing_name?}
  *       -> status, headers, body                       a 2xx answer
  *       -> nil, err                                    anything else, after retries
  *       -> 0, {}, "", dry                              in a dry run (nothing sent; aws.send
@@ -15,6 +15,8 @@
  *     headers: {Name = "value"} (signed; Host, Authorization, X-Amz-Date, X-Amz-Security-Token,
  *              X-Amz-Content-SHA256 are the signer's and ignored)
  *     max_attempts: 1..20, overriding AWS_MAX_ATTEMPTS for this call
+ *     signing_name: the SigV4 service name when it is not the service's own (a model's
+ *                   signingName: "ecr" for the endpoint prefix "api.ecr")
  *     Response headers come back with lower-case names (repeated ones joined with ", ").
  *     err: {code, message, status (0: no response), request_id (or nil), retryable, attempts}
  *          with a __tostring: "Code: message (HTTP 404, request id X, 3 attempts)".
@@ -24,6 +26,7 @@
  *   error{code, message, status?, request_id?, retryable?, attempts?} -> an err object (above)
  *   connections()                 -> new connections opened by the process's client so far
  *   decode_error(status, headers, body) -> the err a real answer like this would give
+ *   md5(s)                        -> the 16 raw bytes of MD5(s) (S3's Content-MD5)
  *
  * Each call's deadline is the running hook's time left (lhost_remaining_ms): a call blocked in C
  * cannot outlive the hook, since the deadline hook never fires inside C. Bad arguments raise;

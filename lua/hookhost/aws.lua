@@ -38,6 +38,7 @@
 --       Name.entry.N.key / Name.entry.N.value (or the model's names, e.g. SNS's "Name", "Value")
 --   aws.uri_encode(s [, keep_slash]) -> s percent-encoded (RFC 3986 unreserved bytes kept)
 --   aws.error{code, message, ...} -> an error object like the ones calls return
+--   aws.client(service [, opts]) -> a client made from the service's model (aws/client.lua)
 -- opts (json, query) and the rest_xml table accept region, endpoint_prefix, max_attempts.
 --
 -- err = {code, message, status (0: no response), request_id, retryable, attempts}.
@@ -64,6 +65,12 @@ local M = {
 }
 
 local MAP = {__hookhost_map = true} -- metatable marking aws.map() tables (hookhost.stubs knows it)
+
+--- A client made from the service's model: aws.client("ecs"):describe_services{...}
+-- (lua/hookhost/aws/client.lua).
+function M.client(name, opts)
+  return require("hookhost.aws.client").new(name, opts)
+end
 
 local function check(cond, fname, msg)
   if not cond then
@@ -120,8 +127,8 @@ local function log_info(msg)
 end
 
 -- A canned answer as a call's result.
-local function canned(t, e)
-  log_info(string.format("stub: %s %s answered by stub entry %d (not sent)", t.service,
+local function canned(t, e, name)
+  log_info(string.format("stub: %s %s answered by stub entry %d (not sent)", name,
                          t.operation or "", e.index))
   if e.error then
     local er = e.error
@@ -148,15 +155,18 @@ function M.send(t)
   check(type(t.service) == "string" and t.service ~= "", "send",
         "'service' is required (e.g. \"codedeploy\")")
   check(t.params == nil or type(t.params) == "table", "send", "params must be a table")
+  -- service_name: the name the script used (aws.client's), which stub entries give; service
+  -- is the model's service id there, for the endpoint variable
+  local name = t.service_name or t.service
   if stubs.active() then
-    local e = stubs.take(t.service, t.operation or "(no operation)", t.params)
+    local e = stubs.take(name, t.operation or "(no operation)", t.params)
     if e then
-      return canned(t, e)
+      return canned(t, e, name)
     end
   end
   local status, headers, body, dry = core.request(t)
   if status == 0 and type(dry) == "table" and dry.dry_run then
-    return 200, {}, "", placeholder(t.service, t.operation)
+    return 200, {}, "", placeholder(name, t.operation)
   end
   return status, headers, body
 end

@@ -145,11 +145,24 @@ def test_package_layout(dist):
     assert (fn.getinfo("bootstrap").external_attr >> 16) & 0o777 == 0o755
     # The lean bootstrap needs no library of its own: no lib/ folder, no shared object at all.
     assert not [n for n in names if n.startswith("lib/") or ".so" in n], names
-    # The package root mirrors lua/: every shipped hook and library file, nothing else.
+    # The package root mirrors lua/: every shipped hook and library file, and the models of the
+    # services hooks call most (scripts/package's HOOK_MODELS) in hookhost/models/ (the layer:
+    # lua/hookhost/models/), nothing else.
+    hook_models = re.search(r'HOOK_MODELS="([^"]*)"', (ROOT / "scripts" / "package").read_text())
+    services = hook_models.group(1).split()
+    assert len(services) == 19 and "ecs" in services and "ssm" in services
+    models = sorted(f"hookhost/models/{p.relative_to(ROOT / 'build' / 'models')}"
+                    for svc in services for p in (ROOT / "build" / "models" / svc).rglob("*")
+                    if p.is_file())
+    assert "hookhost/models/ecs/service-2.json" in models
+    assert not [n for n in names if n.startswith("hookhost/models/glue/")], "only the hook set"
     for sub in ("hooks", "hookhost"):
         want = sorted(f"{sub}/{p.relative_to(ROOT / 'lua' / sub)}" for p in (ROOT / "lua" / sub).rglob("*")
                       if p.is_file() and not p.name.startswith("."))
+        if sub == "hookhost":
+            want = sorted(want + models)
         assert sorted(n for n in names if n.startswith(sub + "/") and not n.endswith("/")) == want
+    assert {"lua/" + m for m in models} <= set(layer.namelist())
 
     lnames = layer.namelist()
     assert "bootstrap" in lnames and "lua/hookhost/" in lnames

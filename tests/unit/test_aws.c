@@ -676,6 +676,28 @@ int main(void)
         aws_client_free(c);
     }
 
+    TEST("a request's signing_name replaces the service's (a model's signingName)")
+    {
+        char e[512];
+        const char *const env[] = {"AWS_REGION", "eu-west-1", "AWS_CONFIG_FILE", "/nonexistent",
+                                   NULL};
+        struct aws_client_opts o = {.getenv_fn = fake_getenv, .getenv_ud = &(struct fenv){env}};
+        struct aws_client *c = aws_client_new(&o, e, sizeof e);
+        CHECK(c != NULL);
+        struct aws_request req = {.service = "ECR", .endpoint_prefix = "api.ecr"};
+        CHECK_INT(aws_client_resolve(c, &req, &ep, e, sizeof e), 0);
+        CHECK_STR(ep.host, "api.ecr.eu-west-1.amazonaws.com");
+        CHECK_STR(ep.signing_name, "api.ecr");
+        req.signing_name = "ecr";
+        CHECK_INT(aws_client_resolve(c, &req, &ep, e, sizeof e), 0);
+        CHECK_STR(ep.host, "api.ecr.eu-west-1.amazonaws.com");
+        CHECK_STR(ep.signing_name, "ecr");
+        req.signing_name = "";
+        CHECK_INT(aws_client_resolve(c, &req, &ep, e, sizeof e), 0);
+        CHECK_STR(ep.signing_name, "api.ecr");
+        aws_client_free(c);
+    }
+
     TEST("calls: deadline already spent, bad endpoint, missing region, bad path")
     {
         char e[512];
