@@ -684,17 +684,23 @@ int main(void)
         struct aws_client_opts o = {.getenv_fn = fake_getenv, .getenv_ud = &(struct fenv){env}};
         struct aws_client *c = aws_client_new(&o, e, sizeof e);
         CHECK(c != NULL);
-        struct aws_request req = {.service = "ECR", .endpoint_prefix = "api.ecr"};
+        /* a service the tables do not know signs with its endpoint prefix unless told */
+        struct aws_request req = {.service = "madeup", .endpoint_prefix = "api.madeup"};
         CHECK_INT(aws_client_resolve(c, &req, &ep, e, sizeof e), 0);
-        CHECK_STR(ep.host, "api.ecr.eu-west-1.amazonaws.com");
-        CHECK_STR(ep.signing_name, "api.ecr");
-        req.signing_name = "ecr";
+        CHECK_STR(ep.host, "api.madeup.eu-west-1.amazonaws.com");
+        CHECK_STR(ep.signing_name, "api.madeup");
+        req.signing_name = "madeup";
         CHECK_INT(aws_client_resolve(c, &req, &ep, e, sizeof e), 0);
-        CHECK_STR(ep.host, "api.ecr.eu-west-1.amazonaws.com");
-        CHECK_STR(ep.signing_name, "ecr");
+        CHECK_STR(ep.host, "api.madeup.eu-west-1.amazonaws.com");
+        CHECK_STR(ep.signing_name, "madeup");
         req.signing_name = "";
         CHECK_INT(aws_client_resolve(c, &req, &ep, e, sizeof e), 0);
-        CHECK_STR(ep.signing_name, "api.ecr");
+        CHECK_STR(ep.signing_name, "api.madeup");
+        /* ECR's service id: the service table (aws_services.inc) already says "ecr" */
+        struct aws_request ecr = {.service = "ECR", .endpoint_prefix = "api.ecr"};
+        CHECK_INT(aws_client_resolve(c, &ecr, &ep, e, sizeof e), 0);
+        CHECK_STR(ep.host, "api.ecr.eu-west-1.amazonaws.com");
+        CHECK_STR(ep.signing_name, "ecr");
         aws_client_free(c);
     }
 
