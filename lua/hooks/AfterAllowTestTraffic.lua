@@ -10,34 +10,20 @@
 --   TEST_TIMEOUT_MS     each attempt's time (default 5000; never past the hook's time)
 
 local http = require("hookhost.http")
-
-local function int_env(name, default, min, max)
-  local raw = os.getenv(name)
-  if raw == nil or raw == "" then
-    return default
-  end
-  local n = math.tointeger(tonumber(raw))
-  if not n or n < min or n > max then
-    error(string.format("%s=%q: expected an integer from %d to %d", name, raw, min, max), 0)
-  end
-  return n
-end
+local util = require("hookhost.util")
 
 local function config()
-  local url = os.getenv("TEST_URL")
-  if url == nil or url == "" then
-    error("TEST_URL is not set: set it to the URL to test through the test listener, e.g. "
-          .. "http://my-alb.example.com:8080/health", 0)
-  end
+  local url = util.env_required("TEST_URL", "the URL to test through the test listener, e.g. "
+                                             .. "http://my-alb.example.com:8080/health")
   if not url:match("^https?://[^/%s]+") or url:find("%s") then
     error(string.format("TEST_URL=%q is not an http:// or https:// URL", url), 0)
   end
   return {
     url = url,
-    status = int_env("TEST_EXPECT_STATUS", 200, 100, 599),
+    status = util.env_int("TEST_EXPECT_STATUS", 200, 100, 599),
     body = os.getenv("TEST_EXPECT_BODY"),
-    retries = int_env("TEST_RETRIES", 2, 0, 50),
-    timeout_ms = int_env("TEST_TIMEOUT_MS", 5000, 1, 900000),
+    retries = util.env_int("TEST_RETRIES", 2, 0, 50),
+    timeout_ms = util.env_int("TEST_TIMEOUT_MS", 5000, 1, 900000),
   }
 end
 
