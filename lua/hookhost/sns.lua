@@ -11,12 +11,14 @@
 --   attributes: {Name = "string value"} sent as String message attributes.
 --   group_id, deduplication_id: MessageGroupId and MessageDeduplicationId, for FIFO topics.
 --   In a dry run (no canned answer: docs/HOOKS.md) nothing is sent and the result is "dry-run".
+-- The call is the model-driven client's (aws.client("sns"):publish): a stub entry for it
+-- ({service = "sns", operation = "Publish"}) gives the raw XML `body` or the decoded `answer`
+-- {MessageId = "..."}.
 -- Delivery is at least once: when an answer is lost, hookhost.aws retries and a standard topic
 -- may deliver the message twice. A FIFO topic with a deduplication_id (e.g. ctx.execution_id
 -- hashed) delivers it once.
 
 local aws = require("hookhost.aws")
-local xml = require("hookhost.xml")
 local util = require("hookhost.util")
 
 local M = {VERSION = "2010-03-31", MAX_MESSAGE_BYTES = 256 * 1024, MAX_SUBJECT = 100}
@@ -59,17 +61,17 @@ function M.publish(t)
       end
       attrs[k] = {DataType = "String", StringValue = v}
     end
-    params.MessageAttributes = aws.map(attrs, "Name", "Value")
+    params.MessageAttributes = attrs
   end
-  local doc, err = aws.query("sns", "Publish", M.VERSION, params, {region = region})
-  if not doc then
+  local out, err = aws.client("sns", {region = region}):publish(params)
+  if not out then
     return nil, err
   end
-  if aws.is_placeholder(doc) then
+  if aws.is_placeholder(out) then
     return "dry-run"
   end
-  local id = xml.text(doc, "PublishResult/MessageId")
-  if not id then
+  local id = out.MessageId
+  if type(id) ~= "string" or id == "" then
     return nil, aws.error{code = "SerializationError", status = 200,
                           message = "Publish answered without a MessageId"}
   end

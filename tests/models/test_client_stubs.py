@@ -77,3 +77,23 @@ def test_in_a_dry_run_a_clients_placeholder_names_the_call(hookhost, write):
     assert p.returncode == 1
     assert ('dry run: ecs DescribeServices was not sent, so its result has no field "services"'
             in p.stderr), p.stderr
+
+
+def test_hookhost_sns_publishes_through_the_client(hookhost, write):
+    """hookhost.sns sends with aws.client("sns"): a stub entry gives the model-shaped answer
+    and matches the model-shaped params (MessageAttributes as a map, not query fields)."""
+    script = write("n.lua", """
+local sns = require("hookhost.sns")
+return function()
+  return {id = sns.publish{topic_arn = "arn:aws:sns:eu-west-1:123456789012:t", message = "m",
+                           attributes = {hook = "AfterAllowTraffic"}}}
+end
+""")
+    entry = {"service": "sns", "operation": "Publish",
+             "params": {"TopicArn": "arn:aws:sns:eu-west-1:123456789012:t", "Message": "m",
+                        "MessageAttributes": {"hook": {"DataType": "String",
+                                                       "StringValue": "AfterAllowTraffic"}}},
+             "answer": {"MessageId": "m-9"}}
+    p = hookhost("run", "--stub", write("stubs.json", json.dumps([entry])), script)
+    assert p.returncode == 0, p.stderr
+    assert outcome(p)["result"] == {"id": "m-9"}
