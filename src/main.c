@@ -3,6 +3,7 @@
 #include "buf.h"
 #include "config.h"
 #include "hook.h"
+#include "cli.h"
 #include "lhost.h"
 #include "log.h"
 #include "sign_cli.h"
@@ -18,8 +19,6 @@
 #ifndef HOOKHOST_VERSION
 #define HOOKHOST_VERSION "0.0.0"
 #endif
-
-#define EXIT_USAGE 2
 
 static const char usage_main[] =
     "hookhost: run deployment hooks written in Lua, as an AWS Lambda runtime or locally.\n"
@@ -92,21 +91,6 @@ static const char usage_serve[] =
     "\n"
     "Serve hook events from the Lambda Runtime API at $AWS_LAMBDA_RUNTIME_API.\n";
 
-/* Say what was wrong, then how the command is used; the exit status for usage errors. */
-static int usage_error(const char *cmd, const char *usage, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int usage_error(const char *cmd, const char *usage, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "hookhost %s: ", cmd);
-    vfprintf(stderr, fmt, ap);
-    const char *nl = strchr(usage, '\n');
-    fprintf(stderr, "\n%.*s\nTry 'hookhost %s --help'.\n", nl ? (int)(nl - usage) : 0, usage, cmd);
-    va_end(ap);
-    return EXIT_USAGE;
-}
-
 /* --help anywhere before "--" wins over every other argument, valid or not. */
 static int is_help(int argc, char **argv)
 {
@@ -160,16 +144,17 @@ static int cmd_run(int argc, char **argv)
             break;
         case 'k':
             if (!config_is_hook_name(optarg))
-                return usage_error("run", usage_run,
-                                   "--hook %s: expected a lifecycle event name (letters, digits, "
-                                   "_ and -, at most 64)",
-                                   optarg);
+                return cli_usage_error(
+                    "run", usage_run,
+                    "--hook %s: expected a lifecycle event name (letters, digits, "
+                    "_ and -, at most 64)",
+                    optarg);
             o.hook = optarg;
             break;
         case 't':
             if (parse_int(optarg, 1, 900, &v) < 0)
-                return usage_error("run", usage_run,
-                                   "--timeout %s: expected whole seconds, 1 to 900", optarg);
+                return cli_usage_error("run", usage_run,
+                                       "--timeout %s: expected whole seconds, 1 to 900", optarg);
             o.timeout_ms = v * 1000;
             break;
         case 'n':
@@ -183,16 +168,17 @@ static int cmd_run(int argc, char **argv)
             break;
         case 'r':
             if (!aws_region_ok(optarg))
-                return usage_error("run", usage_run,
-                                   "--region %s: expected a region name such as us-east-1", optarg);
+                return cli_usage_error("run", usage_run,
+                                       "--region %s: expected a region name such as us-east-1",
+                                       optarg);
             setenv("AWS_REGION", optarg, 1);
             break;
         case 'p':
             if (!is_profile_name(optarg))
-                return usage_error("run", usage_run,
-                                   "--profile %s: expected a profile name (letters, digits and "
-                                   "_-.@+, at most 64)",
-                                   optarg);
+                return cli_usage_error("run", usage_run,
+                                       "--profile %s: expected a profile name (letters, digits and "
+                                       "_-.@+, at most 64)",
+                                       optarg);
             setenv("AWS_PROFILE", optarg, 1);
             break;
         case 'T':
@@ -203,31 +189,34 @@ static int cmd_run(int argc, char **argv)
             break;
         case 'D':
             if (parse_int(optarg, 0, 3600, &v) < 0)
-                return usage_error("run", usage_run,
-                                   "--max-delay %s: expected whole seconds, 0 to 3600", optarg);
+                return cli_usage_error("run", usage_run,
+                                       "--max-delay %s: expected whole seconds, 0 to 3600", optarg);
             o.max_delay_s = (int)v;
             break;
         case 'R':
             if (parse_int(optarg, 1, 1000, &v) < 0)
-                return usage_error("run", usage_run, "--max-rounds %s: expected 1 to 1000", optarg);
+                return cli_usage_error("run", usage_run, "--max-rounds %s: expected 1 to 1000",
+                                       optarg);
             o.max_rounds = (int)v;
             break;
         case ':':
-            return usage_error("run", usage_run, "%s needs a value", argv[optind - 1]);
+            return cli_usage_error("run", usage_run, "%s needs a value", argv[optind - 1]);
         default:
-            return usage_error("run", usage_run, "unknown option %s", argv[optind - 1]);
+            return cli_usage_error("run", usage_run, "unknown option %s", argv[optind - 1]);
         }
     }
     if (optind == argc)
-        return usage_error("run", usage_run, "%s", "which script? (SCRIPT is missing)");
+        return cli_usage_error("run", usage_run, "%s", "which script? (SCRIPT is missing)");
     if (optind + 1 < argc)
-        return usage_error("run", usage_run, "one script at a time; unexpected %s",
-                           argv[optind + 1]);
+        return cli_usage_error("run", usage_run, "one script at a time; unexpected %s",
+                               argv[optind + 1]);
     if (o.verbose && !o.dry_run)
-        return usage_error("run", usage_run, "%s",
-                           "--verbose shows what a dry run does not send: use it with --dry-run");
+        return cli_usage_error(
+            "run", usage_run, "%s",
+            "--verbose shows what a dry run does not send: use it with --dry-run");
     if (!o.follow && (o.max_rounds || o.max_delay_s >= 0))
-        return usage_error("run", usage_run, "%s", "--max-delay and --max-rounds go with --follow");
+        return cli_usage_error("run", usage_run, "%s",
+                               "--max-delay and --max-rounds go with --follow");
     o.script = argv[optind];
     return hook_run_local(&o);
 }
@@ -242,9 +231,9 @@ static int cmd_check(int argc, char **argv)
     if (first < argc && strcmp(argv[first], "--") == 0)
         first++;
     else if (first < argc && argv[first][0] == '-' && argv[first][1])
-        return usage_error("check", usage_check, "unknown option %s", argv[first]);
+        return cli_usage_error("check", usage_check, "unknown option %s", argv[first]);
     if (first == argc)
-        return usage_error("check", usage_check, "%s", "which scripts? (SCRIPT is missing)");
+        return cli_usage_error("check", usage_check, "%s", "which scripts? (SCRIPT is missing)");
     int bad = 0;
     for (int i = first; i < argc; i++) {
         char err[1024];
@@ -266,7 +255,7 @@ static int cmd_serve(int argc, char **argv)
         return 0;
     }
     if (argc > 1)
-        return usage_error("serve", usage_serve, "unexpected argument %s", argv[1]);
+        return cli_usage_error("serve", usage_serve, "unexpected argument %s", argv[1]);
     return hook_serve();
 }
 

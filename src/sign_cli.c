@@ -3,6 +3,7 @@
  * the runtime uses and print. */
 #include "sign_cli.h"
 
+#include "cli.h"
 #include "aws.h"
 #include "buf.h"
 #include "config.h"
@@ -19,7 +20,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define EXIT_USAGE     2
 #define MAX_HEADERS    64
 #define MAX_BODY_BYTES ((size_t)64 << 20)
 
@@ -46,18 +46,7 @@ static const char usage[] =
     "\n"
     "Exit status: 0 printed, 1 credentials or signing failed, 2 usage error.\n";
 
-static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int usage_error(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("hookhost sign: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    const char *nl = strchr(usage, '\n');
-    fprintf(stderr, "\n%.*s\nTry 'hookhost sign --help'.\n", (int)(nl - usage), usage);
-    return EXIT_USAGE;
-}
+#define usage_error(...) cli_usage_error("sign", usage, __VA_ARGS__)
 
 static int is_help(int argc, char **argv)
 {

@@ -3,6 +3,7 @@
  * themselves and every fake they use live in Lua (lua/hookhost/testing.lua). */
 #include "testrun.h"
 
+#include "cli.h"
 #include "buf.h"
 #include "clock.h"
 #include "config.h"
@@ -21,7 +22,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define EXIT_USAGE 2
 #define MAX_DEPTH  16  /* folder nesting searched for test files (also stops symlink loops) */
 #define KILL_GRACE 500 /* ms between a test's deadline and the worker's kill */
 
@@ -42,20 +42,7 @@ static const char usage_test[] =
     "Exit status: 0 every test passed; 1 a test failed, a test file does not load or no test\n"
     "was found; 2 usage error.\n";
 
-/* Say what was wrong and how the command is used; the exit status for usage errors. */
-static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int usage_error(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("hookhost test: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputs("\nUsage: hookhost test [--task-root DIR] [--timeout SECONDS] [PATH...]\n"
-          "Try 'hookhost test --help'.\n",
-          stderr);
-    return EXIT_USAGE;
-}
+#define usage_error(...) cli_usage_error("test", usage_test, __VA_ARGS__)
 
 /* ---- collecting test files ------------------------------------------------------------------ */
 
