@@ -195,3 +195,50 @@ end
     p = hookhost("run", "--stub", write("stubs.json", json.dumps(stubs)), script)
     assert p.returncode == 0, p.stderr
     assert outcome(p)["result"] == {"ids": ["I1", "I2"]}
+
+
+CD_SCRIPT = """
+local codedeploy = require("hookhost.codedeploy")
+return function()
+  local d = assert(codedeploy.get_deployment("d-ABCDEFGH1"))
+  local ids, err = codedeploy.list_deployment_targets("d-ABCDEFGH1")
+  local put = codedeploy.put_status("d-ABCDEFGH1", "e-1", "Succeeded")
+  local again, perr = codedeploy.put_status("d-ABCDEFGH1", "e-1", "Failed")
+  return {app = d.applicationName, created = d.createTime, ids = ids,
+          code = err and err.code, message = err and err.message, put = put,
+          again = again, perr = perr and {code = perr.code, status = perr.status}}
+end
+"""
+
+
+def test_hookhost_codedeploy_calls_through_the_client(hookhost, write):
+    """hookhost.codedeploy calls aws.client("codedeploy"): a raw JSON `body` is decoded by the
+    model (timestamps as ISO 8601 text, not epoch numbers), params match the model's shape, and
+    ListDeploymentTargets is followed by the model's paginator, which stops on a repeated
+    nextToken with a PaginationError instead of asking 100 times."""
+    page = {"targetIds": ["c:s"], "nextToken": "same"}
+    stubs = [
+        {"service": "codedeploy", "operation": "GetDeployment",
+         "params": {"deploymentId": "d-ABCDEFGH1"},
+         "body": json.dumps({"deploymentInfo": {"applicationName": "app",
+                                                "createTime": 1796400000.25}})},
+        {"service": "codedeploy", "operation": "ListDeploymentTargets",
+         "params": {"deploymentId": "d-ABCDEFGH1"}, "answer": page},
+        {"service": "codedeploy", "operation": "ListDeploymentTargets",
+         "params": {"deploymentId": "d-ABCDEFGH1", "nextToken": "same"}, "answer": page},
+        {"service": "codedeploy", "operation": "PutLifecycleEventHookExecutionStatus",
+         "params": {"deploymentId": "d-ABCDEFGH1", "lifecycleEventHookExecutionId": "e-1",
+                    "status": "Succeeded"},
+         "answer": {"lifecycleEventHookExecutionId": "e-1"}},
+        {"service": "codedeploy", "operation": "put_lifecycle_event_hook_execution_status",
+         "error": {"code": "LifecycleEventAlreadyCompletedException", "message": "done",
+                   "status": 400}},
+    ]
+    p = hookhost("run", "--stub", write("stubs.json", json.dumps(stubs)), write("cd.lua", CD_SCRIPT))
+    assert p.returncode == 0, p.stderr
+    r = outcome(p)["result"]
+    assert r["app"] == "app" and r["created"] == "2026-12-04T16:00:00.25Z", r
+    assert r.get("ids") is None and r["code"] == "PaginationError", r
+    assert "the same next token was received twice" in r["message"]
+    assert r["put"] is True and r.get("again") is None
+    assert r["perr"] == {"code": "LifecycleEventAlreadyCompletedException", "status": 400}
