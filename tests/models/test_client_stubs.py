@@ -242,3 +242,43 @@ def test_hookhost_codedeploy_calls_through_the_client(hookhost, write):
     assert "the same next token was received twice" in r["message"]
     assert r["put"] is True and r.get("again") is None
     assert r["perr"] == {"code": "LifecycleEventAlreadyCompletedException", "status": 400}
+
+
+CW_GATE = """
+local cloudwatch = require("hookhost.cloudwatch")
+return function()
+  local ok, why, alarms = cloudwatch.check_alarms{names = {"api-5xx", "api-latency"}, prefix = "web-"}
+  local seen = {}
+  for i, a in ipairs(alarms) do seen[i] = {a.name, a.state, a.composite, a.updated} end
+  return {ok = ok, why = why, seen = seen}
+end
+"""
+
+
+def test_hookhost_cloudwatch_gate_decides_from_model_shaped_answers(hookhost, write):
+    """hookhost.cloudwatch calls aws.client("cloudwatch"): a DescribeAlarms `answer` is the
+    model's shape ({MetricAlarms, CompositeAlarms, NextToken}), stub entries may name the service
+    "monitoring" or "cloudwatch", and the paginator follows NextToken (params matched)."""
+    stubs = [
+        {"service": "monitoring", "operation": "DescribeAlarms",
+         "params": {"AlarmNames": ["api-5xx", "api-latency"],
+                    "AlarmTypes": ["CompositeAlarm", "MetricAlarm"], "MaxRecords": 100},
+         "answer": {"MetricAlarms": [
+             {"AlarmName": "api-5xx", "StateValue": "ALARM", "StateReason": "Threshold Crossed",
+              "StateUpdatedTimestamp": "2026-12-04T10:00:00Z"},
+             {"AlarmName": "api-latency", "StateValue": "OK"}]}},
+        {"service": "cloudwatch", "operation": "describe_alarms",
+         "params": {"AlarmNamePrefix": "web-"},
+         "answer": {"MetricAlarms": [{"AlarmName": "web-1", "StateValue": "OK"}],
+                    "CompositeAlarms": [], "NextToken": "t2"}},
+        {"service": "cloudwatch", "operation": "DescribeAlarms",
+         "params": {"AlarmNamePrefix": "web-", "NextToken": "t2"},
+         "answer": {"CompositeAlarms": [{"AlarmName": "web-health", "StateValue": "OK"}]}},
+    ]
+    p = hookhost("run", "--stub", write("stubs.json", json.dumps(stubs)), write("gate.lua", CW_GATE))
+    assert p.returncode == 0, p.stderr
+    r = outcome(p)["result"]
+    assert r["ok"] is False and r["why"] == "1 alarm in ALARM: api-5xx (ALARM: Threshold Crossed)"
+    assert r["seen"] == [["api-5xx", "ALARM", False, "2026-12-04T10:00:00Z"],
+                         ["api-latency", "OK", False], ["web-1", "OK", False],
+                         ["web-health", "OK", True]]
