@@ -343,6 +343,10 @@ def prepare(build, out):
     hookhost = snap / "hookhost"
     shutil.copy2(build / "hookhost", hookhost)
     shutil.copytree(ROOT / "lua", snap / "lua")
+    # the models, where the packages carry them: the library modules' clients load theirs
+    if (build / "models").is_dir():
+        shutil.copytree(build / "models", snap / "lua/hookhost/models",
+                        ignore=shutil.ignore_patterns(".*"))
 
     task = out / "task"
     if task.exists():

@@ -18,7 +18,7 @@
 --     paths: 1 to 3,000 strings, each starting with "/", at most 4,000 characters, a "*" only as
 --       the last character; at most 15 of them wildcards (CloudFront's limit of wildcard paths
 --       in progress per distribution). Special characters must already be URL-encoded as
---       CloudFront expects; XML escaping is done here.
+--       CloudFront expects; XML escaping is the client's.
 --     caller_reference: by default derived from the hook execution,
 --       "hookhost-<DeploymentId>-<32 hex digits of SHA-256(execution id, sorted paths)>", so a
 --       retried or redelivered event gets the existing invalidation back instead of a second
@@ -42,18 +42,22 @@
 --       SDK waiter's interval).
 --   caller_reference(distribution, paths [, ctx [, event]]) -> the default reference above
 --
+-- The calls are the model-driven client's (aws.client("cloudfront"), made on the first call:
+-- loading the model takes a few ms): create_invalidation and get_invalidation. A stub entry
+-- ({service = "cloudfront", operation = "CreateInvalidation" | "GetInvalidation"}) gives the raw
+-- XML `body` or the decoded `answer` in the model's shape, {Location = "...", Invalidation = {Id,
+-- Status, CreateTime, InvalidationBatch = {Paths = {Quantity, Items}, CallerReference}}}.
+--
 -- ctx: pass the hook's ctx (ctx = ctx) so the reference is tied to the hook execution and waits
 -- use ctx.remaining_ms(). Without them the module uses the ctx and event the runtime publishes
 -- when it does (package.loaded["hookhost.context"], ["hookhost.event"]); the time left is always
 -- known to the C core.
 
 local aws = require("hookhost.aws")
-local xml = require("hookhost.xml")
 local util = require("hookhost.util")
 
 local M = {
   API_VERSION = "2020-05-31",
-  NAMESPACE = "http://cloudfront.amazonaws.com/doc/2020-05-31/",
   MAX_PATHS = 3000,           -- paths in one request (and files in progress per distribution)
   MAX_PATH_LENGTH = 4000,     -- characters in one path
   MAX_WILDCARDS = 15,         -- wildcard paths in progress per distribution
@@ -156,45 +160,44 @@ function M.caller_reference(distribution, paths, ctx, event)
   return string.format("hookhost-%d-%s", os.time(), util.random_hex(16))
 end
 
-local function batch_xml(paths, ref)
-  local items = {}
-  for i, p in ipairs(paths) do
-    items[i] = "<Path>" .. aws.xml_escape(p) .. "</Path>"
+-- The client, made on first use: loading the model costs a few milliseconds, which a script
+-- that only computes a caller_reference should not pay. A client with its own max_attempts is
+-- cheap once the model is loaded (hookhost.aws.model caches it).
+local client
+local function cf(max_attempts)
+  if max_attempts ~= nil then
+    return aws.client("cloudfront", {max_attempts = max_attempts})
   end
-  return table.concat{
-    '<?xml version="1.0" encoding="UTF-8"?>\n',
-    '<InvalidationBatch xmlns="', M.NAMESPACE, '">',
-    "<Paths><Quantity>", tostring(#paths), "</Quantity><Items>", table.concat(items),
-    "</Items></Paths>",
-    "<CallerReference>", aws.xml_escape(ref), "</CallerReference>",
-    "</InvalidationBatch>",
-  }
+  client = client or aws.client("cloudfront")
+  return client
 end
 
-local function invalidation_of(doc)
-  if not doc or doc.name ~= "Invalidation" then
+-- The module's view of the model's Invalidation {Id, Status, CreateTime, InvalidationBatch}.
+local function invalidation_of(inv)
+  if type(inv) ~= "table" or type(inv.Id) ~= "string" or inv.Id == "" then
     return nil
   end
+  local batch = type(inv.InvalidationBatch) == "table" and inv.InvalidationBatch or {}
+  local items = type(batch.Paths) == "table" and batch.Paths.Items
   local paths = {}
-  for i, p in ipairs(xml.find_all(doc, "InvalidationBatch/Paths/Items/Path")) do
-    paths[i] = p.text
+  for i, p in ipairs(type(items) == "table" and items or {}) do
+    paths[i] = p
   end
   return {
-    id = xml.text(doc, "Id"),
-    status = xml.text(doc, "Status"),
-    create_time = xml.text(doc, "CreateTime"),
-    caller_reference = xml.text(doc, "InvalidationBatch/CallerReference"),
+    id = inv.Id,
+    status = inv.Status,
+    create_time = inv.CreateTime,
+    caller_reference = batch.CallerReference,
     paths = paths,
   }
 end
 
-local function bad_answer(what, status, headers)
-  return aws.error{code = "SerializationError", message = what, status = status,
-                   request_id = headers and headers["x-amzn-requestid"], retryable = false}
-end
-
-local function base_path(distribution)
-  return "/" .. M.API_VERSION .. "/distribution/" .. distribution .. "/invalidation"
+local function bad_answer(what, out)
+  local meta = type(out) == "table" and type(out.ResponseMetadata) == "table"
+               and out.ResponseMetadata or {}
+  return aws.error{code = "SerializationError", message = what,
+                   status = meta.HTTPStatusCode or 200, request_id = meta.RequestId,
+                   retryable = false}
 end
 
 -- Errors worth waiting out: CloudFront's own limit, throttling, and server-side failures that the
@@ -214,19 +217,16 @@ function M.get_invalidation(distribution, id, opts)
                   .. "I2J0I21PCUYOIK")
   end
   opts = opts or {}
-  local status, doc, headers = aws.rest_xml{
-    service = "cloudfront", method = "GET", path = base_path(distribution) .. "/" .. id,
-    operation = "GetInvalidation", max_attempts = opts.max_attempts,
-  }
-  if not status then
-    return nil, doc
+  local out, err = cf(opts.max_attempts):get_invalidation{DistributionId = distribution, Id = id}
+  if not out then
+    return nil, err
   end
-  if aws.is_placeholder(doc) then
+  if aws.is_placeholder(out) then
     return {id = id, status = "DryRun", paths = {}, dry_run = true}
   end
-  local inv = invalidation_of(doc)
-  if not inv or not inv.id then
-    return nil, bad_answer("GetInvalidation answered without an Invalidation", status, headers)
+  local inv = invalidation_of(out.Invalidation)
+  if not inv then
+    return nil, bad_answer("GetInvalidation answered without an Invalidation", out)
   end
   return inv
 end
@@ -305,7 +305,12 @@ function M.invalidate(t)
     util.argerror("cloudfront.invalidate", "wait must be true or {timeout_ms, interval_ms}")
   end
 
-  local body = batch_xml(t.paths, ref)
+  local items = {}
+  for i, p in ipairs(t.paths) do
+    items[i] = p
+  end
+  local params = {DistributionId = t.distribution, InvalidationBatch = {
+    Paths = {Quantity = #items, Items = items}, CallerReference = ref}}
   local start = util.now_ms()
   local limit = start + util.remaining_ms(ctx) - MARGIN_MS
   local limit_name = "the hook's time ran out"
@@ -319,17 +324,14 @@ function M.invalidate(t)
     end
   end
   local tries, attempts = 0, 0 -- calls made here; HTTP requests in failed calls
-  local status, doc, headers
+  local out
   while true do
     tries = tries + 1
-    status, doc, headers = aws.rest_xml{
-      service = "cloudfront", method = "POST", path = base_path(t.distribution), body = body,
-      operation = "CreateInvalidation",
-    }
-    if status then
+    local err
+    out, err = cf():create_invalidation(params)
+    if out then
       break
     end
-    local err = doc
     attempts = attempts + (err.attempts or 1)
     err.attempts = attempts
     if err.code == "InvalidationBatchAlreadyExists" then
@@ -352,15 +354,15 @@ function M.invalidate(t)
     util.sleep_ms(delay)
   end
 
-  if aws.is_placeholder(doc) then
+  if aws.is_placeholder(out) then
     return {id = "dry-run", status = "DryRun", caller_reference = ref, paths = t.paths,
             tries = tries, dry_run = true}
   end
-  local inv = invalidation_of(doc)
-  if not inv or not inv.id then
-    return nil, bad_answer("CreateInvalidation answered without an Invalidation", status, headers)
+  local inv = invalidation_of(out.Invalidation)
+  if not inv then
+    return nil, bad_answer("CreateInvalidation answered without an Invalidation", out)
   end
-  inv.location = headers and headers["location"]
+  inv.location = type(out.Location) == "string" and out.Location or nil
   inv.caller_reference = inv.caller_reference or ref
   inv.tries = tries
   if wait then

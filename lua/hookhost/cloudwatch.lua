@@ -1,4 +1,4 @@
---- hookhost.cloudwatch: an alarm gate (CloudWatch DescribeAlarms, query API 2010-08-01).
+--- hookhost.cloudwatch: an alarm gate (DescribeAlarms, through aws.client("cloudwatch")).
 --
 --   local cloudwatch = require("hookhost.cloudwatch")
 --   return function(event, ctx)
@@ -26,11 +26,13 @@
 --   decides from them.
 -- describe_alarms{names?, prefix?, state?} -> {{name, state, reason, updated, composite}, ...}
 --   ({} in a dry run without canned answers)
---   Every page (NextToken), names in groups of 100 (the API's limit), metric and composite
---   alarms.
+--   Every page (the model's paginator follows NextToken), names in groups of 100 (the API's
+--   limit), metric and composite alarms. updated is the client's ISO 8601 UTC text.
+-- A stub entry {service = "monitoring" (or "cloudwatch"), operation = "DescribeAlarms"} gives the
+-- raw XML `body` or the decoded `answer` in the model's shape, {MetricAlarms = {{AlarmName,
+-- StateValue, StateReason, StateUpdatedTimestamp}, ...}, CompositeAlarms = {...}, NextToken?}.
 
 local aws = require("hookhost.aws")
-local xml = require("hookhost.xml")
 local util = require("hookhost.util")
 
 local M = {VERSION = "2010-08-01", MAX_NAMES_PER_CALL = 100, MAX_PAGES = 1000}
@@ -40,37 +42,47 @@ local NOT_ASKED = setmetatable({}, {__mode = "k"}) -- alarm lists a dry run did 
 -- What the gate found for each alarm (alarms[i].verdict): the state, in the words of the gate.
 local VERDICTS = {OK = "ok", ALARM = "in_alarm", INSUFFICIENT_DATA = "insufficient_data"}
 
-local function page_alarms(doc, out)
+-- The client, made on the first call (loading the model takes a few milliseconds).
+local client
+local function cw()
+  client = client or aws.client("cloudwatch")
+  return client
+end
+
+local function page_alarms(page, out)
   for _, kind in ipairs({"MetricAlarms", "CompositeAlarms"}) do
-    for _, m in ipairs(xml.find_all(doc, "DescribeAlarmsResult/" .. kind .. "/member")) do
-      out[#out + 1] = {name = xml.text(m, "AlarmName"), state = xml.text(m, "StateValue"),
-                       reason = xml.text(m, "StateReason"),
-                       updated = xml.text(m, "StateUpdatedTimestamp"),
-                       composite = kind == "CompositeAlarms"}
+    for _, m in ipairs(type(page[kind]) == "table" and page[kind] or {}) do
+      out[#out + 1] = {name = m.AlarmName, state = m.StateValue, reason = m.StateReason,
+                       updated = m.StateUpdatedTimestamp, composite = kind == "CompositeAlarms"}
     end
   end
 end
 
 local function describe(params, out)
-  local token
-  for _ = 1, M.MAX_PAGES do
-    params.NextToken = token
-    local doc, err = aws.query("monitoring", "DescribeAlarms", M.VERSION, params)
-    if not doc then
-      return nil, err
+  local pages = 0
+  -- the model's paginator follows NextToken; a failed page raises its error object
+  local ok, err = pcall(function()
+    for page in cw():paginate("describe_alarms", params) do
+      if aws.is_placeholder(page) then
+        NOT_ASKED[out] = true
+        return
+      end
+      page_alarms(page, out)
+      pages = pages + 1
+      local token = page.NextToken
+      if pages >= M.MAX_PAGES and token ~= nil and token ~= "" then
+        error(aws.error{code = "TooManyPages", status = 0, message = "DescribeAlarms returned "
+                        .. "more than " .. M.MAX_PAGES .. " pages"}, 0)
+      end
     end
-    if aws.is_placeholder(doc) then
-      NOT_ASKED[out] = true
-      return out
+  end)
+  if not ok then
+    if type(err) ~= "table" then
+      error(err, 0)
     end
-    page_alarms(doc, out)
-    token = xml.text(doc, "DescribeAlarmsResult/NextToken")
-    if token == nil or token == "" then
-      return out
-    end
+    return nil, err
   end
-  return nil, aws.error{code = "TooManyPages", status = 0,
-                        message = "DescribeAlarms returned more than " .. M.MAX_PAGES .. " pages"}
+  return out
 end
 
 local function check_names(fname, names)

@@ -1,4 +1,4 @@
---- hookhost.codedeploy: the CodeDeploy calls a hook may want (AWS JSON 1.1, CodeDeploy_20141006).
+--- hookhost.codedeploy: the CodeDeploy calls a hook may want, through aws.client("codedeploy").
 --
 --   local codedeploy = require("hookhost.codedeploy")
 --   return function(event, ctx)
@@ -18,6 +18,10 @@
 --       Hook-able: ECS BeforeInstall, AfterInstall, AfterAllowTestTraffic, BeforeAllowTraffic,
 --       AfterAllowTraffic; Lambda BeforeAllowTraffic, AfterAllowTraffic.
 --   put_status(id, execution_id, status) -> true ("Succeeded" or "Failed")
+-- Results are the model-driven client's (lua/hookhost/aws/client.lua): the API's field names,
+-- timestamps as ISO 8601 UTC text ("2026-12-04T14:38:58.123Z"). A stub entry
+-- {service = "codedeploy", operation = "GetDeployment", ...} gives the JSON `body` or the decoded
+-- `answer` ({deploymentInfo = {...}}), as for aws.json before.
 -- In a dry run without canned answers (docs/HOOKS.md): get_deployment and get_deployment_target
 -- return the placeholder (reading a field raises "dry run: ... was not sent"),
 -- list_deployment_targets and batch_get_deployment_targets {}, put_status true, and
@@ -32,7 +36,7 @@ local aws = require("hookhost.aws")
 local util = require("hookhost.util")
 
 local M = {
-  TARGET_PREFIX = "CodeDeploy_20141006",
+  MAX_TARGET_PAGES = 100, -- ListDeploymentTargets pages followed at most
   HOOKS = {
     ECS = {"BeforeInstall", "AfterInstall", "AfterAllowTestTraffic", "BeforeAllowTraffic",
            "AfterAllowTraffic"},
@@ -58,13 +62,16 @@ local function dry_run()
   return ctx ~= nil and ctx.dry_run == true
 end
 
-local function call(op, params)
-  return aws.json("codedeploy", M.TARGET_PREFIX, op, params)
+-- The client, made on the first call (loading the model takes a few milliseconds).
+local client
+local function cd()
+  client = client or aws.client("codedeploy")
+  return client
 end
 
 function M.get_deployment(id)
   check_id("get_deployment", id)
-  local r, err = call("GetDeployment", {deploymentId = id})
+  local r, err = cd():get_deployment{deploymentId = id}
   if not r then
     return nil, err
   end
@@ -76,21 +83,25 @@ end
 
 function M.list_deployment_targets(id)
   check_id("list_deployment_targets", id)
-  local ids, token, pages = {}, nil, 0
-  repeat
-    local r, err = call("ListDeploymentTargets", {deploymentId = id, nextToken = token})
-    if not r then
-      return nil, err
+  local ids = {}
+  -- the model's paginator follows nextToken; a failed page raises its error object
+  local ok, err = pcall(function()
+    for page in cd():paginate("list_deployment_targets", {deploymentId = id},
+                              {max_pages = M.MAX_TARGET_PAGES}) do
+      if aws.is_placeholder(page) then
+        return
+      end
+      for _, t in ipairs(page.targetIds or {}) do
+        ids[#ids + 1] = t
+      end
     end
-    if aws.is_placeholder(r) then
-      return ids
+  end)
+  if not ok then
+    if type(err) ~= "table" then
+      error(err, 0)
     end
-    for _, t in ipairs(r.targetIds or {}) do
-      ids[#ids + 1] = t
-    end
-    token = r.nextToken
-    pages = pages + 1
-  until token == nil or token == "" or pages >= 100
+    return nil, err
+  end
   return ids
 end
 
@@ -99,7 +110,7 @@ function M.get_deployment_target(id, target_id)
   if type(target_id) ~= "string" or target_id == "" then
     util.argerror("codedeploy.get_deployment_target", "target_id must be a non-empty string")
   end
-  local r, err = call("GetDeploymentTarget", {deploymentId = id, targetId = target_id})
+  local r, err = cd():get_deployment_target{deploymentId = id, targetId = target_id}
   if not r then
     return nil, err
   end
@@ -117,7 +128,7 @@ function M.batch_get_deployment_targets(id, target_ids)
   local out = {}
   for first = 1, #target_ids, 25 do
     local chunk = table.move(target_ids, first, math.min(first + 24, #target_ids), 1, {})
-    local r, err = call("BatchGetDeploymentTargets", {deploymentId = id, targetIds = chunk})
+    local r, err = cd():batch_get_deployment_targets{deploymentId = id, targetIds = chunk}
     if not r then
       return nil, err
     end
@@ -215,8 +226,8 @@ function M.put_status(id, execution_id, status)
   if status ~= "Succeeded" and status ~= "Failed" then
     util.argerror("codedeploy.put_status", "status must be \"Succeeded\" or \"Failed\"")
   end
-  local r, err = call("PutLifecycleEventHookExecutionStatus", {
-    deploymentId = id, lifecycleEventHookExecutionId = execution_id, status = status})
+  local r, err = cd():put_lifecycle_event_hook_execution_status{
+    deploymentId = id, lifecycleEventHookExecutionId = execution_id, status = status}
   if not r then
     return nil, err
   end

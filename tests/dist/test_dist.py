@@ -179,6 +179,29 @@ def test_package_layout(dist):
             assert info.extra == b"", info.filename
 
 
+def test_the_library_modules_models_are_carried_whatever_the_models_list(dist, tmp_path):
+    """The library modules built on clients (hookhost.sns, .cloudfront, ...: every
+    aws.client("x") in lua/hookhost/*.lua) find their model in a package made with a short
+    --models list that does not name them."""
+    used = set()
+    for f in (ROOT / "lua" / "hookhost").glob("*.lua"):
+        code = [x for x in f.read_text().splitlines() if not x.lstrip().startswith("--")]
+        used |= set(re.findall(r'aws\.client\("([a-z0-9-]+)"', "\n".join(code)))
+    assert {"sns", "cloudfront"} <= used, used
+    out = tmp_path / "out"
+    r = subprocess.run([str(ROOT / "scripts" / "package"), "--bin", str(ROOT / "build" / "hookhost"),
+                        "--models", "sts", "--out", str(out)],
+                       cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    fn = zipfile.ZipFile(out / "function.zip").namelist()
+    layer = zipfile.ZipFile(out / "layer.zip").namelist()
+    carried = {n.split("/")[2] for n in fn if n.startswith("hookhost/models/") and n.count("/") >= 3}
+    assert carried == used | {"sts"}, carried
+    for svc in used:
+        assert f"hookhost/models/{svc}/service-2.json" in fn
+        assert f"lua/hookhost/models/{svc}/service-2.json" in layer
+
+
 def test_no_shipped_elf_needs_glibc_newer_than_2_34(dist, tmp_path):
     offenders = []
     checked = 0

@@ -224,11 +224,11 @@ def test_shipped_hooks_complete_in_a_dry_run(hookhost, write, hook, env):
     assert o["status"] == "Succeeded" and o["reported"] is False
     assert "dry run: status Succeeded NOT reported to CodeDeploy" in p.stderr
     if hook == "AfterAllowTraffic":  # CloudFront is global: no region needed
-        assert ("dry run: not sent: cloudfront CreateInvalidation POST https://cloudfront."
+        assert ("dry run: not sent: CloudFront CreateInvalidation POST https://cloudfront."
                 "amazonaws.com/2020-05-31/distribution/E2EXAMPLE123/invalidation") in p.stderr
         assert "(not signed: no credentials)" in p.stderr and "no region set" not in p.stderr
     if hook == "BeforeAllowTraffic":
-        assert ("dry run: not sent: monitoring DescribeAlarms POST https://monitoring.us-east-1."
+        assert ("dry run: not sent: CloudWatch DescribeAlarms POST https://monitoring.us-east-1."
                 "amazonaws.com/") in p.stderr
         assert "(no region set) (not signed: no credentials)" in p.stderr
         assert "dry run: alarms not checked" in p.stderr

@@ -329,7 +329,8 @@ def test_dry_run_sends_nothing(emu, lua):
     assert p.returncode == 0, p.stderr
     assert o["result"]["status"] == "DryRun" and o["result"]["id"] == "dry-run"
     assert o["result"]["dry_run"] is True
-    assert "dry run: not sent: cloudfront CreateInvalidation POST " in p.stderr
+    # the client names the service by its model's service id
+    assert "dry run: not sent: CloudFront CreateInvalidation POST " in p.stderr
     assert emu.requests("cloudfront") == []
 
 

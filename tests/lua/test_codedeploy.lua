@@ -1,10 +1,11 @@
 -- hookhost.codedeploy.current_lifecycle_event over target shapes the emulator does not have
--- (Lambda targets, several targets, CloudFormation), with hookhost.aws.json stubbed.
+-- (Lambda targets, several targets, CloudFormation), with hookhost.aws.send (every call's way
+-- out, the client's included) answering.
 local aws = require("hookhost.aws")
 local codedeploy = require("hookhost.codedeploy")
 
 local targets -- what BatchGetDeploymentTargets answers
-aws.json = function(_, _, op, params)
+local function answer(op, params)
   if op == "ListDeploymentTargets" then
     local ids = {}
     for i = 1, #targets do
@@ -20,6 +21,10 @@ aws.json = function(_, _, op, params)
     return {deploymentTargets = out}
   end
   error("unexpected operation " .. op)
+end
+aws.send = function(t)
+  assert(t.service_name == "codedeploy", "the codedeploy client's call")
+  return 200, {}, "", answer(t.operation, t.params)
 end
 
 local function target(kind, events)

@@ -117,7 +117,10 @@ local function normalize(svc)
   for _, shape in pairs(svc.shapes) do
     shape.min, shape.max = int(shape.min), int(shape.max)
   end
-  for _, op in pairs(svc.operations) do
+  for key, op in pairs(svc.operations) do
+    -- botocore's OperationModel.name is the key ("CreateInvalidation"): CloudFront's models give
+    -- a versioned "name" (CreateInvalidation2020_05_31) that no protocol sends
+    op.name = key
     if op.http then
       op.http.responseCode = int(op.http.responseCode)
     end
