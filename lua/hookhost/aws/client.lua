@@ -157,6 +157,10 @@ local function prepare(self, op, params)
   for k, v in pairs(params) do
     out[k] = v
   end
+  local auto_encoding = false
+  if self._s3 then
+    auto_encoding = require("hookhost.aws.s3").before(op, out)
+  end
   if input then
     for name, ref in pairs(input.members or {}) do
       if out[name] == nil and ref.idempotencyToken then
@@ -179,7 +183,7 @@ local function prepare(self, op, params)
       error("Parameter validation failed:\n" .. msg, 4)
     end
   end
-  return out
+  return out, auto_encoding
 end
 
 -- The host prefix of operations with an "endpoint" trait ("{AccountId}." for S3 Control).
@@ -324,7 +328,8 @@ local function decode_error(status, headers, body)
 end
 
 local function call(self, op, params)
-  params = prepare(self, op, params)
+  local auto_encoding
+  params, auto_encoding = prepare(self, op, params)
   local req = serialize(self, op, params)
   local aws = require("hookhost.aws")
   local m = self._model
@@ -361,6 +366,9 @@ local function call(self, op, params)
     return nil, aws.error{code = "SerializationError", message = self._name .. " " .. op.name
                           .. ": " .. tostring(err), status = status,
                           request_id = request_id(headers), retryable = false}
+  end
+  if self._s3 then
+    require("hookhost.aws.s3").after(op, result, auto_encoding)
   end
   local rm = result.ResponseMetadata or {}
   rm.RequestId = rm.RequestId or request_id(headers)

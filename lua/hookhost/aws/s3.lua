@@ -9,9 +9,16 @@
 --       isVirtualHostableS3Bucket without subdomains: 3..63 lower-case letters, digits and '-',
 --       not starting or ending with '-', not an IPv4 address) and either no endpoint variable is
 --       set (AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL) or style is "virtual" and the endpoint's host
---       is a name, not an IP address. Path style ("https://s3.eu-west-1.amazonaws.com/bucket/key")
+--       is a name, not an IP address (then, on a plain-http endpoint, a bucket with dots whose
+--       every label could be one is virtual-hosted too, as botocore does). Path style ("https://s3.eu-west-1.amazonaws.com/bucket/key")
 --       otherwise: a bucket with dots or capitals, an emulator's endpoint, style "path".
 --   s3.endpoint_url() -> the endpoint variable's value S3 calls use, or nil (the default)
+--   s3.before(op, params) -> auto: botocore's before-parameter-build handlers, on the
+--       parameters' copy: CopySource percent-encoded (a string, or {Bucket, Key, VersionId?}),
+--       EncodingType "url" on ListObjects, ListObjectsV2 and ListObjectVersions when the caller
+--       gave none (auto is then true)
+--   s3.after(op, result, auto): botocore's after-call handlers: the keys, prefixes and markers
+--       of a list answer that EncodingType "url" encoded are decoded again when auto
 
 local M = {}
 
@@ -69,8 +76,21 @@ end
 function M.addressing(op, params, path, style, endpoint_url)
   local uri = op.http and op.http.requestUri or ""
   local b = params.Bucket
-  if style == "path" or uri:sub(1, 9) ~= "/{Bucket}" or not M.virtual_hostable(b) then
+  if style == "path" or uri:sub(1, 9) ~= "/{Bucket}" or type(b) ~= "string" then
     return nil, path
+  end
+  if not M.virtual_hostable(b) then
+    -- botocore's rules: a bucket with dots is a host name only on a plain-http endpoint
+    -- that was asked for virtual addressing (TLS certificates cover one label)
+    local http = endpoint_url and endpoint_url:sub(1, 7):lower() == "http://"
+    if not (http and style == "virtual" and #b <= 63) then
+      return nil, path
+    end
+    for label in (b .. "."):gmatch("([^.]*)%.") do
+      if not M.virtual_hostable(label) then
+        return nil, path
+      end
+    end
   end
   if endpoint_url and (style ~= "virtual" or ip_endpoint(endpoint_url)) then
     return nil, path
@@ -82,6 +102,83 @@ function M.addressing(op, params, path, style, endpoint_url)
     rest = "/"
   end
   return b .. ".", rest
+end
+
+-- botocore's percent_encode(value, safe="-._~/"): UTF-8 bytes outside the set as %XX.
+local function quote(s)
+  return (s:gsub("[^%w%-%._~/]", function(c) return string.format("%%%02X", c:byte()) end))
+end
+
+-- botocore's handle_copy_source_param: "bucket/key[?versionId=v]" with the key encoded.
+local function copy_source(v)
+  if type(v) == "table" then
+    local b, k = v.Bucket, v.Key
+    if type(b) ~= "string" or type(k) ~= "string" then
+      error("Parameter validation failed:\nMissing required parameter: CopySource needs Bucket "
+            .. "and Key (strings)", 0)
+    end
+    local out = quote(b .. "/" .. k)
+    if v.VersionId ~= nil then
+      out = out .. "?versionId=" .. tostring(v.VersionId)
+    end
+    return out
+  elseif type(v) == "string" then
+    local first, version = v:match("^(.-)(%?versionId=%S+)$")
+    if first then
+      return quote(first) .. version
+    end
+    return quote(v)
+  end
+  return v -- the validator reports the type
+end
+
+local LISTS = {
+  ListObjects = {top = {"Delimiter", "Marker", "NextMarker"},
+                 nested = {{"Contents", "Key"}, {"CommonPrefixes", "Prefix"}}},
+  ListObjectsV2 = {top = {"Delimiter", "Prefix", "StartAfter"},
+                   nested = {{"Contents", "Key"}, {"CommonPrefixes", "Prefix"}}},
+  ListObjectVersions = {top = {"KeyMarker", "NextKeyMarker", "Prefix", "Delimiter"},
+                        nested = {{"Versions", "Key"}, {"DeleteMarkers", "Key"},
+                                  {"CommonPrefixes", "Prefix"}}},
+}
+
+function M.before(op, params)
+  if (op.name == "CopyObject" or op.name == "UploadPartCopy") and params.CopySource ~= nil then
+    params.CopySource = copy_source(params.CopySource)
+  end
+  if LISTS[op.name] and params.EncodingType == nil then
+    params.EncodingType = "url"
+    return true
+  end
+  return false
+end
+
+-- Python's unquote_plus: '+' is a space, %XX a byte.
+local function unquote_plus(s)
+  s = s:gsub("+", " ")
+  return (s:gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end))
+end
+
+function M.after(op, result, auto)
+  local l = LISTS[op.name]
+  if not (l and auto and type(result) == "table" and result.EncodingType == "url") then
+    return
+  end
+  for _, k in ipairs(l.top) do
+    if type(result[k]) == "string" then
+      result[k] = unquote_plus(result[k])
+    end
+  end
+  for _, kk in ipairs(l.nested) do
+    local list = result[kk[1]]
+    if type(list) == "table" then
+      for _, member in ipairs(list) do
+        if type(member) == "table" and type(member[kk[2]]) == "string" then
+          member[kk[2]] = unquote_plus(member[kk[2]])
+        end
+      end
+    end
+  end
 end
 
 return M
