@@ -402,3 +402,211 @@ def test_unsigned_operations_as_botocore(hookhost, write):
                                   "AWS_SESSION_TOKEN": ""})
     for m in mine:
         assert "(unsigned operation)" in m["line"] and "not signed" not in m["line"]
+
+
+# ---- end to end: the real binary against the S3 emulator (every signature verified) --------
+
+import http.server  # noqa: E402
+import threading  # noqa: E402
+
+from emulators import DEFAULT_SECRET_KEY, Emulators  # noqa: E402
+from emulators.sigv4 import Verifier  # noqa: E402
+
+
+@pytest.fixture
+def emu():
+    e = Emulators.start()
+    try:
+        yield e
+        assert e.signature_failures == 0
+    finally:
+        e.stop()
+
+
+@pytest.fixture
+def run(hookhost, write):
+    """run(body, env) -> (proc, result): body is a chunk returning a hook function."""
+    n = [0]
+
+    def go(body, env):
+        n[0] += 1
+        script = write(f"e2e{n[0]}.lua", 'local aws = require("hookhost.aws")\n' + body)
+        p = hookhost("run", script, env=env, timeout=120)
+        assert DEFAULT_SECRET_KEY not in p.stdout + p.stderr
+        lines = [l for l in p.stdout.splitlines() if l.strip()]
+        assert lines, p.stderr
+        out = json.loads(lines[-1])
+        return p, out.get("result", out)
+
+    return go
+
+
+E2E = """
+return function()
+  local s3 = aws.client("s3" OPTS)
+  local out = {puts = {}, gets = {}}
+  local keys = {"plain", "a b+c~d/\\u{e9}", "dir/sub dir/f(1).txt", "x=1&y=2?z", "\\u{fc}/\\u{2713}/%41",
+                "~t*'!"}
+  for i, k in ipairs(keys) do
+    local r = assert(s3:put_object{Bucket = "bkt", Key = k, Body = k .. k, ContentType = "text/plain",
+                                   Metadata = {n = tostring(i)}})
+    out.puts[i] = r.ETag
+  end
+  for i, k in ipairs(keys) do
+    local g = assert(s3:get_object{Bucket = "bkt", Key = k})
+    out.gets[i] = {body = g.Body, ctype = g.ContentType, meta = g.Metadata, len = g.ContentLength}
+  end
+  local h = assert(s3:head_object{Bucket = "bkt", Key = "plain"})
+  out.head = {len = h.ContentLength, etag = h.ETag}
+  local listed = {}
+  for page in s3:paginate("list_objects_v2", {Bucket = "bkt"}, {page_size = 2}) do
+    for _, c in ipairs(page.Contents or {}) do listed[#listed + 1] = c.Key end
+  end
+  out.listed = listed
+  local d = assert(s3:list_objects_v2{Bucket = "bkt", Delimiter = "/"})
+  out.prefixes = {}
+  for _, p in ipairs(d.CommonPrefixes or {}) do out.prefixes[#out.prefixes + 1] = p.Prefix end
+  assert(s3:put_object{Bucket = "bkt", Key = "sum", Body = "checked", ChecksumAlgorithm = "SHA256"})
+  assert(s3:put_object{Bucket = "bkt", Key = "sum1", Body = "checked", ChecksumAlgorithm = "SHA1"})
+  assert(s3:delete_object{Bucket = "bkt", Key = "plain"})
+  local del = assert(s3:delete_objects{Bucket = "bkt", Delete = {Objects = {{Key = keys[2]}, {Key = keys[3]}}}})
+  out.deleted = #del.Deleted
+  local _, err = s3:get_object{Bucket = "bkt", Key = "plain"}
+  out.missing = {code = err.code, status = err.status}
+  return out
+end
+"""
+
+
+@pytest.mark.parametrize("style", ["auto", "virtual"])
+def test_s3_client_against_the_emulator(emu, run, style):
+    """Path style on the emulator's endpoint (auto), and virtual-hosted (bucket.localhost:PORT,
+    which libcurl resolves to the loopback) when asked: S3's key encoding, list decoding
+    (EncodingType=url), checksums and Content-MD5 checked by the emulator."""
+    emu.seed_bucket("bkt")
+    env = emu.env()
+    opts = ""
+    if style == "virtual":
+        env["AWS_ENDPOINT_URL_S3"] = emu.s3_url.replace("127.0.0.1", "localhost")
+        opts = ', {addressing_style = "virtual"}'
+    p, r = run(E2E.replace("OPTS", opts), env)
+    assert p.returncode == 0, p.stderr
+    keys = ["plain", "a b+c~d/é", "dir/sub dir/f(1).txt", "x=1&y=2?z", "ü/✓/%41", "~t*'!"]
+    for i, k in enumerate(keys):
+        assert r["gets"][i] == {"body": k + k, "ctype": "text/plain", "meta": {"n": str(i + 1)},
+                                "len": len((k + k).encode())}
+        assert r["puts"][i] == '"%s"' % hashlib.md5((k + k).encode()).hexdigest()
+    assert r["head"] == {"len": 10, "etag": r["puts"][0]}
+    assert r["listed"] == sorted(keys)
+    assert r["prefixes"] == ["a b+c~d/", "dir/", "ü/"]
+    assert r["deleted"] == 2 and r["missing"] == {"code": "NoSuchKey", "status": 404}
+    assert set(emu.objects("bkt")) == {"x=1&y=2?z", "ü/✓/%41", "~t*'!", "sum", "sum1"}
+    reqs = emu.requests("s3")
+    assert all(q["signature"] == "ok" for q in reqs) and len(reqs) >= 20
+    paths = [q["path"] for q in reqs if q["operation"] == "GetObject"]
+    if style == "virtual":
+        assert paths[1] == "/a%20b%2Bc~d/%C3%A9"
+    else:
+        assert paths[1] == "/bkt/a%20b%2Bc~d/%C3%A9"
+
+
+def test_too_large_get_object_fails_clearly(emu, run):
+    """GetObject of an object over the response limit (16 MiB, HTTP_DEFAULT_MAX_BODY): a
+    ResponseTooLarge error, not retried, and the hook goes on (memory stays bounded)."""
+    emu.seed_bucket("bkt")
+    emu.seed_object("bkt", "big", b"x" * (16 * 1024 * 1024 + 1))
+    emu.seed_object("bkt", "fits", b"y" * (16 * 1024 * 1024))
+    p, r = run("""
+return function()
+  local s3 = aws.client("s3")
+  local ok, err = s3:get_object{Bucket = "bkt", Key = "big"}
+  local fits = assert(s3:get_object{Bucket = "bkt", Key = "fits"})
+  return {ok = ok ~= nil, code = err.code, status = err.status, attempts = err.attempts,
+          text = tostring(err), fits = #fits.Body}
+end
+""", emu.env())
+    assert p.returncode == 0, p.stderr
+    assert r["ok"] is False and r["code"] == "ResponseTooLarge" and r["attempts"] == 1
+    assert r["fits"] == 16 * 1024 * 1024
+    assert "ResponseTooLarge" in r["text"]
+    print("\ntoo large:", r["text"])
+    gets = [q for q in emu.requests("s3") if q["operation"] == "GetObject"]
+    assert len(gets) == 2
+
+
+class _Recorder(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_POST(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(n)
+        self.server.seen.append((self.command, self.path, self.headers, body))
+        answer = self.server.answer
+        self.send_response(200)
+        self.send_header("Content-Type", "text/xml")
+        self.send_header("Content-Length", str(len(answer)))
+        self.end_headers()
+        self.wfile.write(answer)
+
+    do_PUT = do_POST
+
+    def log_message(self, *a):
+        pass
+
+
+@pytest.fixture
+def recorder():
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
+    srv.seen, srv.answer = [], b""
+    t = threading.Thread(target=srv.serve_forever, daemon=True)
+    t.start()
+    yield srv
+    srv.shutdown()
+    srv.server_close()
+
+
+def test_unsigned_operations_go_out_unsigned(run, recorder):
+    """authtype none over the network: no credentials anywhere, and no Authorization,
+    X-Amz-Date or X-Amz-Security-Token arrives; v4-unsigned-body: signed over UNSIGNED-PAYLOAD
+    (the signature checked with botocore's signer)."""
+    url = f"http://127.0.0.1:{recorder.server_address[1]}"
+    recorder.answer = (b'<AssumeRoleWithWebIdentityResponse xmlns="https://sts.amazonaws.com/doc/'
+                       b'2011-06-15/"><AssumeRoleWithWebIdentityResult><Credentials><AccessKeyId>'
+                       b'ASIA1</AccessKeyId><SecretAccessKey>s</SecretAccessKey><SessionToken>t'
+                       b'</SessionToken><Expiration>2030-01-01T00:00:00Z</Expiration></Credentials>'
+                       b'</AssumeRoleWithWebIdentityResult></AssumeRoleWithWebIdentityResponse>')
+    p, r = run("""
+return function()
+  local sts = aws.client("sts")
+  local out = assert(sts:assume_role_with_web_identity{RoleArn = "arn:aws:iam::123456789012:role/r",
+      RoleSessionName = "ss", WebIdentityToken = "eyJ.token"})
+  return {key = out.Credentials.AccessKeyId}
+end
+""", {"AWS_ENDPOINT_URL_STS": url, "AWS_REGION": "eu-west-1", "HOME": "/nonexistent",
+      "AWS_CONFIG_FILE": "/nonexistent", "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent"})
+    assert p.returncode == 0, p.stderr
+    assert r == {"key": "ASIA1"}
+    (method, path, headers, body) = recorder.seen[0]
+    for h in ("Authorization", "X-Amz-Date", "X-Amz-Security-Token", "X-Amz-Content-SHA256"):
+        assert h not in headers
+    assert b"WebIdentityToken=eyJ.token" in body
+
+    recorder.seen.clear()
+    recorder.answer = b""
+    env = {"AWS_ENDPOINT_URL_EBS": url, "AWS_REGION": "eu-west-1", "HOME": "/nonexistent",
+           "AWS_CONFIG_FILE": "/nonexistent", "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",
+           "AWS_ACCESS_KEY_ID": "AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY": DEFAULT_SECRET_KEY}
+    p, r = run("""
+return function()
+  local ebs = aws.client("ebs")
+  local _, err = ebs:put_snapshot_block{SnapshotId = "snap-1", BlockIndex = 1,
+      BlockData = "0123456789", DataLength = 10, Checksum = "abc", ChecksumAlgorithm = "SHA256"}
+  return {err = err and tostring(err)}
+end
+""", env)
+    assert p.returncode == 0, p.stderr
+    (method, path, headers, body) = recorder.seen[0]
+    assert headers["X-Amz-Content-SHA256"] == "UNSIGNED-PAYLOAD" and body == b"0123456789"
+    # the signature, re-computed by botocore over UNSIGNED-PAYLOAD (the path needs no S3 rule)
+    Verifier("ebs", "eu-west-1", {"AKIDEXAMPLE": DEFAULT_SECRET_KEY}, s3=True).verify(
+        method, path, headers, body)
