@@ -23,16 +23,19 @@ Content-Length), and the body. Documented differences, normalized here and nowhe
   (botocore: "/base"): hookhost's paths always start with '/' after the endpoint's.
 The counts of cases compared are printed (-s).
 """
-import base64
 import hashlib
+import http.server
 import itertools
 import json
 import re
+import threading
 from urllib.parse import parse_qsl, urlsplit
 
 import botocore.config
 import botocore.session
 import pytest
+from emulators import DEFAULT_SECRET_KEY, Emulators
+from emulators.sigv4 import Verifier
 
 CREDS = {"AWS_ACCESS_KEY_ID": "AKIDEXAMPLE",
          "AWS_SECRET_ACCESS_KEY": "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
@@ -405,12 +408,6 @@ def test_unsigned_operations_as_botocore(hookhost, write):
 
 
 # ---- end to end: the real binary against the S3 emulator (every signature verified) --------
-
-import http.server  # noqa: E402
-import threading  # noqa: E402
-
-from emulators import DEFAULT_SECRET_KEY, Emulators  # noqa: E402
-from emulators.sigv4 import Verifier  # noqa: E402
 
 
 @pytest.fixture

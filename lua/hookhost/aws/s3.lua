@@ -10,8 +10,9 @@
 --       not starting or ending with '-', not an IPv4 address) and either no endpoint variable is
 --       set (AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL) or style is "virtual" and the endpoint's host
 --       is a name, not an IP address (then, on a plain-http endpoint, a bucket with dots whose
---       every label could be one is virtual-hosted too, as botocore does). Path style ("https://s3.eu-west-1.amazonaws.com/bucket/key")
---       otherwise: a bucket with dots or capitals, an emulator's endpoint, style "path".
+--       every label could be one is virtual-hosted too, as botocore does). Path style
+--       ("https://s3.eu-west-1.amazonaws.com/bucket/key") otherwise: a bucket with dots or
+--       capitals, an emulator's endpoint, style "path".
 --   s3.endpoint_url() -> the endpoint variable's value S3 calls use, or nil (the default)
 --   s3.before(op, params) -> auto: botocore's before-parameter-build handlers, on the
 --       parameters' copy: CopySource percent-encoded (a string, or {Bucket, Key, VersionId?}),
