@@ -607,3 +607,21 @@ end
     # the signature, re-computed by botocore over UNSIGNED-PAYLOAD (the path needs no S3 rule)
     Verifier("ebs", "eu-west-1", {"AKIDEXAMPLE": DEFAULT_SECRET_KEY}, s3=True).verify(
         method, path, headers, body)
+
+
+def test_core_request_checks_auth_and_host_prefix(run):
+    """The raw call's new fields: a bad auth raises, a host prefix that is not host labels is
+    an InvalidEndpoint error before anything is sent (here with the emulators' endpoint unset,
+    a dry run: nothing could be sent anyway)."""
+    p, r = run("""
+return function()
+  local ok, e = pcall(aws.request, {service = "s3", auth = "v5"})
+  local st, err = aws.request{service = "s3", host_prefix = "Bad_Label."}
+  local st2, err2 = aws.request{service = "s3", host_prefix = "a/b."}
+  return {raised = tostring(e), code = err.code, msg = err.message, code2 = err2.code}
+end
+""", {"AWS_REGION": "eu-west-1", "HOME": "/nonexistent"})
+    assert p.returncode == 0, p.stderr
+    assert 'auth\' must be "v4", "none" or "v4-unsigned-body"' in r["raised"]
+    assert r["code"] == "InvalidEndpoint" and r["code2"] == "InvalidEndpoint"
+    assert "host prefix 'Bad_Label.' is not host labels" in r["msg"]
