@@ -17,7 +17,7 @@ Documented differences, normalized here and nowhere else:
 - ResponseMetadata is left out of the comparison (hookhost adds the HTTP headers and status
   like botocore, but the test's answers carry no request ids);
 - what botocore's handlers add around the serializer is given (idempotency tokens; S3's
-  CopySource encoding and EncodingType=url) or left out (S3's Content-MD5) here, and tested in
+  CopySource encoding, SSE-C key encoding and EncodingType=url) or left out (S3's Content-MD5) here, and tested in
   test_clients.py and test_s3.py; S3 clients address buckets by path here (test_s3.py
   compares the virtual-hosted URLs) and bucket names are made ones botocore accepts.
 
@@ -306,6 +306,12 @@ def test_requests_equal_botocores(protocol, hookhost_bin, tmp_path):
                     params["ChecksumAlgorithm"] = "SHA256"  # hookhost refuses CRCs (test_s3.py)
                 sent = dict(params)
                 bhandlers.handle_copy_source_param(sent)
+                if opname in ("HeadObject", "GetObject", "PutObject", "CopyObject",
+                              "CreateMultipartUpload", "UploadPart", "UploadPartCopy",
+                              "SelectObjectContent"):  # botocore registers sse_md5 for these
+                    bhandlers.sse_md5(sent)
+                if opname in ("CopyObject", "UploadPartCopy"):
+                    bhandlers.copy_source_sse_md5(sent)
                 if opname in ("ListObjects", "ListObjectsV2", "ListObjectVersions"):
                     bhandlers.set_list_objects_encoding_type_url(sent, context={})
             try:

@@ -15,7 +15,8 @@
 --       capitals, an emulator's endpoint, style "path".
 --   s3.endpoint_url() -> the endpoint variable's value S3 calls use, or nil (the default)
 --   s3.before(op, params) -> auto: botocore's before-parameter-build handlers, on the
---       parameters' copy: CopySource percent-encoded (a string, or {Bucket, Key, VersionId?}),
+--       parameters' copy: SSE-C keys base64-encoded with their MD5 (when no MD5 is given),
+--       CopySource percent-encoded (a string, or {Bucket, Key, VersionId?}),
 --       EncodingType "url" on ListObjects, ListObjectsV2 and ListObjectVersions when the caller
 --       gave none (auto is then true)
 --   s3.after(op, result, auto): botocore's after-call handlers: the keys, prefixes and markers
@@ -143,7 +144,28 @@ local LISTS = {
                                   {"CommonPrefixes", "Prefix"}}},
 }
 
+-- botocore's sse_md5 and copy_source_sse_md5: an SSE-C key given without its MD5 is sent
+-- base64-encoded, with the base64 MD5 of its bytes.
+local SSE_C = {
+  HeadObject = {"SSECustomer"}, GetObject = {"SSECustomer"}, PutObject = {"SSECustomer"},
+  CopyObject = {"SSECustomer", "CopySourceSSECustomer"}, CreateMultipartUpload = {"SSECustomer"},
+  UploadPart = {"SSECustomer"}, UploadPartCopy = {"SSECustomer", "CopySourceSSECustomer"},
+  SelectObjectContent = {"SSECustomer"},
+}
+
+local function sse_c(op, params)
+  for _, prefix in ipairs(SSE_C[op.name] or {}) do
+    local key = params[prefix .. "Key"]
+    if type(key) == "string" and params[prefix .. "KeyMD5"] == nil then
+      local codec = require("hookhost.aws.codec")
+      params[prefix .. "KeyMD5"] = codec.base64(require("hookhost.aws.core").md5(key))
+      params[prefix .. "Key"] = codec.base64(key)
+    end
+  end
+end
+
 function M.before(op, params)
+  sse_c(op, params)
   if (op.name == "CopyObject" or op.name == "UploadPartCopy") and params.CopySource ~= nil then
     params.CopySource = copy_source(params.CopySource)
   end
