@@ -1104,7 +1104,8 @@ static int secret_header(const char *name, size_t len)
 {
     static const char *const parts[] = {"authorization", "cookie",  "token",     "secret",
                                         "password",      "passwd",  "signature", "credential",
-                                        "session",       "api-key", "apikey",    "auth"};
+                                        "session",       "api-key", "apikey",    "auth",
+                                        "customer-key"}; /* S3's SSE-C keys */
     char low[128];
     if (len >= sizeof low)
         return 1;
