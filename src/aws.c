@@ -874,6 +874,30 @@ long aws_client_connects(const struct aws_client *c)
     return http_client_connects(c->http);
 }
 
+/* 1 when p is one or more host labels, each followed by '.': what may stand in front of a host. */
+static int host_prefix_ok(const char *p)
+{
+    size_t label = 0;
+    if (!*p)
+        return 0;
+    for (; *p; p++) {
+        if (*p == '.') {
+            if (label == 0 || p[-1] == '-')
+                return 0;
+            label = 0;
+        } else if ((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+                   (*p == '-' && label > 0)) {
+            if (++label > 63)
+                return 0;
+        } else {
+            return 0;
+        }
+    }
+    return label == 0; /* ends with '.' */
+}
+
+/* The host prefix goes in front of any endpoint, the default or a variable's: an S3 bucket
+ * addressed virtually is part of the host name wherever S3 is. */
 int aws_client_resolve(const struct aws_client *c, const struct aws_request *req,
                        struct aws_endpoint *ep, char *err, size_t errlen)
 {
@@ -881,6 +905,22 @@ int aws_client_resolve(const struct aws_client *c, const struct aws_request *req
                                   c->getenv_fn, c->getenv_ud, ep, err, errlen);
     if (rc == 0 && req->signing_name && *req->signing_name)
         fmt_into(ep->signing_name, sizeof ep->signing_name, "%s", req->signing_name);
+    if (rc == 0 && req->host_prefix) {
+        size_t n = strlen(req->host_prefix);
+        if (!host_prefix_ok(req->host_prefix) || ep->host[0] == '[' ||
+            n + strlen(ep->host_header) >= sizeof ep->host_header) {
+            fmt_into(err, errlen,
+                     "host prefix '%.80s' is not host labels ending in '.' (lower-case letters, "
+                     "digits, '-'), or the host would be too long",
+                     req->host_prefix);
+            return -1;
+        }
+        char host[sizeof ep->host_header];
+        fmt_into(host, sizeof host, "%s%s", req->host_prefix, ep->host);
+        fmt_into(ep->host, sizeof ep->host, "%s", host);
+        fmt_into(host, sizeof host, "%s%s", req->host_prefix, ep->host_header);
+        fmt_into(ep->host_header, sizeof ep->host_header, "%s", host);
+    }
     return rc;
 }
 
@@ -985,6 +1025,10 @@ static int sign_call(struct aws_client *c, const struct call *k, const struct cr
         .mode = SIGV4_HEADER,
     };
     sigv4_params_service_defaults(&sp);
+    if (req->auth == AWS_AUTH_UNSIGNED_BODY) {
+        sp.sign_body = 1;
+        sp.payload_hash = STR_LIT("UNSIGNED-PAYLOAD");
+    }
     return sigv4_sign(c->signer, &sr, &sp, res, why, whylen) < 0 ? -1 : 0;
 }
 
@@ -999,24 +1043,25 @@ static int attempt(struct aws_client *c, struct call *k, struct http_response *r
     char *added[SIGV4_MAX_ADD_HEADERS] = {0};
     char *added_names[SIGV4_MAX_ADD_HEADERS] = {0};
     int rc = 1;
-
-    creds_set_deadline(c->creds, k->req->deadline_ms); /* a hanging helper ends with the call */
-    int got = creds_get(c->creds, &cr, why, sizeof why);
-    creds_set_deadline(c->creds, 0);
-    if (got < 0) {
-        set_error(e, "CredentialsError", 0, 0, why);
-        goto cleanup;
-    }
-    log_add_secret(cr.secret_key);
-    if (cr.session_token)
-        log_add_secret(cr.session_token);
-
     const struct aws_request *req = k->req;
-    struct sigv4_result res;
+    struct sigv4_result res = {.nadd = 0};
     char amz_date[32];
-    if (sign_call(c, k, &cr, amz_date, &res, why, sizeof why) < 0) {
-        set_error(e, "SigningError", 0, 0, why);
-        goto cleanup;
+
+    if (req->auth != AWS_AUTH_NONE) { /* an unsigned operation needs no credentials */
+        creds_set_deadline(c->creds, req->deadline_ms); /* a hanging helper ends with the call */
+        int got = creds_get(c->creds, &cr, why, sizeof why);
+        creds_set_deadline(c->creds, 0);
+        if (got < 0) {
+            set_error(e, "CredentialsError", 0, 0, why);
+            goto cleanup;
+        }
+        log_add_secret(cr.secret_key);
+        if (cr.session_token)
+            log_add_secret(cr.session_token);
+        if (sign_call(c, k, &cr, amz_date, &res, why, sizeof why) < 0) {
+            set_error(e, "SigningError", 0, 0, why);
+            goto cleanup;
+        }
     }
     hh = xcalloc(k->nsh + SIGV4_MAX_ADD_HEADERS, sizeof *hh);
     size_t n = 0;
@@ -1059,7 +1104,8 @@ static int secret_header(const char *name, size_t len)
 {
     static const char *const parts[] = {"authorization", "cookie",  "token",     "secret",
                                         "password",      "passwd",  "signature", "credential",
-                                        "session",       "api-key", "apikey",    "auth"};
+                                        "session",       "api-key", "apikey",    "auth",
+                                        "customer-key"}; /* S3's SSE-C keys */
     char low[128];
     if (len >= sizeof low)
         return 1;
@@ -1129,9 +1175,12 @@ static int dry_run(struct aws_client *c, struct call *k, struct aws_error *e, in
     struct sigv4_result res;
     char amz_date[32];
     int is_signed = 0;
-    creds_set_deadline(c->creds, req->deadline_ms);
-    int got = creds_get(c->creds, &cr, why, sizeof why);
-    creds_set_deadline(c->creds, 0);
+    int got = -1;
+    if (req->auth != AWS_AUTH_NONE) {
+        creds_set_deadline(c->creds, req->deadline_ms);
+        got = creds_get(c->creds, &cr, why, sizeof why);
+        creds_set_deadline(c->creds, 0);
+    }
     if (got == 0) {
         log_add_secret(cr.secret_key);
         if (cr.session_token)
@@ -1141,7 +1190,9 @@ static int dry_run(struct aws_client *c, struct call *k, struct aws_error *e, in
         log_debug("dry run: no credentials: %s", why);
     }
     char note_[160] = "";
-    if (got < 0)
+    if (req->auth == AWS_AUTH_NONE)
+        fmt_into(note_, sizeof note_, " (unsigned operation)");
+    else if (got < 0)
         fmt_into(note_, sizeof note_, " (not signed: no credentials)");
     else if (!is_signed)
         fmt_into(note_, sizeof note_, " (not signed: %.120s)", why);

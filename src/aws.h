@@ -178,6 +178,15 @@ int aws_client_preload_ca(struct aws_client *c);
 long aws_client_connects(const struct aws_client *c);
 
 /* ---- calls ---- */
+/* How a request is authenticated (the models' `authtype`). */
+enum aws_auth {
+    AWS_AUTH_SIGV4 = 0,     /* signed (S3: with the payload's SHA-256 in x-amz-content-sha256) */
+    AWS_AUTH_NONE,          /* "none": sent unsigned, no credentials needed or sent (no
+                               Authorization, X-Amz-Date or X-Amz-Security-Token) */
+    AWS_AUTH_UNSIGNED_BODY, /* "v4-unsigned-body": signed, with x-amz-content-sha256:
+                               UNSIGNED-PAYLOAD standing for the payload's hash */
+};
+
 struct aws_request {
     const char *service;         /* as for aws_resolve_endpoint() */
     const char *region;          /* NULL: the client's default region */
@@ -199,10 +208,17 @@ struct aws_request {
     int verbose;           /* dry run: the description also logs headers, query and body */
     int64_t deadline_ms;   /* absolute http_now_ms() time; the call never runs past it */
     size_t max_body;       /* 0: HTTP_DEFAULT_MAX_BODY */
+    /* NULL, or host labels ending in '.' ("my-bucket."), put in front of the resolved host,
+     * whichever endpoint it is (S3's virtual-hosted buckets): lower-case letters, digits and
+     * '-', each label 1..63 bytes not starting or ending with '-'; anything else is an
+     * InvalidEndpoint error. */
+    const char *host_prefix;
+    enum aws_auth auth;
 };
 
-/* Resolve req's endpoint with the client's environment and default region (as aws_call does).
- * Returns as aws_resolve_endpoint(). */
+/* Resolve req's endpoint with the client's environment and default region (as aws_call does),
+ * host_prefix and signing_name applied. Returns as aws_resolve_endpoint() (-1 for a bad
+ * host_prefix). */
 int aws_client_resolve(const struct aws_client *c, const struct aws_request *req,
                        struct aws_endpoint *ep, char *err, size_t errlen);
 

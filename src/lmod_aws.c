@@ -371,6 +371,15 @@ static int l_request(lua_State *L)
     if (req.content_type && !http_header_value_ok(req.content_type, strlen(req.content_type)))
         return luaL_error(L, "hookhost.aws.request: 'content_type' holds a line break");
     req.operation = opt_string_field(L, 1, "operation", NULL);
+    req.host_prefix = opt_string_field(L, 1, "host_prefix", NULL);
+    const char *auth = opt_string_field(L, 1, "auth", NULL);
+    if (auth && strcmp(auth, "none") == 0)
+        req.auth = AWS_AUTH_NONE;
+    else if (auth && strcmp(auth, "v4-unsigned-body") == 0)
+        req.auth = AWS_AUTH_UNSIGNED_BODY;
+    else if (auth && strcmp(auth, "v4") != 0)
+        return luaL_error(L, "hookhost.aws.request: 'auth' must be \"v4\", \"none\" or "
+                             "\"v4-unsigned-body\"");
     req.body = opt_string_field(L, 1, "body", &blen);
     req.body_len = blen;
 
@@ -495,18 +504,36 @@ static int l_sha256_hex(lua_State *L)
     return 1;
 }
 
-/* md5(s): the 16 raw bytes of MD5(s), from OpenSSL: the Content-MD5 of S3 requests whose
- * model requires a checksum (DeleteObjects, PutBucketLifecycleConfiguration, ...). */
-static int l_md5(lua_State *L)
+/* The raw digest of the string argument by OpenSSL's md; raises naming fname on failure. */
+static int push_digest(lua_State *L, const EVP_MD *md_type, const char *fname)
 {
     size_t n;
     const char *s = luaL_checklstring(L, 1, &n);
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int mdlen = 0;
-    if (!EVP_Digest(s, n, md, &mdlen, EVP_md5(), NULL))
-        return luaL_error(L, "md5: OpenSSL failed");
+    if (!md_type || !EVP_Digest(s, n, md, &mdlen, md_type, NULL))
+        return luaL_error(L, "%s: OpenSSL failed", fname);
     lua_pushlstring(L, (const char *)md, mdlen);
     return 1;
+}
+
+/* md5(s): the 16 raw bytes of MD5(s), from OpenSSL: the Content-MD5 of S3 requests whose
+ * model requires a checksum (DeleteObjects, PutBucketLifecycleConfiguration, ...). */
+static int l_md5(lua_State *L)
+{
+    return push_digest(L, EVP_md5(), "md5");
+}
+
+/* sha1(s), sha256(s): the raw digests, from OpenSSL: the x-amz-checksum-sha1/-sha256 headers
+ * of operations whose caller asks for a flexible checksum (ChecksumAlgorithm). */
+static int l_sha1(lua_State *L)
+{
+    return push_digest(L, EVP_sha1(), "sha1");
+}
+
+static int l_sha256(lua_State *L)
+{
+    return push_digest(L, EVP_sha256(), "sha256");
 }
 
 static const luaL_Reg core_funcs[] = {
@@ -517,6 +544,8 @@ static const luaL_Reg core_funcs[] = {
     {"sha256_hex", l_sha256_hex},
     {"decode_error", l_decode_error},
     {"md5", l_md5},
+    {"sha1", l_sha1},
+    {"sha256", l_sha256},
     {NULL, NULL},
 };
 

@@ -3,7 +3,7 @@
  * Registered in package.preload as "hookhost.aws.core" (luaopen_hookhost_aws_core):
  *
  *   request{service, region?, method?, path?, query?, headers?, body?, endpoint_prefix?,
- *           content_type?, max_attempts?, operation?, signing_name?}
+ *           content_type?, max_attempts?, operation?, signing_name?, host_prefix?, auth?}
  *       -> status, headers, body                       a 2xx answer
  *       -> nil, err                                    anything else, after retries
  *       -> 0, {}, "", dry                              in a dry run (nothing sent; aws.send
@@ -17,6 +17,10 @@
  *     max_attempts: 1..20, overriding AWS_MAX_ATTEMPTS for this call
  *     signing_name: the SigV4 service name when it is not the service's own (a model's
  *                   signingName: "ecr" for the endpoint prefix "api.ecr")
+ *     host_prefix: "label." put in front of the endpoint's host, any endpoint (S3's virtual-
+ *                  hosted buckets); not host labels ending in '.': nil, InvalidEndpoint err
+ *     auth: the model's authtype: "v4" (default), "none" (sent unsigned: no credentials
+ *           needed, none sent) or "v4-unsigned-body" (x-amz-content-sha256: UNSIGNED-PAYLOAD)
  *     Response headers come back with lower-case names (repeated ones joined with ", ").
  *     err: {code, message, status (0: no response), request_id (or nil), retryable, attempts}
  *          with a __tostring: "Code: message (HTTP 404, request id X, 3 attempts)".
@@ -27,6 +31,7 @@
  *   connections()                 -> new connections opened by the process's client so far
  *   decode_error(status, headers, body) -> the err a real answer like this would give
  *   md5(s)                        -> the 16 raw bytes of MD5(s) (S3's Content-MD5)
+ *   sha1(s), sha256(s)            -> the raw SHA-1 / SHA-256 digests (x-amz-checksum-*)
  *
  * Each call's deadline is the running hook's time left (lhost_remaining_ms): a call blocked in C
  * cannot outlive the hook, since the deadline hook never fires inside C. Bad arguments raise;

@@ -12,9 +12,12 @@
 --
 -- Functions (failures of the world return nil, err; bad arguments raise):
 --   aws.send{service, method?, path?, query?, headers?, body?, region?, endpoint_prefix?,
---            content_type?, max_attempts?, operation?, params?} -> status, headers, body [, answer]
+--            content_type?, max_attempts?, operation?, params?, host_prefix?, auth?}
+--            -> status, headers, body [, answer]
 --       The one way out: every call below goes through it. Without dry run or stubs it is the
---       raw signed request (src/lmod_aws.h); a non-2xx answer is nil, err. params (the caller's
+--       raw signed request (src/lmod_aws.h: host_prefix "bucket." goes in front of any
+--       endpoint's host; auth "none" sends it unsigned, "v4-unsigned-body" signs
+--       UNSIGNED-PAYLOAD); a non-2xx answer is nil, err. params (the caller's
 --       parameters, never sent) is what a canned answer's params are compared with. A canned
 --       `answer` comes back as the 4th value (status 200, body ""): the caller returns it as its
 --       result without decoding; a canned `body` is decoded as a real one; a canned `error` is

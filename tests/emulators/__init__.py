@@ -1,5 +1,5 @@
-"""Local emulators of the Lambda Runtime API, CloudFront, CodeDeploy, CloudWatch (DescribeAlarms)
-and SNS (Publish) for hookhost's tests.
+"""Local emulators of the Lambda Runtime API, CloudFront, CodeDeploy, CloudWatch (DescribeAlarms),
+SNS (Publish) and S3 (object calls) for hookhost's tests.
 
     import sys; sys.path.insert(0, "tests")      # pytest already does this for tests/*
     from emulators import Emulators
@@ -19,6 +19,7 @@ from .cloudwatch import CloudWatch
 from .codedeploy import CodeDeploy
 from .core import FAULT_KINDS, Endpoint, Fault, Hub
 from .rapi import RuntimeApi
+from .s3 import S3
 from .sns import Sns
 
 __all__ = ["Emulators", "DEFAULT_ACCESS_KEY", "DEFAULT_SECRET_KEY", "DEFAULT_DISTRIBUTION",
@@ -43,10 +44,11 @@ class Emulators:
         self.codedeploy = CodeDeploy(self.hub, keys, session_token, region)
         self.cloudwatch = CloudWatch(self.hub, keys, session_token, region)
         self.sns = Sns(self.hub, keys, session_token, region)
+        self.s3 = S3(self.hub, keys, session_token, region)
         self._endpoints = [Endpoint(s) for s in (self.rapi, self.cloudfront, self.codedeploy,
-                                                 self.cloudwatch, self.sns)]
+                                                 self.cloudwatch, self.sns, self.s3)]
         (self.rapi_url, self.cloudfront_url, self.codedeploy_url, self.cloudwatch_url,
-         self.sns_url) = (e.url for e in self._endpoints)
+         self.sns_url, self.s3_url) = (e.url for e in self._endpoints)
         self.rapi_address = self.rapi_url[len("http://"):]  # for AWS_LAMBDA_RUNTIME_API
         self.admin_url = None
         if admin:
@@ -84,6 +86,7 @@ class Emulators:
                "AWS_ENDPOINT_URL_CODEDEPLOY": self.codedeploy_url,
                "AWS_ENDPOINT_URL_CLOUDWATCH": self.cloudwatch_url,
                "AWS_ENDPOINT_URL_SNS": self.sns_url,
+               "AWS_ENDPOINT_URL_S3": self.s3_url,
                "AWS_REGION": self.region, "AWS_ACCESS_KEY_ID": self.access_key,
                "AWS_SECRET_ACCESS_KEY": self.secret_key}
         if self.session_token:
@@ -95,6 +98,7 @@ class Emulators:
         return {"rapi": self.rapi_address, "rapi_url": self.rapi_url,
                 "cloudfront_url": self.cloudfront_url, "codedeploy_url": self.codedeploy_url,
                 "cloudwatch_url": self.cloudwatch_url, "sns_url": self.sns_url,
+                "s3_url": self.s3_url,
                 "admin_url": self.admin_url, "region": self.region,
                 "ports": {e.server.service.name: e.port for e in self._endpoints}}
 
@@ -168,13 +172,28 @@ class Emulators:
         MessageId."""
         return self.sns.published(topic_arn)
 
+    # ---- S3 ---------------------------------------------------------------------------------
+
+    def seed_bucket(self, name):
+        """A bucket that exists (CreateBucket makes one too)."""
+        self.s3.seed_bucket(name)
+
+    def seed_object(self, bucket, key, body, content_type="binary/octet-stream"):
+        """An object (any size: not limited by the servers' 8 MiB request bodies)."""
+        self.s3.seed_object(bucket, key, body, content_type)
+
+    def objects(self, bucket):
+        """{key: body bytes} of an S3 bucket."""
+        return self.s3.objects(bucket)
+
     # ---- faults and the request log ---------------------------------------------------------
 
     def inject_fault(self, kind, service, operation=None, count=1, seconds=0.0, status=None,
                      code=None, message=None):
         """Fault the next `count` requests to service ("rapi", "cloudfront", "codedeploy",
-        "cloudwatch", "sns"), optionally only those of one operation. kind is one of FAULT_KINDS."""
-        if service not in ("rapi", "cloudfront", "codedeploy", "cloudwatch", "sns"):
+        "cloudwatch", "sns", "s3"), optionally only those of one operation. kind is one of
+        FAULT_KINDS."""
+        if service not in ("rapi", "cloudfront", "codedeploy", "cloudwatch", "sns", "s3"):
             raise ValueError(f"unknown service {service!r}")
         self.hub.inject(Fault(kind, service, operation, count, seconds, status, code, message))
 

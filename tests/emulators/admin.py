@@ -13,6 +13,8 @@ Routes (JSON in, JSON out; errors are 400/404 {"error": "..."}):
                               "composite": false}: seed (or update) a CloudWatch alarm
     POST   /topics            {"arn", "exists": true}: mark an SNS topic ARN missing (or existing)
     GET    /published         SNS messages published; ?topic_arn=ARN
+    POST   /buckets           {"name"}: an S3 bucket that exists
+    GET    /objects           ?bucket=NAME: {"objects": {key: size}} of an S3 bucket
     POST   /faults            {"kind", "service", "operation", "count", "seconds", "status",
                               "code", "message"};  DELETE /faults clears them
     GET    /requests          the request log; ?service=NAME
@@ -90,6 +92,12 @@ class Admin(Service):
                 return json_response(200, {"arn": args["arn"], "exists": bool(args.get("exists", True))})
             if op == "GET /published":
                 return json_response(200, {"messages": emu.published(q.get("topic_arn"))})
+            if op == "POST /buckets":
+                emu.seed_bucket(args["name"])
+                return json_response(200, {"name": args["name"]})
+            if op == "GET /objects":
+                return json_response(200, {"objects": {k: len(v) for k, v in
+                                                       emu.objects(q["bucket"]).items()}})
             if op == "POST /faults":
                 emu.inject_fault(args["kind"], args["service"], args.get("operation"),
                                  args.get("count", 1), args.get("seconds", 0.0), args.get("status"),
@@ -124,17 +132,19 @@ def shell_env(emu):
 def main(argv=None):
     p = argparse.ArgumentParser(prog="scripts/emulators", description=(
         "Start local emulators of the Lambda Runtime API, CloudFront, CodeDeploy, CloudWatch "
-        "(DescribeAlarms) and SNS (Publish), and an admin HTTP API, on free 127.0.0.1 ports; "
+        "(DescribeAlarms), SNS (Publish) and S3 (object calls), and an admin HTTP API, on free "
+        "127.0.0.1 ports; "
         "print one JSON line with their URLs (or, with --print-env, shell export lines); run "
         "until SIGTERM, SIGINT, POST /shutdown or --max-seconds. Admin routes seed "
         "distributions, deployments, hook executions, alarms (POST /alarms) and topics "
-        "(POST /topics), and read published SNS messages (GET /published): see "
+        "(POST /topics), S3 buckets (POST /buckets), and read published SNS messages "
+        "(GET /published): see "
         "tests/emulators/README.md."))
     p.add_argument("--max-seconds", type=float, default=None, help="stop after this many seconds")
     p.add_argument("--access-key", default=None, help="default AKIDEXAMPLE")
     p.add_argument("--secret-key", default=None, help="default the AWS documentation example key")
     p.add_argument("--session-token", default=None, help="required and signed on every AWS call")
-    p.add_argument("--region", default="us-east-1", help="the region of CodeDeploy, CloudWatch and SNS (CloudFront: us-east-1)")
+    p.add_argument("--region", default="us-east-1", help="the region of CodeDeploy, CloudWatch, SNS and S3 (CloudFront: us-east-1)")
     p.add_argument("--invalidation-seconds", type=float, default=1.0,
                    help="seconds until an invalidation is Completed")
     p.add_argument("--distribution", action="append", default=None,

@@ -13,7 +13,7 @@ import re
 import time
 from urllib.parse import parse_qsl, quote, urlencode
 
-from botocore.auth import SigV4Auth
+from botocore.auth import S3SigV4Auth, SigV4Auth
 from botocore.awsrequest import AWSRequest, HTTPHeaders
 from botocore.credentials import Credentials
 
@@ -64,13 +64,21 @@ class _Signer(SigV4Auth):
         return self.signature(to_sign, request), canonical, to_sign
 
 
+class _S3Signer(_Signer, S3SigV4Auth):
+    """The same, with S3's rules (botocore's S3SigV4Auth): the path as sent, neither normalized
+    nor encoded again."""
+
+
 class Verifier:
     """Verifies requests for one service (`cloudfront`, `codedeploy`) in one region.
 
     keys maps access key id to secret key. session_token, when set, must be sent and signed.
-    clock returns the current epoch seconds (tests of old vectors can pin it)."""
+    clock returns the current epoch seconds (tests of old vectors can pin it). s3: S3's rules
+    (S3SigV4Auth's canonical path; x-amz-content-sha256 required, the body's SHA-256 or
+    UNSIGNED-PAYLOAD)."""
 
-    def __init__(self, service, region, keys, session_token=None, clock=time.time):
+    def __init__(self, service, region, keys, session_token=None, clock=time.time, s3=False):
+        self.s3 = s3
         self.service = service
         self.region = region
         self.keys = dict(keys)
@@ -147,7 +155,12 @@ class Verifier:
                             f"Signature not yet current: {amz_date} is still later than {stamp} "
                             f"({stamp} + 15 min.)")
         declared = headers.get("X-Amz-Content-Sha256")
-        if declared is not None and declared != hashlib.sha256(body).hexdigest():
+        if self.s3 and not presigned and declared is None:
+            raise Rejection("incomplete", "Missing required header for this request: "
+                            "x-amz-content-sha256")
+        if self.s3 and declared == "UNSIGNED-PAYLOAD":
+            pass  # S3 takes an unsigned payload (the signature still covers the header)
+        elif declared is not None and declared != hashlib.sha256(body).hexdigest():
             raise Rejection("mismatch", "The provided 'x-amz-content-sha256' header does not match "
                             "what was computed.")
 
@@ -178,12 +191,16 @@ class Verifier:
         # X-Amz- ones included. (botocore's presigner, SigV4QueryAuth, is a client: it rebuilds
         # the query with one value per key and moves a body into it, so it is not used here.)
         params = [(k, v) for k, v in params if not (presigned and k == "X-Amz-Signature")]
-        signer = _Signer(creds, self.service, self.region,
-                         [(n, v) for n in signed_names for v in headers.get_all(n) or []])
+        signer = (_S3Signer if self.s3 else _Signer)(
+            creds, self.service, self.region,
+            [(n, v) for n in signed_names for v in headers.get_all(n) or []])
         # SigV4 encodes the decoded names and values again, whatever encoding the client sent.
         query = "?" + urlencode(params, quote_via=_quote) if params else ""
+        payload = hashlib.sha256(body).hexdigest()
+        if self.s3 and headers.get("X-Amz-Content-Sha256") == "UNSIGNED-PAYLOAD":
+            payload = "UNSIGNED-PAYLOAD"
         request = AWSRequest(method=method, url=f"http://{headers.get('Host', '')}{path}{query}",
-                             headers={"X-Amz-Content-SHA256": hashlib.sha256(body).hexdigest()})
+                             headers={"X-Amz-Content-SHA256": payload})
         return signer.signature_at(request, amz_date)
 
 

@@ -142,6 +142,11 @@ def test_admin_routes_seed_alarms_and_topics_and_read_published_messages(proc):
     (m,) = out["messages"]
     assert (m["MessageId"], m["Subject"], m["TopicArn"]) == (mid, "hookhost", topic)
 
+    from emulators.test_s3 import s3_client
+    assert admin(info, "POST", "/buckets", {"name": "bkt"}) == (200, {"name": "bkt"})
+    s3_client(SimpleNamespace(**info)).put_object(Bucket="bkt", Key="a b", Body=b"xyz")
+    assert admin(info, "GET", "/objects?bucket=bkt") == (200, {"objects": {"a b": 3}})
+
 
 def test_alarm_option_seeds_alarms_at_start():
     p = subprocess.Popen([str(SCRIPT), "--max-seconds", "30", "--alarm", "gate",
@@ -173,7 +178,8 @@ def test_print_env_prints_export_lines_a_shell_can_source(tmp_path):
         env_file = tmp_path / "emu.env"
         env_file.write_text("".join(lines))
         names = ["AWS_ENDPOINT_URL_CLOUDFRONT", "AWS_ENDPOINT_URL_CODEDEPLOY",
-                 "AWS_ENDPOINT_URL_CLOUDWATCH", "AWS_ENDPOINT_URL_SNS", "AWS_LAMBDA_RUNTIME_API",
+                 "AWS_ENDPOINT_URL_CLOUDWATCH", "AWS_ENDPOINT_URL_SNS", "AWS_ENDPOINT_URL_S3",
+                 "AWS_LAMBDA_RUNTIME_API",
                  "AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
                  "EMULATORS_ADMIN_URL"]
         script = f". {env_file}; " + "; ".join(f'printf "%s\\n" "${n}"' for n in names)
@@ -184,6 +190,7 @@ def test_print_env_prints_export_lines_a_shell_can_source(tmp_path):
         assert got["AWS_ENDPOINT_URL_CODEDEPLOY"] == info["codedeploy_url"]
         assert got["AWS_ENDPOINT_URL_CLOUDWATCH"] == info["cloudwatch_url"]
         assert got["AWS_ENDPOINT_URL_SNS"] == info["sns_url"]
+        assert got["AWS_ENDPOINT_URL_S3"] == info["s3_url"]
         assert got["AWS_LAMBDA_RUNTIME_API"] == info["rapi"]
         assert (got["AWS_REGION"], got["AWS_ACCESS_KEY_ID"]) == ("us-east-1", "AKIDEXAMPLE")
         assert got["AWS_SESSION_TOKEN"] == "tok en'$x"  # quoted for the shell
@@ -195,8 +202,8 @@ def test_print_env_prints_export_lines_a_shell_can_source(tmp_path):
 def test_help_names_every_service_and_the_shell_options():
     out = subprocess.run([str(SCRIPT), "--help"], capture_output=True, text=True, timeout=10)
     text = " ".join(out.stdout.split())
-    for service in ("Lambda Runtime API", "CloudFront", "CodeDeploy", "CloudWatch", "SNS"):
+    for service in ("Lambda Runtime API", "CloudFront", "CodeDeploy", "CloudWatch", "SNS", "S3"):
         assert service in text, service
-    for route in ("POST /alarms", "POST /topics", "GET /published"):
+    for route in ("POST /alarms", "POST /topics", "GET /published", "POST /buckets"):
         assert route in text, route
     assert "--print-env" in text and "AWS_ENDPOINT_URL_<SERVICE>" in text

@@ -150,7 +150,7 @@ def test_unknown_fault_kind_or_service_is_refused(emu):
     with pytest.raises(ValueError):
         emu.inject_fault("explode", "cloudfront")
     with pytest.raises(ValueError):
-        emu.inject_fault("http500", "s3")
+        emu.inject_fault("http500", "dynamodb")
 
 
 def test_the_request_log_never_holds_secrets(tmp_path):

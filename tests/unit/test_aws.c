@@ -704,6 +704,85 @@ int main(void)
         aws_client_free(c);
     }
 
+    TEST("host_prefix: put in front of any endpoint's host, checked as host labels")
+    {
+        char e[512];
+        const char *const env[] = {"AWS_REGION",
+                                   "eu-west-1",
+                                   "AWS_CONFIG_FILE",
+                                   "/nonexistent",
+                                   "AWS_ENDPOINT_URL_SNS",
+                                   "http://localhost:4566/base",
+                                   NULL};
+        struct aws_client_opts o = {.getenv_fn = fake_getenv, .getenv_ud = &(struct fenv){env}};
+        struct aws_client *c = aws_client_new(&o, e, sizeof e);
+        CHECK(c != NULL);
+        struct aws_request req = {.service = "s3", .host_prefix = "my-bucket."};
+        CHECK_INT(aws_client_resolve(c, &req, &ep, e, sizeof e), 0);
+        CHECK_STR(ep.host, "my-bucket.s3.eu-west-1.amazonaws.com");
+        CHECK_STR(ep.host_header, "my-bucket.s3.eu-west-1.amazonaws.com");
+        CHECK_STR(ep.signing_name, "s3");
+        req.host_prefix = "a.b-c.";
+        CHECK_INT(aws_client_resolve(c, &req, &ep, e, sizeof e), 0);
+        CHECK_STR(ep.host, "a.b-c.s3.eu-west-1.amazonaws.com");
+        struct aws_request sns = {.service = "sns", .host_prefix = "b1."};
+        CHECK_INT(aws_client_resolve(c, &sns, &ep, e, sizeof e), 0);
+        CHECK_STR(ep.host, "b1.localhost");
+        CHECK_STR(ep.host_header, "b1.localhost:4566");
+        CHECK_STR(ep.base_path, "/base");
+        static const char *const bad[] = {"",    "a",    "My.",  "a..",   ".a.",
+                                          "-a.", "a-.",  "a/b.", "a b.",  "a_b.",
+                                          "a.b", "x:1.", "é.",   "a%2e.", NULL};
+        for (size_t i = 0; bad[i]; i++) {
+            req.host_prefix = bad[i];
+            e[0] = '\0';
+            CHECK_INT(aws_client_resolve(c, &req, &ep, e, sizeof e), -1);
+            CHECK(strstr(e, "host prefix") != NULL);
+        }
+        char label[80];
+        memset(label, 'a', 64);
+        label[64] = '.';
+        label[65] = '\0';
+        req.host_prefix = label; /* a 64-byte label */
+        CHECK_INT(aws_client_resolve(c, &req, &ep, e, sizeof e), -1);
+        label[63] = '.';
+        label[64] = '\0';
+        CHECK_INT(aws_client_resolve(c, &req, &ep, e, sizeof e), 0);
+        aws_client_free(c);
+    }
+
+    TEST("auth none: a dry run describes it unsigned even with credentials")
+    {
+        char e[512];
+        const char *const env[] = {"AWS_REGION",
+                                   "eu-west-1",
+                                   "AWS_CONFIG_FILE",
+                                   "/nonexistent",
+                                   "AWS_ACCESS_KEY_ID",
+                                   "AKIDEXAMPLE",
+                                   "AWS_SECRET_ACCESS_KEY",
+                                   "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+                                   NULL};
+        struct aws_client_opts o = {
+            .getenv_fn = fake_getenv, .getenv_ud = &(struct fenv){env}, .dry_run = 1};
+        struct aws_client *c = aws_client_new(&o, e, sizeof e);
+        CHECK(c != NULL);
+        struct http_response resp = HTTP_RESPONSE_INIT;
+        struct aws_error ae;
+        struct aws_request req = {.service = "sts",
+                                  .method = "POST",
+                                  .operation = "AssumeRoleWithWebIdentity",
+                                  .auth = AWS_AUTH_NONE,
+                                  .deadline_ms = http_deadline_in(5000)};
+        CHECK_INT(aws_call(c, &req, &resp, &ae, NULL), -1);
+        CHECK_STR(ae.code, "DryRun");
+        CHECK_STR(ae.message,
+                  "dry run: not sent: sts AssumeRoleWithWebIdentity POST "
+                  "https://sts.eu-west-1.amazonaws.com/ (0 bytes) (unsigned operation)");
+        http_response_free(&resp);
+        aws_client_free(c);
+    }
+
     TEST("calls: deadline already spent, bad endpoint, missing region, bad path")
     {
         char e[512];

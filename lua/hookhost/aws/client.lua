@@ -20,11 +20,19 @@
 -- return nil, err, as hookhost.aws's calls do. Idempotency tokens the caller leaves out are
 -- filled with a random UUID, as botocore does.
 --
+-- S3 (docs/HOOKS.md, "S3"): buckets are addressed virtually (https://bucket.s3.<region>.
+-- amazonaws.com/key) when botocore would, else by path; opts.addressing_style = "auto" |
+-- "virtual" | "path" as botocore's Config(s3 = {addressing_style}) (lua/hookhost/aws/s3.lua).
+-- PutObject and UploadPart carry a Content-MD5 as botocore's; ChecksumAlgorithm = "SHA256" or
+-- "SHA1" adds the x-amz-checksum-* header. Operations whose model (or botocore) says
+-- authtype "none" are sent unsigned; "v4-unsigned-body" ones sign UNSIGNED-PAYLOAD.
+--
 -- Every call goes through aws.send, so dry runs and stubs apply (docs/HOOKS.md): the request
 -- is described, not sent, and the call answers with the stub's (or the dry run's) answer.
 --
 -- The protocols: json, rest-json, query, ec2 and rest-xml (lua/hookhost/aws/protocols/).
 -- For tests only, client:_serialize(operation, params) returns the request that would be sent
+-- (with bucket_prefix, S3's virtual host label, and auth, the authtype, when they apply)
 -- and client:_parse(operation, status, headers, body) decodes an answer.
 
 local model = require("hookhost.aws.model")
@@ -149,6 +157,10 @@ local function prepare(self, op, params)
   for k, v in pairs(params) do
     out[k] = v
   end
+  local auto_encoding = false
+  if self._s3 then
+    auto_encoding = require("hookhost.aws.s3").before(op, out)
+  end
   if input then
     for name, ref in pairs(input.members or {}) do
       if out[name] == nil and ref.idempotencyToken then
@@ -164,7 +176,14 @@ local function prepare(self, op, params)
   elseif not input and next(out) ~= nil then
     error("Parameter validation failed:\n" .. op.name .. " takes no parameters", 4)
   end
-  return out
+  if self._s3 and out.Bucket ~= nil then
+    -- always, as botocore's validate_bucket_name: the bucket may become part of a host name
+    local msg = require("hookhost.aws.s3").check_bucket(out.Bucket)
+    if msg then
+      error("Parameter validation failed:\n" .. msg, 4)
+    end
+  end
+  return out, auto_encoding
 end
 
 -- The host prefix of operations with an "endpoint" trait ("{AccountId}." for S3 Control).
@@ -185,9 +204,10 @@ end
 
 -- botocore's conditionally_calculate_md5: operations whose model requires a checksum get a
 -- Content-MD5 of the body unless the caller gave a checksum header.
-local function add_md5(op, req)
+local function add_md5(op, req, always)
   local hc = op.httpChecksum
-  if not (op.httpChecksumRequired or (type(hc) == "table" and hc.requestChecksumRequired)) then
+  if not (always or op.httpChecksumRequired
+          or (type(hc) == "table" and hc.requestChecksumRequired)) then
     return
   end
   for k in pairs(req.headers) do
@@ -200,11 +220,74 @@ local function add_md5(op, req)
   req.headers["Content-MD5"] = codec.base64(require("hookhost.aws.core").md5(req.body or ""))
 end
 
+-- Flexible checksums (botocore's httpchecksum.py): an operation whose httpChecksum trait names
+-- a requestAlgorithmMember, called with that member set, sends x-amz-checksum-<algorithm> (the
+-- base64 digest of the body) unless the caller gave it; the serializer already wrote the
+-- member's own header (x-amz-sdk-checksum-algorithm). SHA256 and SHA1 come from OpenSSL;
+-- CRC32 and CRC32C would need a library hookhost does not link, so they are refused.
+local CHECKSUMS = {sha256 = "sha256", sha1 = "sha1"}
+
+local function flexible_checksum(self, op, params, req)
+  local hc = op.httpChecksum
+  local member = type(hc) == "table" and hc.requestAlgorithmMember
+  local alg = member and params[member]
+  if type(alg) ~= "string" then
+    return false
+  end
+  local f = CHECKSUMS[alg:lower()]
+  if not f then
+    error(string.format("hookhost.aws.client: %s %s: %s \"%s\" is not supported: use \"SHA256\" "
+                        .. "or \"SHA1\" (CRC32 and CRC32C need a library hookhost does not link)",
+                        self._name, op.name, member, alg), 0)
+  end
+  local name = "x-amz-checksum-" .. alg:lower()
+  for k in pairs(req.headers) do
+    if k:lower() == name then
+      return true -- the caller's own checksum
+    end
+  end
+  local codec = require("hookhost.aws.codec")
+  req.headers[name] = codec.base64(require("hookhost.aws.core")[f](req.body or ""))
+  return true
+end
+
+-- Operations botocore sends unsigned although their models do not say so (handlers.py's
+-- disable_signing); the models' own authtype "none" and "v4-unsigned-body" are read from them.
+local UNSIGNED = {
+  STS = {AssumeRoleWithSAML = true, AssumeRoleWithWebIdentity = true},
+  ["Cognito Identity"] = {GetId = true, GetOpenIdToken = true, UnlinkIdentity = true,
+                          GetCredentialsForIdentity = true},
+}
+
+local function auth_type(m, op)
+  local u = UNSIGNED[m.metadata.serviceId or ""]
+  if u and u[op.name] then
+    return "none"
+  end
+  local a = op.authtype
+  if a == "none" or a == "v4-unsigned-body" then
+    return a
+  end
+  return nil
+end
+
+-- botocore's before-call handlers give these S3 uploads a Content-MD5 even though their models
+-- do not require one.
+local S3_MD5 = {PutObject = true, UploadPart = true}
+
 local function serialize(self, op, params)
   local p = self._protocol
   local req = p.serialize(self._model, op, params)
   req.host_prefix = host_prefix(op, params)
-  add_md5(op, req)
+  req.auth = auth_type(self._model, op)
+  if not flexible_checksum(self, op, params, req) then
+    add_md5(op, req, self._s3 and S3_MD5[op.name])
+  end
+  if self._s3 then
+    local s3 = require("hookhost.aws.s3")
+    req.bucket_prefix, req.path = s3.addressing(op, params, req.path, self._addressing,
+                                                s3.endpoint_url())
+  end
   return req
 end
 
@@ -245,7 +328,8 @@ local function decode_error(status, headers, body)
 end
 
 local function call(self, op, params)
-  params = prepare(self, op, params)
+  local auto_encoding
+  params, auto_encoding = prepare(self, op, params)
   local req = serialize(self, op, params)
   local aws = require("hookhost.aws")
   local m = self._model
@@ -265,6 +349,8 @@ local function call(self, op, params)
     body = req.body,
     operation = op.name,
     params = params,
+    host_prefix = req.bucket_prefix,
+    auth = req.auth,
   }
   if not status then
     return nil, headers
@@ -280,6 +366,9 @@ local function call(self, op, params)
     return nil, aws.error{code = "SerializationError", message = self._name .. " " .. op.name
                           .. ": " .. tostring(err), status = status,
                           request_id = request_id(headers), retryable = false}
+  end
+  if self._s3 then
+    require("hookhost.aws.s3").after(op, result, auto_encoding)
   end
   local rm = result.ResponseMetadata or {}
   rm.RequestId = rm.RequestId or request_id(headers)
@@ -602,9 +691,16 @@ function M.new(name, opts)
   if v ~= nil and v ~= true and v ~= false and v ~= "strict" then
     fail("validate must be true, false or \"strict\"")
   end
+  local style = opts.addressing_style
+  if style ~= nil and not require("hookhost.aws.s3").STYLES[style] then
+    fail("addressing_style must be \"auto\", \"virtual\" or \"path\"")
+  end
   local m, err = model.load(name)
   if not m then
     fail("%s", err)
+  end
+  if style ~= nil and m.metadata.serviceId ~= "S3" then
+    fail("addressing_style is an S3 option (%s is not S3)", name)
   end
   local p = protocol(m.metadata.protocol)
   if not p then
@@ -617,6 +713,8 @@ function M.new(name, opts)
     _region = opts.region,
     _max_attempts = opts.max_attempts,
     _validate = v == nil and true or v,
+    _s3 = m.metadata.serviceId == "S3",
+    _addressing = style or "auto",
   }, Client)
 end
 

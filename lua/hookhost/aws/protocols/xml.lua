@@ -1,7 +1,8 @@
 --- hookhost.aws.protocols.xml: XML documents of a shape: the `rest-xml` request bodies, and the
 -- responses of `rest-xml`, `query` and `ec2` (parsed by hookhost.xml, expat-based).
 --
---   xml.write(m, view, value, name) -> "<?xml ...?><name ...>...</name>"
+--   xml.write(m, view, value, name) -> "<name ...>...</name>" (no XML declaration: byte for
+--       byte botocore's body, so a Content-MD5 or checksum of it is botocore's too)
 --       structures (xmlNamespace as xmlns[:prefix], xmlAttribute members as attributes),
 --       lists (wrapped in <name><member>..., or flattened: repeated <name>), maps
 --       (<name><entry><key/><value/></entry>...), scalars as text (booleans true/false,
@@ -118,7 +119,7 @@ function write(m, view, v, name, out)
 end
 
 function M.write(m, view, value, name)
-  local out = {'<?xml version="1.0" encoding="UTF-8"?>'}
+  local out = {}
   write(m, view, value, name or view.locationName or view.shape_name, out)
   return table.concat(out)
 end
