@@ -203,14 +203,14 @@ SERVICES_INC   := $(GEN_DIR)/aws_services.inc
 
 models: $(MODELS_DIR)/.stamp
 
-# Both are remade when the generator, its arguments or a model file changes (the table is only
-# rewritten when its text changes, so src/aws.c is recompiled only then).
+# Both are remade when the generator, its arguments or a model file changes (then src/aws.c is
+# compiled again: the table's time stamp must be newer than those, or make would rerun this).
 $(MODELS_DIR)/.stamp $(SERVICES_INC) &: scripts/gen-models $(MODELS_DIR)/.args \
                       $(wildcard $(BOTOCORE_DATA)/*/*/service-2.json*) | deps
 	$(call say,GEN,$(MODELS_DIR) $(SERVICES_INC))
 	$(Q)scripts/gen-models --data '$(BOTOCORE_DATA)' --services '$(strip $(MODEL_SERVICES))' \
 	    --out $(MODELS_DIR) --prune --c-table $(SERVICES_INC) >/dev/null
-	$(Q)touch $(MODELS_DIR)/.stamp
+	$(Q)touch $(MODELS_DIR)/.stamp $(SERVICES_INC)
 
 $(MODELS_DIR)/.args: FORCE
 	@mkdir -p $(@D)
