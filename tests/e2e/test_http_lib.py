@@ -9,7 +9,6 @@ import time
 
 import pytest
 
-from runtime import outcome
 
 HEAD = """
 local http = require("hookhost.http")
@@ -65,17 +64,12 @@ def web():
 
 
 @pytest.fixture
-def lua(hookhost, write):
+def lua(run_lua):
     """lua(body, *args, event=None) -> (proc, outcome, seconds)"""
-    counter = [0]
 
     def run(body, *args, event=None, env=None):
-        counter[0] += 1
-        script = write(f"hook{counter[0]}.lua", HEAD + body)
-        ev = write(f"event{counter[0]}.json", json.dumps(event or {}))
-        t0 = time.monotonic()
-        p = hookhost("run", "--event", ev, *args, script, env=env)
-        return p, outcome(p), time.monotonic() - t0
+        r = run_lua(HEAD + body, *args, event=event, env=env)
+        return r.proc, r.outcome, r.seconds
 
     return run
 
