@@ -148,6 +148,22 @@ void json_discard(struct json *j)
     free(j);
 }
 
+char *json_unslash(char *text)
+{
+    if (!text)
+        return NULL;
+    char *w = text;
+    for (const char *r = text; *r; r++) {
+        if (*r == '\\' && r[1] == '/')
+            continue; /* drop the backslash; the '/' is copied next */
+        *w++ = *r;
+        if (*r == '\\' && r[1])
+            *w++ = *++r; /* any other escape: both characters as they are */
+    }
+    *w = '\0';
+    return text;
+}
+
 char *json_finish(struct json *j)
 {
     lua_State *L = J;

@@ -30,6 +30,10 @@ void json_set_str_array(struct json *j, const char *key, const char *const *valu
 char *json_finish(struct json *j);
 /* Free without encoding. */
 void json_discard(struct json *j);
+/* Turn every "\/" escape of JSON text (cjson writes '/' so: legal, but URLs and paths in what
+ * people read become hard to read and to grep) back into '/', in place; returns text. Escapes
+ * are read in pairs, so "\\\/" (the text \/) keeps its backslash. NULL: nothing. */
+char *json_unslash(char *text);
 
 /* ---- reading ---- */
 /* The kinds of value json_get_fields() reports. */

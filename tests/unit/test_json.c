@@ -48,6 +48,25 @@ int main(void)
         CHECK_STR(text, "{\"a\":[],\"b\":[]}");
         free(text);
     }
+    TEST("json_unslash: '\\/' becomes '/', every other escape stays, and the text decodes the same")
+    {
+        const char *value = "https://a.example/x \\/ \\\\/ \"/\" \n/";
+        struct json *j = json_new();
+        json_set_str(j, "u", value);
+        char *text = json_finish(j);
+        CHECK(strstr(text, "\\/") != NULL); /* cjson escapes '/' */
+        CHECK(json_unslash(text) == text);
+        CHECK_STR(text, "{\"u\":\"https://a.example/x \\\\/ \\\\\\\\/ \\\"/\\\" \\n/\"}");
+        struct json_field f[] = {{.key = "u"}};
+        char err[128];
+        CHECK_INT(json_get_fields(text, strlen(text), f, 1, err, sizeof err), 0);
+        CHECK_STR(f[0].value, value);
+        json_fields_free(f, 1);
+        free(text);
+        char odd[] = "\"a\\";
+        CHECK_STR(json_unslash(odd), "\"a\\"); /* a trailing backslash is kept */
+        CHECK(json_unslash(NULL) == NULL);
+    }
     TEST("strings with NUL bytes keep their length")
     {
         struct json_field f[] = {{.key = "k"}};
