@@ -64,7 +64,7 @@ endif
 
 LIBDIR     := /usr/lib/$(TRIPLET)
 LUA_CFLAGS := -I/usr/include/lua5.4 -I/usr/include/$(TRIPLET)
-CPPFLAGS += -D_GNU_SOURCE -Isrc $(LUA_CFLAGS)
+CPPFLAGS += -D_GNU_SOURCE -Isrc -Ibuild/gen $(LUA_CFLAGS)
 CFLAGS   += -std=c11 $(OPT) -g $(WARN) $(SANFLAGS) -MMD -MP
 LDFLAGS  += $(SANFLAGS)
 
@@ -191,26 +191,33 @@ test unit binaries: $(TOOLS)
 # ---- models: the AWS service models aws.client() loads (scripts/gen-models) ----
 # build/models/<service>/{service-2,paginators-1,waiters-2}.json from a botocore data/ folder
 # (Debian's python3-botocore by default; BOTOCORE_DATA=<a newer botocore's data/>), for every
-# service or MODEL_SERVICES="ecs elbv2 ..." only. Shared by the plain and the sanitizer builds.
+# service or MODEL_SERVICES="ecs elbv2 ..." only, and in the same step build/gen/aws_services.inc,
+# the table of every service's id, endpoint prefix and signing name that src/aws.c compiles in.
+# Shared by the plain, sanitizer, arm64, dynamic and fuzz builds (the generator runs on the host).
 BOTOCORE_DATA  ?= /usr/lib/python3/dist-packages/botocore/data
 MODEL_SERVICES ?= all
 MODELS_DIR     := build/models
 MODELS_KEY     := $(BOTOCORE_DATA) $(strip $(MODEL_SERVICES))
+GEN_DIR        := build/gen
+SERVICES_INC   := $(GEN_DIR)/aws_services.inc
 
 models: $(MODELS_DIR)/.stamp
 
-# The stamp is remade when the generator, its arguments or a model file changes.
-$(MODELS_DIR)/.stamp: scripts/gen-models $(MODELS_DIR)/.args \
+# Both are remade when the generator, its arguments or a model file changes (then src/aws.c is
+# compiled again: the table's time stamp must be newer than those, or make would rerun this).
+$(MODELS_DIR)/.stamp $(SERVICES_INC) &: scripts/gen-models $(MODELS_DIR)/.args \
                       $(wildcard $(BOTOCORE_DATA)/*/*/service-2.json*) | deps
-	$(call say,GEN,$(MODELS_DIR))
+	$(call say,GEN,$(MODELS_DIR) $(SERVICES_INC))
 	$(Q)scripts/gen-models --data '$(BOTOCORE_DATA)' --services '$(strip $(MODEL_SERVICES))' \
-	    --out $(MODELS_DIR) --prune >/dev/null
-	$(Q)touch $@
+	    --out $(MODELS_DIR) --prune --c-table $(SERVICES_INC) >/dev/null
+	$(Q)touch $(MODELS_DIR)/.stamp $(SERVICES_INC)
 
 $(MODELS_DIR)/.args: FORCE
 	@mkdir -p $(@D)
 	@echo '$(MODELS_KEY)' | cmp -s - $@ || echo '$(MODELS_KEY)' >$@
 .PHONY: FORCE
+
+$(BUILD)/obj/aws.o: $(SERVICES_INC)
 # ---- end models ----
 
 # ---- dist: the Lambda packages in build/dist (scripts/package; deploy/README.md) ----
@@ -240,6 +247,8 @@ $(FUZZ_DIR)/obj/%.o: src/%.c | $(FUZZ_DIR)/obj deps $(filter $(CURL_A),$(LINK_DE
 	$(call say,CC,$< (fuzz))
 	$(Q)$(FUZZ_CC) $(CPPFLAGS) -DHOOKHOST_VERSION='"$(VERSION)"' $(FUZZ_CFLAGS) \
 	    -fsanitize=fuzzer-no-link -c -o $@ $<
+
+$(FUZZ_DIR)/obj/aws.o: $(SERVICES_INC)
 
 $(FUZZ_DIR)/libhookhost.a: $(FUZZ_OBJS)
 	@rm -f $@

@@ -74,7 +74,7 @@ struct aws_endpoint {
  * "cloudfront", "CloudWatch" or "monitoring", "sns", "sts", "iam", ...). region may be NULL or ""
  * (then default_region; global services always sign for their own region). endpoint_prefix may be
  * NULL (the table's, else the service name lower-cased). getenv_fn NULL means getenv.
- * `service` is looked up in hookhost's table, then in botocore's models (src/aws_services.inc) as
+ * `service` is looked up in hookhost's table, then in botocore's models (gen-models table) as
  * an endpoint prefix, a service id, a model folder or a signing name only one service uses
  * (aws_service_id()); that gives the endpoint
  * prefix, the signing name and the service id. An unknown name is its own prefix, signing name

@@ -186,7 +186,8 @@ static int64_t callback_seconds(const struct lhost_outcome *o)
     return o->callback_delay >= 0 ? o->callback_delay : ECS_DEFAULT_CALLBACK_DELAY;
 }
 
-/* The outcome as JSON, redacted: what `run` prints and what a Lambda invocation returns. */
+/* The outcome as JSON, redacted, with '/' unescaped (URLs and paths as written): what `run`
+ * prints and what a Lambda invocation returns. */
 static char *result_json(const struct result *r)
 {
     struct json *j = json_new();
@@ -233,7 +234,7 @@ static char *result_json(const struct result *r)
         if (r->out.details_json)
             json_set_raw(j, "hookDetails", r->out.details_json, strlen(r->out.details_json));
     }
-    return log_redact(json_finish(j));
+    return log_redact(json_unslash(json_finish(j)));
 }
 
 /* The outcome without the script's result: what a redelivery repeats when the full answer was

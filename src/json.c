@@ -19,8 +19,8 @@ static int encode_ref, decode_ref;
 
 struct json {
     int ref;          /* registry reference of the table being built */
-    struct buf empty; /* "\"key\":[]" members, comma-separated: cjson 2.1 encodes an empty table as
-                       * {}, so empty arrays are added to the text by json_finish() */
+    struct buf empty; /* members json_finish() adds to cjson's text as they are, comma-separated:
+                       * "\"key\":[]" (cjson 2.1 encodes an empty table as {}) and raw JSON */
 };
 
 /* Create the private state: cjson.safe, with nesting bounded both ways. Failure to create it is
@@ -98,6 +98,27 @@ void json_set_bool(struct json *j, const char *key, int value)
     set_top(j, key);
 }
 
+/* Add "<key as JSON>:<value>" to the members json_finish() appends; the key itself is removed
+ * from the table so that it appears once. */
+static void add_member(struct json *j, const char *key, const char *value, size_t len)
+{
+    lua_State *L = J;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, encode_ref);
+    lua_pushstring(L, key);
+    lua_call(L, 1, 2);
+    const char *k = lua_tostring(L, -2);
+    if (k) {
+        if (j->empty.len)
+            buf_putc(&j->empty, ',');
+        buf_puts(&j->empty, k);
+        buf_putc(&j->empty, ':');
+        buf_append(&j->empty, value, len);
+    }
+    lua_pop(L, 2);
+    lua_pushnil(L);
+    set_top(j, key);
+}
+
 void json_set_raw(struct json *j, const char *key, const char *text, size_t len)
 {
     lua_State *L = J;
@@ -108,6 +129,18 @@ void json_set_raw(struct json *j, const char *key, const char *text, size_t len)
     if (lua_isnil(L, -1)) {
         lua_pop(L, 1);
         lua_pushlstring(L, text, len);
+        set_top(j, key);
+        return;
+    }
+    /* Valid JSON is kept as it is (a decode and encode would turn [] into {}), unless it holds a
+     * control character (cjson never writes one; a line break would split a JSON line). */
+    int plain = len > 0;
+    for (size_t i = 0; i < len && plain; i++)
+        plain = (unsigned char)text[i] >= 0x20;
+    if (plain) {
+        lua_pop(L, 1);
+        add_member(j, key, text, len);
+        return;
     }
     set_top(j, key);
 }
@@ -115,20 +148,7 @@ void json_set_raw(struct json *j, const char *key, const char *text, size_t len)
 void json_set_str_array(struct json *j, const char *key, const char *const *values, size_t n)
 {
     if (n == 0) {
-        /* the key, encoded by cjson like every other string, then ":[]" */
-        lua_State *L = J;
-        lua_rawgeti(L, LUA_REGISTRYINDEX, encode_ref);
-        lua_pushstring(L, key);
-        lua_call(L, 1, 2);
-        const char *k = lua_tostring(L, -2);
-        if (k) {
-            if (j->empty.len)
-                buf_putc(&j->empty, ',');
-            buf_printf(&j->empty, "%s:[]", k);
-        }
-        lua_pop(L, 2);
-        lua_pushnil(L);
-        set_top(j, key);
+        add_member(j, key, "[]", 2); /* the key, encoded by cjson like every other string */
         return;
     }
     lua_createtable(J, (int)n, 0);
@@ -146,6 +166,22 @@ void json_discard(struct json *j)
     luaL_unref(J, LUA_REGISTRYINDEX, j->ref);
     buf_free(&j->empty);
     free(j);
+}
+
+char *json_unslash(char *text)
+{
+    if (!text)
+        return NULL;
+    char *w = text;
+    for (const char *r = text; *r; r++) {
+        if (*r == '\\' && r[1] == '/')
+            continue; /* drop the backslash; the '/' is copied next */
+        *w++ = *r;
+        if (*r == '\\' && r[1])
+            *w++ = *++r; /* any other escape: both characters as they are */
+    }
+    *w = '\0';
+    return text;
 }
 
 char *json_finish(struct json *j)

@@ -22,7 +22,9 @@ void json_set_str(struct json *j, const char *key, const char *value); /* NULL v
 void json_set_strn(struct json *j, const char *key, const char *value, size_t len);
 void json_set_int(struct json *j, const char *key, int64_t value);
 void json_set_bool(struct json *j, const char *key, int value);
-/* Set key to the value that `text` decodes to (any JSON); invalid text is stored as a string. */
+/* Set key to the JSON value `text` (kept byte for byte when it is valid JSON without control
+ * characters, so an empty list stays []; else its decoded value); invalid text is stored as a
+ * string. Set each key once. */
 void json_set_raw(struct json *j, const char *key, const char *text, size_t len);
 /* Set key to an array of strings (n == 0: an empty array, encoded as [], not {}). */
 void json_set_str_array(struct json *j, const char *key, const char *const *values, size_t n);
@@ -30,6 +32,10 @@ void json_set_str_array(struct json *j, const char *key, const char *const *valu
 char *json_finish(struct json *j);
 /* Free without encoding. */
 void json_discard(struct json *j);
+/* Turn every "\/" escape of JSON text (cjson writes '/' so: legal, but URLs and paths in what
+ * people read become hard to read and to grep) back into '/', in place; returns text. Escapes
+ * are read in pairs, so "\\\/" (the text \/) keeps its backslash. NULL: nothing. */
+char *json_unslash(char *text);
 
 /* ---- reading ---- */
 /* The kinds of value json_get_fields() reports. */

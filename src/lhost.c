@@ -618,6 +618,176 @@ static int open_cjson_safe(lua_State *L)
     return 1;
 }
 
+/* ---- json.empty_array where the host encodes ------------------------------------------------
+
+ * ctx.log fields, the result and ctx.in_progress details are encoded by the host, in C (Lua code
+ * there could be stopped by the deadline hook just before the answer), with cjson 2.1.0, which
+ * writes every empty table as {}. A table hookhost.json marks as a list (json.empty_array,
+ * json.array(t)), known by its metatable's __name, is written as [] all the same: the value is
+ * copied with each such empty table replaced by a marker string (tables copied only where
+ * something below them changed; each table visited once), cjson encodes the copy, and every
+ * whole string token equal to the encoded marker becomes []. A value that holds the marker string
+ * itself is encoded as it is, as is a value without a marked empty table (no copy). */
+
+#define EMPTY_MARKER                                                                               \
+    "\x01"                                                                                         \
+    "hookhost.json.empty_array"                                                                    \
+    "\x01"
+#define EMPTY_MARKER_JSON "\"\\u0001hookhost.json.empty_array\\u0001\""
+
+struct marked_walk {
+    lua_State *L;
+    int seen;         /* stack index of a table: visited tables -> their copy (or themselves) */
+    int found, clash; /* a marked empty table; a string equal to the marker */
+    unsigned long steps;
+};
+
+static int is_marked_empty(lua_State *L, int idx)
+{
+    if (!lua_getmetatable(L, idx))
+        return 0;
+    lua_pushliteral(L, "__name");
+    int marked = 0;
+    if (lua_rawget(L, -2) == LUA_TSTRING) {
+        const char *name = lua_tostring(L, -1);
+        marked = strcmp(name, "hookhost.json.array") == 0 ||
+                 strcmp(name, "hookhost.json.empty_array") == 0;
+    }
+    lua_pop(L, 2);
+    if (marked) {
+        lua_pushnil(L);
+        if (lua_next(L, idx)) {
+            lua_pop(L, 2);
+            marked = 0;
+        }
+    }
+    return marked;
+}
+
+static void marked_step(struct marked_walk *w)
+{
+    if ((++w->steps & 0xFFFF) == 0) {
+        struct host *h = host_of(w->L);
+        if (clock_ms() >= h->job->deadline_ms) {
+            h->timed_out = 1;
+            luaL_error(w->L, "hook timed out after %d ms", (int)(clock_ms() - h->started_ms));
+        }
+    }
+}
+
+static int is_marker(lua_State *L, int idx)
+{
+    size_t n;
+    const char *s = lua_tolstring(L, idx, &n);
+    return n == sizeof EMPTY_MARKER - 1 && memcmp(s, EMPTY_MARKER, n) == 0;
+}
+
+/* Push the value at idx with every marked empty table below it replaced by the marker; returns
+ * whether anything changed. Records clashes (the marker string as a key or value). */
+static int marked_copy(struct marked_walk *w, int idx, int depth)
+{
+    lua_State *L = w->L;
+    marked_step(w);
+    idx = lua_absindex(L, idx);
+    int t = lua_type(L, idx);
+    if (t == LUA_TSTRING && is_marker(L, idx))
+        w->clash = 1;
+    if (t != LUA_TTABLE || depth > JSON_MAX_DEPTH) { /* deeper: cjson refuses it anyway */
+        lua_pushvalue(L, idx);
+        return 0;
+    }
+    if (is_marked_empty(L, idx)) {
+        w->found = 1;
+        lua_pushliteral(L, EMPTY_MARKER);
+        return 1;
+    }
+    luaL_checkstack(L, 10, "JSON nesting");
+    lua_pushvalue(L, idx);
+    if (lua_rawget(L, w->seen) != LUA_TNIL) /* visited (or being visited: a cycle) */
+        return !lua_rawequal(L, -1, idx);
+    lua_pop(L, 1);
+    lua_pushvalue(L, idx);
+    lua_pushvalue(L, idx);
+    lua_rawset(L, w->seen); /* itself, until something below it changes */
+    int copy = 0;           /* stack index of the copy, once made */
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        if (lua_type(L, -2) == LUA_TSTRING && is_marker(L, -2))
+            w->clash = 1;
+        int changed = marked_copy(w, -1, depth + 1);
+        if (changed && !copy) {
+            lua_createtable(L, (int)lua_rawlen(L, idx), 0);
+            copy = lua_gettop(L);
+            lua_pushnil(L);
+            while (lua_next(L, idx)) {
+                lua_pushvalue(L, -2);
+                lua_insert(L, -2);
+                lua_rawset(L, copy);
+            }
+            lua_insert(L, -4); /* under the key, the value and the changed value */
+            copy = lua_gettop(L) - 3;
+        }
+        if (changed) {
+            lua_pushvalue(L, -3); /* key */
+            lua_insert(L, -2);
+            lua_rawset(L, copy);
+        } else {
+            lua_pop(L, 1);
+        }
+        lua_pop(L, 1); /* the value; the key stays for lua_next */
+    }
+    if (!copy)
+        lua_pushvalue(L, idx);
+    lua_pushvalue(L, idx);
+    lua_pushvalue(L, -2);
+    lua_rawset(L, w->seen);
+    return copy != 0;
+}
+
+/* The host's encoder of ctx.log fields, the result and ctx.in_progress details (upvalue 1: the
+ * bounded cjson.encode): arg 1 as JSON, marked empty lists as []. Raises as cjson.encode does. */
+static int host_json_encode(lua_State *L)
+{
+    lua_settop(L, 1);
+    int converted = 0;
+    if (lua_type(L, 1) == LUA_TTABLE) {
+        lua_newtable(L);
+        struct marked_walk w = {L, lua_gettop(L), 0, 0, 0};
+        marked_copy(&w, 1, 1);
+        converted = w.found && !w.clash;
+        if (converted)
+            lua_replace(L, 1);
+        lua_settop(L, 1);
+    }
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, 1, 1);
+    if (!converted)
+        return 1;
+    size_t n, m = sizeof EMPTY_MARKER_JSON - 1;
+    const char *s = lua_tolstring(L, -1, &n);
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    size_t start = 0;
+    for (size_t i = 0; i + m <= n; i++) {
+        if (s[i] != '"' || memcmp(s + i, EMPTY_MARKER_JSON, m) != 0)
+            continue;
+        /* a whole value token: after [ , : or at the start, before , ] } or at the end (inside
+         * a string cjson writes every quote as \") */
+        int before = i == 0 || s[i - 1] == '[' || s[i - 1] == ',' || s[i - 1] == ':';
+        int after = i + m == n || s[i + m] == ',' || s[i + m] == ']' || s[i + m] == '}';
+        if (!before || !after)
+            continue;
+        luaL_addlstring(&b, s + start, i - start);
+        luaL_addlstring(&b, "[]", 2);
+        start = i + m;
+        i += m - 1;
+    }
+    luaL_addlstring(&b, s + start, n - start);
+    luaL_pushresult(&b);
+    return 1;
+}
+
 /* C modules a script may require; registered in package.preload, never as globals. */
 static const luaL_Reg preloads[] = {
     {"cjson", open_cjson},
@@ -1258,6 +1428,7 @@ static int pmain(lua_State *L)
     /* cjson for the event, the result and ctx.log's fields */
     luaL_requiref(L, "cjson", open_cjson, 0);
     lua_getfield(L, -1, "encode");
+    lua_pushcclosure(L, host_json_encode, 1);
     lua_setfield(L, LUA_REGISTRYINDEX, "hookhost.json_encode");
     lua_pop(L, 1);
     luaL_requiref(L, "cjson.safe", open_cjson_safe, 0);

@@ -42,3 +42,12 @@ def write(tmp_path):
         return str(p)
 
     return w
+
+
+@pytest.fixture
+def run_lua(hookhost, write):
+    """run_lua(text, *args, event=None, env=None) -> LuaRun (proc, outcome, seconds): the script
+    text through `hookhost run` (tests/luarun.py); run_lua.script(path, ...) for a script file."""
+    from luarun import LuaRunner
+
+    return LuaRunner(hookhost, write)

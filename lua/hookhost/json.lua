@@ -17,9 +17,10 @@
 --                      json.is_null(v) or v == json.null, never with `if v then`)
 --   json.is_null(v)    -> true when v is JSON null
 --
--- aws.json and http.post_json encode with json.encode. cjson.encode, ctx.log fields, the result
--- and ctx.in_progress details (encoded by the host in C) know nothing of these markers: they
--- encode any empty table, marked or not, as {}.
+-- aws.json and http.post_json encode with json.encode. ctx.log fields, the result and
+-- ctx.in_progress details are encoded by the host in C (host_json_encode in src/lhost.c), which
+-- knows the markers by their metatables' __name and writes them as [] too. cjson.encode knows
+-- nothing of them: it encodes any empty table, marked or not, as {}.
 --
 -- How: a copy of the value in which every marked empty table is a marker string (NUL bytes and
 -- a random nonce: no string of the value equals it, which is checked), encoded by cjson, then

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import time
 
+import luarun
 from emulators import Emulators
 
 # A hook that succeeds, for the event after a fault ("the runtime still serves").
@@ -18,11 +19,7 @@ def body(out):
     return json.loads(out["body"])
 
 
-def outcome(proc):
-    """The outcome line `hookhost run` prints last on stdout."""
-    lines = [l for l in proc.stdout.splitlines() if l.strip()]
-    assert lines, f"no outcome on stdout; stderr:\n{proc.stderr}"
-    return json.loads(lines[-1])
+outcome = luarun.outcome  # the outcome line `hookhost run` prints last on stdout
 
 
 def assert_one_report(rt, event, status, out):

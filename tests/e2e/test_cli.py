@@ -74,6 +74,28 @@ def test_hook_that_raises(hookhost, write):
     assert "boom.lua:2: the distribution is gone" in p.stderr
 
 
+def test_the_outcome_line_writes_slashes_as_they_are(hookhost, write):
+    """The outcome line is JSON that people read: URLs and paths keep their '/' (cjson's legal
+    but ugly '\\/' is undone), a string holding a backslash before '/' keeps it, the values
+    decode to what the script gave, and a secret with '/' is still redacted."""
+    secret = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYSLASHKEY"
+    ok = write("urls.lua", "return function() return {url = 'https://example.com/a/b', "
+                           "odd = [[a\\/b]], secret = os.getenv('AWS_SECRET_ACCESS_KEY')} end\n")
+    p = hookhost("run", ok, env={"AWS_SECRET_ACCESS_KEY": secret})
+    assert p.returncode == 0, p.stderr
+    line = p.stdout.strip().splitlines()[-1]
+    assert '"url":"https://example.com/a/b"' in line and "\\/" not in line.replace("\\\\", ""), line
+    assert secret not in line and "K7MDENG" not in line, line
+    result = outcome(p)["result"]
+    assert result["url"] == "https://example.com/a/b" and result["odd"] == "a\\/b", result
+    boom = write("dir/boom.lua", "return function() error('no such key: s3://bucket/x') end\n")
+    p = hookhost("run", boom)
+    line = p.stdout.strip().splitlines()[-1]
+    assert p.returncode == 1 and "\\/" not in line, line
+    assert f"{boom}:1: no such key: s3://bucket/x" in line
+    assert outcome(p)["error"] == f"{boom}:1: no such key: s3://bucket/x"
+
+
 def test_hook_that_returns_false(hookhost, write):
     s = write("no.lua", "return function() return false, 'alarm HighErrors is in ALARM' end\n")
     p = hookhost("run", s)

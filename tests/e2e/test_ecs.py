@@ -74,6 +74,30 @@ end
     assert res.payloads[2]["hookDetails"] == {"checks": 2, "bucket": "approvals"}
 
 
+def test_in_progress_details_keep_marked_empty_lists(rt, hookhost, write):
+    """json.empty_array in ctx.in_progress details is [] in the answer ECS gets, so in the
+    hookDetails of its next call, and in `hookhost run`'s outcome; a plain {} stays {}."""
+    script = """
+local json = require("hookhost.json")
+return function(event, ctx)
+  local d = event.hookDetails or {}
+  if not d.done then
+    return ctx.in_progress{delay = 1, details = {done = json.empty_array, tags = {}, n = 1}}
+  end
+  assert(type(d.done) == 'table' and next(d.done) == nil and d.n == 1)
+end
+"""
+    rt.hook("POST_TEST_TRAFFIC_SHIFT", script)
+    res = EcsDeployment(rt.emu).run_stage("POST_TEST_TRAFFIC_SHIFT")
+    assert res.status == "SUCCEEDED" and res.calls == 2, (res, rt.log())
+    assert res.answers[0] == {"hookStatus": "IN_PROGRESS", "callBackDelay": 1,
+                              "hookDetails": {"done": [], "tags": {}, "n": 1}}
+    assert res.payloads[1]["hookDetails"] == {"done": [], "tags": {}, "n": 1}
+    p = hookhost("run", "--event", ecs_event(write), write("h.lua", script))
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout.splitlines()[-1])["hookDetails"] == {"done": [], "tags": {}, "n": 1}
+
+
 @pytest.mark.parametrize("body,reason", [
     ("return function() error('smoke test failed') end", "error"),
     ("return function() return false, 'alarm' end", "returned false"),

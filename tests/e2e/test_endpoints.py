@@ -9,6 +9,7 @@ import re
 import subprocess
 import threading
 
+import botocore
 import botocore.awsrequest
 import botocore.config
 import botocore.session
@@ -102,10 +103,71 @@ def botocore_services():
     return out
 
 
-def test_the_service_table_is_botocores():
-    gen = os.path.join(os.path.dirname(__file__), "..", "..", "scripts", "gen-aws-services")
-    p = subprocess.run([gen, "--check"], capture_output=True, text=True, timeout=120)
+GEN_MODELS = os.path.join(os.path.dirname(__file__), "..", "..", "scripts", "gen-models")
+TABLE_ROW = re.compile(r'^\{"([^"]*)", "([^"]*)", "([^"]*)", "([^"]*)"\},$')
+
+
+def generated_table(tmp_path, data=None):
+    """The rows of the C service table scripts/gen-models --c-table writes (what make compiles
+    into src/aws.c), generated from data (botocore's own data/ folder by default)."""
+    out = tmp_path / "aws_services.inc"
+    argv = [GEN_MODELS, "--services", "sts", "--out", str(tmp_path / "models"),
+            "--c-table", str(out)]
+    if data:
+        argv += ["--data", str(data)]
+    p = subprocess.run(argv, capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stderr
+    rows = []
+    for line in out.read_text().splitlines():
+        if not line.startswith("/*"):
+            m = TABLE_ROW.match(line)
+            assert m, line
+            rows.append(m.groups())
+    return rows
+
+
+def test_the_service_table_is_botocores(tmp_path):
+    """The generator's table is botocore's, loaded by botocore itself: every service, whatever
+    --services says, in folder order."""
+    rows = generated_table(tmp_path)
+    want = sorted(botocore_services())
+    assert len(rows) == len(want) > 300
+    assert rows == want
+
+
+def test_the_service_table_follows_the_models(tmp_path):
+    """The table is made from the data folder given (make's BOTOCORE_DATA): a changed service id
+    or signing name, a missing signing name (the endpoint prefix) and a new service show."""
+    botocore_data = os.path.join(os.path.dirname(botocore.__file__), "data")
+    data = tmp_path / "data"
+    for name in ("stepfunctions", "sts"):
+        src = os.path.join(botocore_data, name)
+        version = sorted(os.listdir(src))[-1]
+        dest = data / name / version
+        dest.mkdir(parents=True)
+        model = json.loads(open(os.path.join(src, version, "service-2.json")).read())
+        if name == "stepfunctions":
+            model["metadata"]["serviceId"] = "Step Functions X"
+            model["metadata"]["signingName"] = "statesx"
+        (dest / "service-2.json").write_text(json.dumps(model))
+    extra = data / "hookhost-made-up" / "2020-01-01"
+    extra.mkdir(parents=True)
+    (extra / "service-2.json").write_text(json.dumps({
+        "metadata": {"serviceId": "Made Up", "endpointPrefix": "made-up", "protocol": "json"},
+        "operations": {}, "shapes": {}}))
+    rows = generated_table(tmp_path, data)
+    assert rows == [("hookhost-made-up", "Made Up", "made-up", "made-up"),
+                    ("stepfunctions", "Step Functions X", "states", "statesx"),
+                    ("sts", "STS", "sts", "sts")]
+    # a value the C initializer cannot hold is refused, naming the service
+    model = json.loads((extra / "service-2.json").read_text())
+    model["metadata"]["serviceId"] = 'Made "Up"'
+    (extra / "service-2.json").write_text(json.dumps(model))
+    p = subprocess.run([GEN_MODELS, "--data", str(data), "--services", "sts", "--out",
+                        str(tmp_path / "models"), "--c-table", str(tmp_path / "bad.inc")],
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 1 and "hookhost-made-up" in p.stderr, p.stderr
+    assert not (tmp_path / "bad.inc").exists()
 
 
 def test_every_service_name_reads_the_sdks_variable():

@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from emulators import DEFAULT_SECRET_KEY, Emulators
+from emulators import Emulators
 from runtime import outcome
 
 DIST = "E2EXAMPLE123"
@@ -53,22 +53,15 @@ def emu():
 
 
 @pytest.fixture
-def lua(hookhost, write):
+def lua(run_lua):
     """lua(emu, body, *args, event=None, env=None) -> (proc, outcome, seconds): run HEAD + body
     (a chunk returning a hook function) with the emulators' environment (emu may be None)."""
-    counter = [0]
 
     def run(emu, body, *args, event=None, env=None):
-        counter[0] += 1
-        script = write(f"hook{counter[0]}.lua", HEAD + body)
-        ev = write(f"event{counter[0]}.json", json.dumps(event or {}))
         full = dict(emu.env()) if emu else {}
         full.update(env or {})
-        t0 = time.monotonic()
-        p = hookhost("run", "--event", ev, *args, script, env=full)
-        elapsed = time.monotonic() - t0
-        assert DEFAULT_SECRET_KEY not in p.stderr + p.stdout
-        return p, outcome(p), elapsed
+        r = run_lua(HEAD + body, *args, event=event, env=full)
+        return r.proc, r.outcome, r.seconds
 
     return run
 

@@ -9,7 +9,6 @@ import time
 
 import pytest
 
-from runtime import outcome
 
 HEAD = """
 local http = require("hookhost.http")
@@ -65,17 +64,12 @@ def web():
 
 
 @pytest.fixture
-def lua(hookhost, write):
+def lua(run_lua):
     """lua(body, *args, event=None) -> (proc, outcome, seconds)"""
-    counter = [0]
 
     def run(body, *args, event=None, env=None):
-        counter[0] += 1
-        script = write(f"hook{counter[0]}.lua", HEAD + body)
-        ev = write(f"event{counter[0]}.json", json.dumps(event or {}))
-        t0 = time.monotonic()
-        p = hookhost("run", "--event", ev, *args, script, env=env)
-        return p, outcome(p), time.monotonic() - t0
+        r = run_lua(HEAD + body, *args, event=event, env=env)
+        return r.proc, r.outcome, r.seconds
 
     return run
 
@@ -335,3 +329,29 @@ end
     assert '"url":"https://hooks.example.com/a/b"' in line and "\\/" not in line.replace("\\\\/", "")
     fields = json.loads(line if fmt == "JSON" else line[line.index("{"):])
     assert fields["url"] == "https://hooks.example.com/a/b" and fields["raw"] == "a\\/b"
+
+
+def test_log_fields_and_the_result_write_marked_empty_lists(lua):
+    """ctx.log fields and the result, which the host encodes (in C, with cjson), write
+    json.empty_array and an emptied json.array(t) as [], at any depth and shared; a
+    plain {} stays {}; strings that look like the host's marker stay strings (and a value holding
+    the marker itself falls back to {})."""
+    p, o, _ = lua(r"""
+return function(event, ctx)
+  local shared = json.array({})
+  ctx.log.info("listed", {ids = json.empty_array, found = json.array({}), obj = {},
+                          nested = {a = {b = json.empty_array}, l = {json.empty_array, {}, json.array({1})}},
+                          s1 = shared, s2 = shared, url = "a/b"})
+  ctx.log.info("clash", {ids = json.empty_array, s = "\1hookhost.json.empty_array\1"})
+  return {ids = json.empty_array, n = 1, obj = {}, deep = {{json.empty_array}},
+          q = '"\1hookhost.json.empty_array\1"', tricky = '"[]"'}
+end
+""", env={"AWS_LAMBDA_LOG_FORMAT": "JSON"})
+    assert p.returncode == 0, p.stderr
+    lines = {l["message"]: l for l in map(json.loads, p.stderr.splitlines()) if "message" in l}
+    f = lines["listed"]
+    assert f["ids"] == [] and f["found"] == [] and f["obj"] == {} and f["url"] == "a/b"
+    assert f["nested"] == {"a": {"b": []}, "l": [[], {}, [1]]} and f["s1"] == f["s2"] == []
+    assert lines["clash"]["ids"] == {} and lines["clash"]["s"] == "\1hookhost.json.empty_array\1"
+    assert o["result"] == {"ids": [], "n": 1, "obj": {}, "deep": [[[]]],
+                           "q": '"\1hookhost.json.empty_array\1"', "tricky": '"[]"'}

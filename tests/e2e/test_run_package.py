@@ -1,6 +1,7 @@
 """`hookhost run` finds the function package as Lambda would: modules beside the hooks."""
-import json
 import os
+
+from luarun import outcome
 
 
 def package(tmp_path, name="pkg"):
@@ -11,10 +12,6 @@ def package(tmp_path, name="pkg"):
         "local helper = require('helper')\n"
         "return function() return {answer = helper.answer, root = os.getenv('LAMBDA_TASK_ROOT')} end\n")
     return root
-
-
-def outcome(p):
-    return json.loads(p.stdout.splitlines()[-1])
 
 
 def test_a_hook_finds_a_helper_module_of_its_package_from_another_cwd(hookhost, tmp_path):

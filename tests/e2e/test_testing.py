@@ -157,6 +157,7 @@ import threading
 import pytest
 
 from emulators import Emulators
+from luarun import LuaRunner
 from runtime import outcome
 
 
@@ -200,8 +201,8 @@ def emu():
 
 
 def run_example(hookhost, write, name, env, event=None):
-    ev = write(f"{name}-event.json", json.dumps(event or {}))
-    return hookhost("run", "--event", ev, str(EXAMPLES / "hooks" / f"{name}.lua"), env=env)
+    script = EXAMPLES / "hooks" / f"{name}.lua"
+    return LuaRunner(hookhost, write).script(script, event=event, env=env).proc
 
 
 def test_example_alarm_gate_against_the_emulators(hookhost, write, emu):

@@ -4,6 +4,8 @@ either spelling; an `answer` is the client's result as is, a `body` is decoded b
 protocol as a real answer, an `error` is nil, err; in a dry run the placeholder names the call."""
 import json
 
+from luarun import outcome
+
 SCRIPT = """
 local aws = require("hookhost.aws")
 return function()
@@ -35,12 +37,6 @@ STUBS = [
     {"service": "ssm", "operation": "GetParameter",
      "error": {"code": "ParameterNotFound", "message": "no such parameter", "status": 400}},
 ]
-
-
-def outcome(p):
-    lines = [l for l in p.stdout.splitlines() if l.strip()]
-    assert lines, p.stderr
-    return json.loads(lines[-1])
 
 
 def test_stub_entries_answer_the_clients_of_three_protocols(hookhost, write):

@@ -28,21 +28,14 @@ def emu():
 
 
 @pytest.fixture
-def run(hookhost, write):
+def run(run_lua):
     """run(body, event=None, env=None, args=()) -> (proc, result): body is a chunk returning
     a hook function; result is the outcome's result (or the outcome when there is none)."""
-    n = [0]
 
     def go(body, event=None, env=None, args=()):
-        n[0] += 1
-        script = write(f"c{n[0]}.lua", 'local aws = require("hookhost.aws")\n' + body)
-        ev = write(f"e{n[0]}.json", json.dumps(event or {}))
-        p = hookhost("run", "--event", ev, *args, script, env=env or {})
-        assert DEFAULT_SECRET_KEY not in p.stdout + p.stderr
-        lines = [l for l in p.stdout.splitlines() if l.strip()]
-        assert lines, p.stderr
-        out = json.loads(lines[-1])
-        return p, out.get("result", out)
+        r = run_lua('local aws = require("hookhost.aws")\n' + body, *args, event=event, env=env)
+        out = r.outcome
+        return r.proc, out.get("result", out)
 
     return go
 

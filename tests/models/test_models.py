@@ -10,6 +10,8 @@ import subprocess
 
 import pytest
 
+from luarun import outcome
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent.parent
 GEN = ROOT / "scripts" / "gen-models"
 BUILD_MODELS = ROOT / "build" / "models"
@@ -151,7 +153,7 @@ def run_probe(hookhost, write, env):
     script = write("probe.lua", PROBE)
     p = hookhost("run", script, env=env)
     assert p.returncode == 0, p.stderr
-    return json.loads(p.stdout.strip().splitlines()[-1])["result"]
+    return outcome(p)["result"]
 
 
 def probe_model(dest, raw):

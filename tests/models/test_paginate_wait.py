@@ -12,6 +12,7 @@ import jmespath
 import pytest
 
 from emulators import Emulators
+from luarun import outcome
 from test_differential import Gen, run_driver, service_model, services_by_protocol, _loader, SEED
 
 
@@ -119,9 +120,7 @@ ENV = {"AWS_ACCESS_KEY_ID": "AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY": "secret-for-
 def run_lua(hookhost, write, body, env, *args):
     script = write("p.lua", 'local aws = require("hookhost.aws")\n' + body)
     p = hookhost("run", *args, script, env=env)
-    lines = [l for l in p.stdout.splitlines() if l.strip()]
-    assert lines, p.stderr
-    return p, json.loads(lines[-1])
+    return p, outcome(p)
 
 
 def test_paginate_follows_the_models_tokens(hookhost, write, pages_server):

@@ -33,6 +33,29 @@ int main(void)
         json_fields_free(f, 4);
         free(text);
     }
+    TEST("raw JSON is kept as it is: an empty list stays [], '/' stays as written")
+    {
+        struct json *j = json_new();
+        json_set_str(j, "s", "x");
+        const char *raw = "{\"ids\":[],\"u\":\"a/b\"}";
+        json_set_raw(j, "result", raw, strlen(raw));
+        json_set_raw(j, "nl", "{\"a\":\n[]}", 9); /* a line break: decoded and encoded again */
+        char *text = json_finish(j);
+        CHECK(strstr(text, "\"result\":{\"ids\":[],\"u\":\"a/b\"}") != NULL);
+        CHECK(strstr(text, "\"nl\":{\"a\":{}}") != NULL);
+        CHECK(strstr(text, "\"s\":\"x\"") != NULL && strchr(text, '\n') == NULL);
+        struct json_field f[] = {{.key = "result", .want_json = 1}};
+        char err[128];
+        CHECK_INT(json_get_fields(text, strlen(text), f, 1, err, sizeof err), 0);
+        CHECK_INT(f[0].kind, JSON_OTHER);
+        json_fields_free(f, 1);
+        free(text);
+        j = json_new(); /* the only member */
+        json_set_raw(j, "r", "[]", 2);
+        text = json_finish(j);
+        CHECK_STR(text, "{\"r\":[]}");
+        free(text);
+    }
     TEST("an empty string array is [], not {}")
     {
         struct json *j = json_new();
@@ -47,6 +70,25 @@ int main(void)
         text = json_finish(j);
         CHECK_STR(text, "{\"a\":[],\"b\":[]}");
         free(text);
+    }
+    TEST("json_unslash: '\\/' becomes '/', every other escape stays, and the text decodes the same")
+    {
+        const char *value = "https://a.example/x \\/ \\\\/ \"/\" \n/";
+        struct json *j = json_new();
+        json_set_str(j, "u", value);
+        char *text = json_finish(j);
+        CHECK(strstr(text, "\\/") != NULL); /* cjson escapes '/' */
+        CHECK(json_unslash(text) == text);
+        CHECK_STR(text, "{\"u\":\"https://a.example/x \\\\/ \\\\\\\\/ \\\"/\\\" \\n/\"}");
+        struct json_field f[] = {{.key = "u"}};
+        char err[128];
+        CHECK_INT(json_get_fields(text, strlen(text), f, 1, err, sizeof err), 0);
+        CHECK_STR(f[0].value, value);
+        json_fields_free(f, 1);
+        free(text);
+        char odd[] = "\"a\\";
+        CHECK_STR(json_unslash(odd), "\"a\\"); /* a trailing backslash is kept */
+        CHECK(json_unslash(NULL) == NULL);
     }
     TEST("strings with NUL bytes keep their length")
     {
