@@ -210,7 +210,7 @@ end
 
 
 def test_a_hanging_service_never_holds_the_hook_past_its_deadline(hookhost, write, emu):
-    emu.inject_fault("delay", "cloudfront", "CreateInvalidation", count=100, seconds=5)
+    delay = emu.inject_fault("delay", "cloudfront", "CreateInvalidation", count=100, seconds=5)
     p, o, elapsed = run_hook(hookhost, write, emu, """
 return function(event, ctx)
   local s, err = invalidate("E2EXAMPLE123", "slow-1")
@@ -221,15 +221,21 @@ end
 """, "--timeout", "2")
     assert elapsed < 2.5, (elapsed, p.stderr)
     # the call returns its error at the hook's deadline; the script may or may not get to
-    # return it before the deadline hook stops it
-    assert '"code":"Timeout"' in p.stderr or '"code":"DeadlineExceeded"' in p.stderr, p.stderr
+    # log it and return it before the deadline hook stops it (on a loaded machine under the
+    # sanitizers the kill can come first), but the hook never runs past its time
     if p.returncode == 0:
         assert o["result"]["code"] in ("Timeout", "DeadlineExceeded") and o["result"]["attempts"] >= 2
     else:
         assert o["reason"] == "timeout", o
+    ended = '"code":"Timeout"' in p.stderr or '"code":"DeadlineExceeded"' in p.stderr
+    assert ended or p.returncode != 0, p.stderr
+    if ended:
+        assert '"attempts":2' in p.stderr or '"attempts":3' in p.stderr, p.stderr
     # an attempt that may be retried gets at most half the time left, so a hung one leaves room
     # for another (on a new connection); the last one ends at the deadline, no retry after it
-    assert '"attempts":2' in p.stderr or '"attempts":3' in p.stderr, p.stderr
+    # (the emulator records a delayed request only when it answers, 5 s later: count the uses
+    # of the fault instead)
+    assert 2 <= 100 - delay.count <= 3, 100 - delay.count
     print(f"hanging service: run ended after {elapsed:.2f} s with --timeout 2")
 
 

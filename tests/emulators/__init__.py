@@ -192,10 +192,12 @@ class Emulators:
                      code=None, message=None):
         """Fault the next `count` requests to service ("rapi", "cloudfront", "codedeploy",
         "cloudwatch", "sns", "s3"), optionally only those of one operation. kind is one of
-        FAULT_KINDS."""
+        FAULT_KINDS. Returns the Fault, whose count says how many uses are left."""
         if service not in ("rapi", "cloudfront", "codedeploy", "cloudwatch", "sns", "s3"):
             raise ValueError(f"unknown service {service!r}")
-        self.hub.inject(Fault(kind, service, operation, count, seconds, status, code, message))
+        fault = Fault(kind, service, operation, count, seconds, status, code, message)
+        self.hub.inject(fault)
+        return fault  # fault.count: the uses left
 
     def clear_faults(self):
         self.hub.clear_faults()
