@@ -44,3 +44,26 @@ def test_run_help_lists_report_not_delivered_as_exit_1(hookhost):
     text = " ".join(hookhost("run", "--help").stdout.split())
     one = text[text.index("; 1 "):text.index("; 2 ")]
     assert "report not delivered" in one and '"reported": false' in one, one
+
+
+def test_the_readmes_aws_client_example_runs_as_shown(hookhost, write):
+    """README's "Calling AWS" example, run offline against canned answers: two pages of tasks."""
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index("### Calling AWS"):text.index("## Command reference")]
+    m = re.search(r"```lua\n(.*?)```", section, re.S)
+    assert m, "README.md: no Lua example under Calling AWS"
+    stubs = [
+        {"service": "ecs", "operation": "DescribeServices",
+         "params": {"cluster": "web", "services": ["api"]},
+         "answer": {"services": [{"serviceName": "api"}], "failures": []}},
+        {"service": "ecs", "operation": "ListTasks", "params": {"cluster": "web"},
+         "answer": {"taskArns": ["arn:t1", "arn:t2"], "nextToken": "n1"}},
+        {"service": "ecs", "operation": "ListTasks", "params": {"cluster": "web", "nextToken": "n1"},
+         "answer": {"taskArns": ["arn:t3"]}},
+    ]
+    p = hookhost("run", "--stub", write("stubs.json", json.dumps(stubs)), write("h.lua", m.group(1)))
+    assert p.returncode == 0, p.stderr
+    o = json.loads(p.stdout.splitlines()[-1])
+    assert o["status"] == "Succeeded" and o["stubs_unused"] == 0, o
+    counts = [int(c) for c in re.findall(r'tasks \{"count":(\d+)\}', p.stderr)]
+    assert counts == [2, 1], p.stderr
