@@ -113,18 +113,192 @@ local function int(v)
   return type(v) == "number" and math.tointeger(v) or v
 end
 
+local function normalize_shape(shape)
+  shape.min, shape.max = int(shape.min), int(shape.max)
+end
+
+local function normalize_op(key, op)
+  -- botocore's OperationModel.name is the key ("CreateInvalidation"): CloudFront's models give
+  -- a versioned "name" (CreateInvalidation2020_05_31) that no protocol sends
+  op.name = key
+  if type(op.http) == "table" then
+    op.http.responseCode = int(op.http.responseCode)
+  end
+end
+
 local function normalize(svc)
   for _, shape in pairs(svc.shapes) do
-    shape.min, shape.max = int(shape.min), int(shape.max)
+    normalize_shape(shape)
   end
   for key, op in pairs(svc.operations) do
-    -- botocore's OperationModel.name is the key ("CreateInvalidation"): CloudFront's models give
-    -- a versioned "name" (CreateInvalidation2020_05_31) that no protocol sends
-    op.name = key
-    if op.http then
-      op.http.responseCode = int(op.http.responseCode)
-    end
+    normalize_op(key, op)
   end
+end
+
+-- The lazy form scripts/gen-models writes: a first line {"hookhost":{"format":LAZY_FORMAT,
+-- "size", "metadata", "snake", "operations": {Name = offset}, "shapes": {Name = offset}}, then
+-- botocore's format, one operation or shape a line; offset is where its value starts, counted
+-- from the second line, and the value ends with its line (less a separating ","). The file
+-- stays open for the life of the Lua state, and an operation or shape is read and decoded the
+-- first time it is indexed. A damaged file is an error naming it, raised by that index.
+local LAZY_PREFIX = '{"hookhost":'
+local LAZY_FORMAT = "hookhost-model-1"
+
+local stats = setmetatable({}, {__mode = "k"}) -- lazy table -> {decoded = n, total = n}
+
+local function lazy_section(f, path, base, size, index, what, fix)
+  local t = {}
+  local st = {decoded = 0, total = 0}
+  for _ in pairs(index) do
+    st.total = st.total + 1
+  end
+  local function decode(key)
+    local off = index[key]
+    if off == nil then
+      return nil
+    end
+    local function bad(why)
+      error(path .. ": damaged model: " .. what .. " \"" .. tostring(key) .. "\" (" .. why
+            .. "); generate it again with scripts/gen-models", 0)
+    end
+    if math.type(off) ~= "integer" and not (type(off) == "number" and off == math.floor(off)) then
+      bad("bad offset")
+    end
+    off = math.tointeger(off)
+    if off < 0 or off >= size then
+      bad("offset " .. off .. " beyond the " .. size .. " bytes")
+    end
+    local ok, line = pcall(function()
+      assert(f:seek("set", base + off))
+      return f:read("l")
+    end)
+    if not ok or type(line) ~= "string" then
+      bad("cannot read it: " .. tostring(line))
+    end
+    if line:sub(-1) == "," then
+      line = line:sub(1, -2)
+    end
+    local v, err = cjson.decode(line)
+    if type(v) ~= "table" then
+      bad(tostring(err or "not an object"))
+    end
+    fix(key, v)
+    rawset(t, key, v)
+    st.decoded = st.decoded + 1
+    return v
+  end
+  stats[t] = st
+  return setmetatable(t, {
+    __index = function(_, key)
+      return decode(key)
+    end,
+    -- code that iterates gets every entry: all decoded once, then the table's own pairs
+    __pairs = function(self)
+      for key in pairs(index) do
+        if rawget(self, key) == nil then
+          decode(key)
+        end
+      end
+      return next, self, nil
+    end,
+  })
+end
+
+-- f: the open file, positioned after LAZY_PREFIX. Returns svc-like {metadata, operations,
+-- shapes, snake} or nil, message. Keeps f open (the sections read from it).
+local function load_lazy(f, path)
+  local line = f:read("l")
+  if type(line) ~= "string" or line:sub(-1) ~= "," then
+    return nil, path .. ": not a hookhost model (its first line is incomplete)"
+  end
+  local h, err = cjson.decode(line:sub(1, -2))
+  if type(h) ~= "table" then
+    return nil, path .. ": not a hookhost model (" .. tostring(err or "not an object") .. ")"
+  end
+  if h.format ~= LAZY_FORMAT then
+    return nil, path .. ": model format " .. tostring(h.format) .. " is not " .. LAZY_FORMAT
+                .. " (generate it again with scripts/gen-models, or use botocore's own file)"
+  end
+  if type(h.metadata) ~= "table" or type(h.metadata.protocol) ~= "string"
+      or type(h.operations) ~= "table" or type(h.shapes) ~= "table" or type(h.snake) ~= "table"
+      or type(h.size) ~= "number" then
+    return nil, path .. ": not a hookhost model (format, size, metadata.protocol, snake, "
+                .. "operations, shapes)"
+  end
+  local base = #LAZY_PREFIX + #line + 1
+  local total = f:seek("end")
+  if total ~= base + h.size then
+    return nil, path .. ": truncated or damaged model (" .. tostring(total) .. " bytes, not "
+                .. string.format("%d", base + h.size) .. "); generate it again with "
+                .. "scripts/gen-models"
+  end
+  local size = math.tointeger(h.size)
+  return {
+    metadata = h.metadata,
+    snake = h.snake,
+    operations = lazy_section(f, path, base, size, h.operations, "operation", normalize_op),
+    shapes = lazy_section(f, path, base, size, h.shapes, "shape", function(_, v)
+      normalize_shape(v)
+    end),
+  }
+end
+
+-- path's service model: the lazy form, or any botocore-format JSON decoded whole.
+local function load_service(path)
+  local f = io.open(path, "rb")
+  if not f then
+    return nil
+  end
+  local size = f:seek("end")
+  if not size or size > MAX_MODEL_BYTES then
+    f:close()
+    return nil, path .. ": larger than " .. (MAX_MODEL_BYTES >> 20) .. " MiB"
+  end
+  f:seek("set")
+  local head = f:read(#LAZY_PREFIX)
+  if head == LAZY_PREFIX then
+    local svc, err = load_lazy(f, path)
+    if not svc then
+      f:close()
+    end
+    return svc, err
+  end
+  f:seek("set")
+  local text = f:read("a") or ""
+  f:close()
+  local svc, derr = cjson.decode(text)
+  if type(svc) ~= "table" then
+    return nil, path .. ": not a service model (" .. tostring(derr or "not an object") .. ")"
+  end
+  if type(svc.metadata) ~= "table" or type(svc.operations) ~= "table"
+      or type(svc.shapes) ~= "table" or type(svc.metadata.protocol) ~= "string" then
+    return nil, path .. ": not a service model (metadata.protocol, operations, shapes)"
+  end
+  normalize(svc)
+  svc.snake = {}
+  for op in pairs(svc.operations) do
+    svc.snake[M.xform_name(op)] = op
+  end
+  return svc
+end
+
+-- For tests and measurements: how much of m's model was decoded.
+function M.stats(m)
+  local function count(t)
+    local st = stats[t]
+    if st then
+      return st.decoded, st.total
+    end
+    local n = 0
+    for _ in next, t do
+      n = n + 1
+    end
+    return n, n
+  end
+  local od, ot = count(m.operations)
+  local sd, st = count(m.shapes)
+  return {lazy = stats[m.shapes] ~= nil, operations = od, operations_total = ot, shapes = sd,
+          shapes_total = st}
 end
 
 local cache = {}
@@ -141,18 +315,10 @@ function M.load(name)
   for _, base in ipairs(M.dirs()) do
     local dir = base .. "/" .. name
     local path = dir .. "/service-2.json"
-    local svc, err = decode_file(path, "service model")
+    local svc, err = load_service(path)
     if svc then
-      if type(svc.metadata) ~= "table" or type(svc.operations) ~= "table"
-          or type(svc.shapes) ~= "table" or type(svc.metadata.protocol) ~= "string" then
-        return nil, path .. ": not a service model (metadata.protocol, operations, shapes)"
-      end
-      normalize(svc)
       local m = {name = name, metadata = svc.metadata, operations = svc.operations,
-                 shapes = svc.shapes, dir = dir, snake = {}}
-      for op in pairs(svc.operations) do
-        m.snake[M.xform_name(op)] = op
-      end
+                 shapes = svc.shapes, dir = dir, snake = svc.snake}
       cache[name] = m
       return m
     elseif err then
