@@ -296,9 +296,9 @@ def test_a_damaged_lazy_model_is_a_clear_error_naming_the_file(hookhost, write, 
     path, r = damaged_run(hookhost, write, tmp_path,
                           good.replace(b'"hookhost-model-1"', b'"hookhost-model-9"', 1))
     assert r["load"].startswith(path + ": model format hookhost-model-9 is not hookhost-model-1")
-    # a shape's line damaged in place (same size): an error of the index and of the call
+    # a shape's value damaged in place (same size): an error of the index and of the call
     header, body = good.split(b"\n", 1)
-    at = body.index(b'\n"DescribeServicesRequest":') + 1
+    at = body.index(b'\n"DescribeServicesRequest":') + len(b'\n"DescribeServicesRequest":')
     end = body.index(b"\n", at)
     body = body[:at] + b"x" * (end - at) + body[end:]
     path, r = damaged_run(hookhost, write, tmp_path, header + b"\n" + body)

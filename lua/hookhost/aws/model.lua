@@ -135,110 +135,197 @@ local function normalize(svc)
   end
 end
 
--- The lazy form scripts/gen-models writes: a first line {"hookhost":{"format":LAZY_FORMAT,
--- "size", "metadata", "snake", "operations": {Name = offset}, "shapes": {Name = offset}}, then
--- botocore's format, one operation or shape a line; offset is where its value starts, counted
--- from the second line, and the value ends with its line (less a separating ","). The file
--- stays open for the life of the Lua state, and an operation or shape is read and decoded the
--- first time it is indexed. A damaged file is an error naming it, raised by that index.
-local LAZY_PREFIX = '{"hookhost":'
+-- The lazy form scripts/gen-models writes (its json_file says it in full): a first line
+-- {"hookhost":{"format":LAZY_FORMAT,"header":H,"size":N,"metadata":{...},"operations":[[first
+-- name, offset, length, count], ...],"shapes":[...],"snake":[...]}}, then botocore's format with one
+-- item a line, sorted by name, and cut into buckets of about 2 KiB; offsets count from the
+-- second line. The file stays open for the life of the Lua state; the first index of a name
+-- reads its bucket and decodes that one line. A damaged file is an error naming it, raised by
+-- model.load or by that index.
+local LAZY_PREFIX = '{"hookhost":{"format":"'
 local LAZY_FORMAT = "hookhost-model-1"
 
 local stats = setmetatable({}, {__mode = "k"}) -- lazy table -> {decoded = n, total = n}
 
-local function lazy_section(f, path, base, size, index, what, fix)
-  local t = {}
+local function lazy_section(f, path, size, buckets, what, fix)
+  local t, texts = {}, {}
   local st = {decoded = 0, total = 0}
-  for _ in pairs(index) do
-    st.total = st.total + 1
+  for _, b in ipairs(buckets) do
+    st.total = st.total + b[4]
   end
-  local function decode(key)
-    local off = index[key]
-    if off == nil then
-      return nil
+  stats[t] = st
+
+  local function bad(key, why)
+    error(path .. ": damaged model: " .. what .. " \"" .. tostring(key) .. "\" (" .. why
+          .. "); generate it again with scripts/gen-models", 0)
+  end
+
+  -- bucket i's bytes, read once
+  local function bucket_text(i, key)
+    local text = texts[i]
+    if text then
+      return text
     end
-    local function bad(why)
-      error(path .. ": damaged model: " .. what .. " \"" .. tostring(key) .. "\" (" .. why
-            .. "); generate it again with scripts/gen-models", 0)
+    local b = buckets[i]
+    local off, len = math.tointeger(b[2]), math.tointeger(b[3])
+    if not off or not len or off < 0 or len < 1 or off + len > size then
+      bad(key, "bucket " .. i .. " is out of the file's bounds")
     end
-    if math.type(off) ~= "integer" and not (type(off) == "number" and off == math.floor(off)) then
-      bad("bad offset")
-    end
-    off = math.tointeger(off)
-    if off < 0 or off >= size then
-      bad("offset " .. off .. " beyond the " .. size .. " bytes")
-    end
-    local ok, line = pcall(function()
-      assert(f:seek("set", base + off))
-      return f:read("l")
+    local ok, got = pcall(function()
+      assert(f:seek("set", off))
+      return f:read(len)
     end)
-    if not ok or type(line) ~= "string" then
-      bad("cannot read it: " .. tostring(line))
+    if not ok or type(got) ~= "string" or #got ~= len then
+      bad(key, "cannot read it: " .. tostring(got))
     end
-    if line:sub(-1) == "," then
-      line = line:sub(1, -2)
+    texts[i] = got
+    return got
+  end
+
+  local function store(key, json)
+    if json:sub(-1) == "," then
+      json = json:sub(1, -2)
     end
-    local v, err = cjson.decode(line)
-    if type(v) ~= "table" then
-      bad(tostring(err or "not an object"))
+    local v, err = cjson.decode(json)
+    if v == nil then
+      bad(key, tostring(err))
     end
-    fix(key, v)
+    v = fix(key, v)
+    if v == nil then
+      bad(key, "not " .. (what == "method name" and "a string" or "an object"))
+    end
     rawset(t, key, v)
     st.decoded = st.decoded + 1
     return v
   end
-  stats[t] = st
+
+  local function decode(key)
+    if type(key) ~= "string" or not key:match("^[%w_.%-]+$") then
+      return nil -- no such name in a model (and nothing to search for)
+    end
+    -- the last bucket whose first name is <= key (names sort by bytes: the C locale's order)
+    local lo, hi = 1, #buckets
+    if hi == 0 or key < buckets[1][1] then
+      return nil
+    end
+    while lo < hi do
+      local mid = (lo + hi + 1) // 2
+      if buckets[mid][1] <= key then
+        lo = mid
+      else
+        hi = mid - 1
+      end
+    end
+    local text = bucket_text(lo, key)
+    local needle = '"' .. key .. '":'
+    local at
+    if text:sub(1, #needle) == needle then
+      at = 1
+    else
+      at = text:find("\n" .. needle, 1, true)
+      if not at then
+        return nil
+      end
+      at = at + 1
+    end
+    local eol = text:find("\n", at, true)
+    if not eol then
+      bad(key, "its line is cut short")
+    end
+    return store(key, text:sub(at + #needle, eol - 1))
+  end
+
   return setmetatable(t, {
     __index = function(_, key)
       return decode(key)
     end,
     -- code that iterates gets every entry: all decoded once, then the table's own pairs
     __pairs = function(self)
-      for key in pairs(index) do
-        if rawget(self, key) == nil then
-          decode(key)
+      for i = 1, #buckets do
+        for line in bucket_text(i, buckets[i][1]):gmatch("([^\n]*)\n") do
+          local key, json = line:match('^"([%w_.%-]+)":(.*)$')
+          if not key then
+            bad(buckets[i][1], "bucket " .. i .. " holds a line that names nothing")
+          end
+          if rawget(self, key) == nil then
+            store(key, json)
+          end
         end
+        texts[i] = nil
       end
       return next, self, nil
     end,
   })
 end
 
+local function is_buckets(v)
+  if type(v) ~= "table" then
+    return false
+  end
+  for i, b in ipairs(v) do
+    if type(b) ~= "table" or type(b[1]) ~= "string" or type(b[2]) ~= "number"
+        or type(b[3]) ~= "number" or math.tointeger(b[4]) == nil or (i > 1 and not (v[i - 1][1] < b[1])) then
+      return false
+    end
+  end
+  return true
+end
+
 -- f: the open file, positioned after LAZY_PREFIX. Returns svc-like {metadata, operations,
 -- shapes, snake} or nil, message. Keeps f open (the sections read from it).
-local function load_lazy(f, path)
-  local line = f:read("l")
-  if type(line) ~= "string" or line:sub(-1) ~= "," then
+local function load_lazy(f, path, total)
+  local start = f:read(48) or ""
+  local format, header = start:match('^([^"]*)","header":(%d+),')
+  if format ~= LAZY_FORMAT then
+    return nil, path .. ": model format " .. tostring(format or start:match('^[^"]*'))
+                .. " is not " .. LAZY_FORMAT .. " (generate it again with scripts/gen-models, "
+                .. "or use botocore's own file)"
+  end
+  header = math.tointeger(tonumber(header))
+  local rest = header and header > #LAZY_PREFIX + #start and f:read(header - #LAZY_PREFIX - #start)
+  local line = rest and LAZY_PREFIX .. start .. rest
+  if not line or #line ~= header or line:sub(-2) ~= ",\n" then
     return nil, path .. ": not a hookhost model (its first line is incomplete)"
   end
-  local h, err = cjson.decode(line:sub(1, -2))
+  local h, err = cjson.decode(line:sub(#'{"hookhost":' + 1, -3))
   if type(h) ~= "table" then
     return nil, path .. ": not a hookhost model (" .. tostring(err or "not an object") .. ")"
   end
-  if h.format ~= LAZY_FORMAT then
-    return nil, path .. ": model format " .. tostring(h.format) .. " is not " .. LAZY_FORMAT
-                .. " (generate it again with scripts/gen-models, or use botocore's own file)"
-  end
-  if type(h.metadata) ~= "table" or type(h.metadata.protocol) ~= "string"
-      or type(h.operations) ~= "table" or type(h.shapes) ~= "table" or type(h.snake) ~= "table"
-      or type(h.size) ~= "number" then
-    return nil, path .. ": not a hookhost model (format, size, metadata.protocol, snake, "
-                .. "operations, shapes)"
-  end
-  local base = #LAZY_PREFIX + #line + 1
-  local total = f:seek("end")
-  if total ~= base + h.size then
-    return nil, path .. ": truncated or damaged model (" .. tostring(total) .. " bytes, not "
-                .. string.format("%d", base + h.size) .. "); generate it again with "
-                .. "scripts/gen-models"
-  end
   local size = math.tointeger(h.size)
+  if type(h.metadata) ~= "table" or type(h.metadata.protocol) ~= "string" or not size
+      or not is_buckets(h.operations) or not is_buckets(h.shapes) or not is_buckets(h.snake) then
+    return nil, path .. ": not a hookhost model (header, size, metadata.protocol, operations, "
+                .. "shapes, snake)"
+  end
+  if total ~= header + size then
+    return nil, path .. ": truncated or damaged model (" .. tostring(total) .. " bytes, not "
+                .. (header + size) .. "); generate it again with scripts/gen-models"
+  end
+  -- offsets count from the second line: read through a file view that adds it
+  local view = {
+    seek = function(_, whence, off)
+      return f:seek(whence, header + off)
+    end,
+    read = function(_, n)
+      return f:read(n)
+    end,
+  }
   return {
     metadata = h.metadata,
-    snake = h.snake,
-    operations = lazy_section(f, path, base, size, h.operations, "operation", normalize_op),
-    shapes = lazy_section(f, path, base, size, h.shapes, "shape", function(_, v)
-      normalize_shape(v)
+    snake = lazy_section(view, path, size, h.snake, "method name", function(_, v)
+      return type(v) == "string" and v or nil
+    end),
+    operations = lazy_section(view, path, size, h.operations, "operation", function(key, v)
+      if type(v) == "table" then
+        normalize_op(key, v)
+        return v
+      end
+    end),
+    shapes = lazy_section(view, path, size, h.shapes, "shape", function(_, v)
+      if type(v) == "table" then
+        normalize_shape(v)
+        return v
+      end
     end),
   }
 end
@@ -257,7 +344,7 @@ local function load_service(path)
   f:seek("set")
   local head = f:read(#LAZY_PREFIX)
   if head == LAZY_PREFIX then
-    local svc, err = load_lazy(f, path)
+    local svc, err = load_lazy(f, path, size)
     if not svc then
       f:close()
     end
