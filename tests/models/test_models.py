@@ -277,8 +277,8 @@ def damaged_run(hookhost, write, tmp_path, text):
     (task / "models" / "ecs").mkdir(parents=True, exist_ok=True)
     path = task / "models" / "ecs" / "service-2.json"
     path.write_bytes(text)
-    p = hookhost("run", "--dry-run", "--region", "us-east-1", write("damaged.lua", DAMAGED_PROBE),
-                 env={"LAMBDA_TASK_ROOT": str(task)})
+    p = hookhost("run", "--dry-run", "--region", "us-east-1",
+                 write("damaged.lua", DAMAGED_PROBE), env={"LAMBDA_TASK_ROOT": str(task)})
     assert p.returncode == 0, p.stderr
     return str(path), json.loads(p.stdout.strip().splitlines()[-1])["result"]
 

@@ -16,9 +16,14 @@
 --   model.waiters(m) -> table (possibly empty) | nil, message
 --   model.xform_name(s) -> botocore's xform_name(s): "DescribeServices" -> "describe_services"
 --   model.dirs() -> the folders searched, in order (without the service name)
+--   model.stats(m) -> {lazy, operations, operations_total, shapes, shapes_total}: how many of
+--                     m's operations and shapes were decoded so far (tests, measurements)
 --
 -- Models are decoded by lua-cjson (data only: nothing in a model file runs) and cached for the
--- life of the Lua state (one hook execution).
+-- life of the Lua state (one hook execution). A model scripts/gen-models wrote is read lazily:
+-- load reads its first line (metadata and an index), and m.operations, m.shapes and m.snake
+-- decode an entry when it is first indexed (pairs decodes them all), so a client costs what
+-- the script uses of it. Any other botocore-format file is decoded whole when loaded.
 
 local cjson = require("cjson.safe")
 
@@ -136,10 +141,10 @@ local function normalize(svc)
 end
 
 -- The lazy form scripts/gen-models writes (its json_file says it in full): a first line
--- {"hookhost":{"format":LAZY_FORMAT,"header":H,"size":N,"metadata":{...},"operations":[[first
--- name, offset, length, count], ...],"shapes":[...],"snake":[...]}}, then botocore's format with one
--- item a line, sorted by name, and cut into buckets of about 2 KiB; offsets count from the
--- second line. The file stays open for the life of the Lua state; the first index of a name
+-- {"hookhost":{"format":LAZY_FORMAT,"header":H,"size":N,"metadata":{...},"operations":
+-- [[first name, offset, length, count], ...],"shapes":[...],"snake":[...]}}, then botocore's
+-- format with one item a line, sorted by name, and cut into buckets of about 2 KiB; offsets
+-- count from the second line. The file stays open for the life of the Lua state; the first index of a name
 -- reads its bucket and decodes that one line. A damaged file is an error naming it, raised by
 -- model.load or by that index.
 local LAZY_PREFIX = '{"hookhost":{"format":"'
@@ -264,7 +269,8 @@ local function is_buckets(v)
   end
   for i, b in ipairs(v) do
     if type(b) ~= "table" or type(b[1]) ~= "string" or type(b[2]) ~= "number"
-        or type(b[3]) ~= "number" or math.tointeger(b[4]) == nil or (i > 1 and not (v[i - 1][1] < b[1])) then
+        or type(b[3]) ~= "number" or math.tointeger(b[4]) == nil
+        or (i > 1 and v[i - 1][1] >= b[1]) then
       return false
     end
   end
