@@ -152,6 +152,23 @@ local LAZY_FORMAT = "hookhost-model-1"
 
 local stats = setmetatable({}, {__mode = "k"}) -- lazy table -> {decoded = n, total = n}
 
+-- Names sort by bytes (Python's sort of the generator). Lua compares strings with strcoll,
+-- which is byte order in the C locale, hookhost's; a byte-wise comparison otherwise.
+local BYTE_ORDER = "-" < "0" and "Z" < "_" and "_" < "a"
+
+local function le(a, b)
+  if BYTE_ORDER then
+    return a <= b
+  end
+  for i = 1, math.min(#a, #b) do
+    local x, y = a:byte(i), b:byte(i)
+    if x ~= y then
+      return x < y
+    end
+  end
+  return #a <= #b
+end
+
 local function lazy_section(f, path, size, buckets, what, fix)
   local t, texts = {}, {}
   local st = {decoded = 0, total = 0}
@@ -208,14 +225,14 @@ local function lazy_section(f, path, size, buckets, what, fix)
     if type(key) ~= "string" or not key:match("^[%w_.%-]+$") then
       return nil -- no such name in a model (and nothing to search for)
     end
-    -- the last bucket whose first name is <= key (names sort by bytes: the C locale's order)
+    -- the last bucket whose first name is <= key
     local lo, hi = 1, #buckets
-    if hi == 0 or key < buckets[1][1] then
+    if hi == 0 or not le(buckets[1][1], key) then
       return nil
     end
     while lo < hi do
       local mid = (lo + hi + 1) // 2
-      if buckets[mid][1] <= key then
+      if le(buckets[mid][1], key) then
         lo = mid
       else
         hi = mid - 1
@@ -270,7 +287,7 @@ local function is_buckets(v)
   for i, b in ipairs(v) do
     if type(b) ~= "table" or type(b[1]) ~= "string" or type(b[2]) ~= "number"
         or type(b[3]) ~= "number" or math.tointeger(b[4]) == nil
-        or (i > 1 and v[i - 1][1] >= b[1]) then
+        or (i > 1 and le(b[1], v[i - 1][1])) then
       return false
     end
   end
