@@ -221,3 +221,89 @@ def test_a_broken_or_missing_model_is_a_clear_error(hookhost, write, tmp_path):
     res = json.loads(p.stdout.strip().splitlines()[-1])["result"]
     assert res[0].startswith('no model for service "nosuch" (looked in ')
     assert res[1].startswith("not a service name: ../../etc")
+
+
+LAZY_PROBE = """
+local aws = require("hookhost.aws")
+local model = require("hookhost.aws.model")
+return function()
+  local out = {}
+  local m = assert(model.load("ec2"))
+  local ec2 = aws.client("ec2")
+  out.made = model.stats(m)
+  ec2:describe_instances({InstanceIds = {"i-0123456789abcdef0"}})
+  out.called = model.stats(m)
+  out.max_is_integer = math.type(m.shapes.DescribeInstancesRequest and m.shapes.Integer
+                                 and (m.shapes.MaxResults or {}).max or 0)
+  out.op_name = m.operations.CreateTags.name
+  local n = 0
+  for _ in pairs(m.shapes) do n = n + 1 end
+  out.iterated, out.all = n, model.stats(m)
+  return out
+end
+"""
+
+
+def test_a_client_decodes_only_the_operations_and_shapes_it_uses(hookhost, write):
+    """ec2's model is ~4,000 shapes: making its client decodes none, a call decodes the
+    shapes of its input and output, and iterating still sees them all."""
+    p = hookhost("run", "--dry-run", "--region", "us-east-1", write("lazy.lua", LAZY_PROBE))
+    assert p.returncode == 0, p.stderr
+    r = json.loads(p.stdout.strip().splitlines()[-1])["result"]
+    total = r["made"]["shapes_total"]
+    assert r["made"]["lazy"] is True and total > 1000
+    assert r["made"]["operations"] == 0 and r["made"]["shapes"] == 0
+    assert r["called"]["operations"] == 1
+    assert 2 <= r["called"]["shapes"] < 100
+    assert r["max_is_integer"] in ("integer", 0) and r["op_name"] == "CreateTags"
+    assert r["iterated"] == total and r["all"]["shapes"] == total
+
+
+DAMAGED_PROBE = """
+local aws = require("hookhost.aws")
+local model = require("hookhost.aws.model")
+return function()
+  local m, err = model.load("ecs")
+  if not m then return {load = err} end
+  local ok, e = pcall(function() return m.shapes.DescribeServicesRequest end)
+  local ok2, e2 = pcall(function()
+    return aws.client("ecs"):describe_services({services = {"s"}})
+  end)
+  return {ok = ok, err = tostring(e), call_ok = ok2, call_err = tostring(e2)}
+end
+"""
+
+
+def damaged_run(hookhost, write, tmp_path, text):
+    task = tmp_path / "task"
+    (task / "models" / "ecs").mkdir(parents=True, exist_ok=True)
+    path = task / "models" / "ecs" / "service-2.json"
+    path.write_bytes(text)
+    p = hookhost("run", "--dry-run", "--region", "us-east-1",
+                 write("damaged.lua", DAMAGED_PROBE), env={"LAMBDA_TASK_ROOT": str(task)})
+    assert p.returncode == 0, p.stderr
+    return str(path), json.loads(p.stdout.strip().splitlines()[-1])["result"]
+
+
+def test_a_damaged_lazy_model_is_a_clear_error_naming_the_file(hookhost, write, tmp_path):
+    good = (BUILD_MODELS / "ecs" / "service-2.json").read_bytes()
+    assert good.startswith(b'{"hookhost":{"format":"hookhost-model-1"')
+    # truncated: found when the model loads
+    path, r = damaged_run(hookhost, write, tmp_path, good[: len(good) // 2])
+    assert r["load"].startswith(path + ": truncated or damaged model (")
+    # an unfinished first line
+    path, r = damaged_run(hookhost, write, tmp_path, good[:200])
+    assert r["load"] == path + ": not a hookhost model (its first line is incomplete)"
+    # another format
+    path, r = damaged_run(hookhost, write, tmp_path,
+                          good.replace(b'"hookhost-model-1"', b'"hookhost-model-9"', 1))
+    assert r["load"].startswith(path + ": model format hookhost-model-9 is not hookhost-model-1")
+    # a shape's value damaged in place (same size): an error of the index and of the call
+    header, body = good.split(b"\n", 1)
+    at = body.index(b'\n"DescribeServicesRequest":') + len(b'\n"DescribeServicesRequest":')
+    end = body.index(b"\n", at)
+    body = body[:at] + b"x" * (end - at) + body[end:]
+    path, r = damaged_run(hookhost, write, tmp_path, header + b"\n" + body)
+    assert r["ok"] is False and r["call_ok"] is False
+    want = path + ': damaged model: shape "DescribeServicesRequest" ('
+    assert r["err"].startswith(want) and r["call_err"].startswith(want), r
