@@ -38,7 +38,10 @@
 local model = require("hookhost.aws.model")
 local shapes = require("hookhost.aws.shapes")
 local validate = require("hookhost.aws.validate")
-local jmespath = require("hookhost.aws.jmespath")
+-- JMESPath only for paginators and waiters: loaded on their first use, not by every client
+local function jmespath_search(expr, v)
+  return require("hookhost.aws.jmespath").search(expr, v)
+end
 local util = require("hookhost.util")
 
 local function codec_seconds(s)
@@ -511,13 +514,13 @@ function Client:paginate(name, params, opts)
     end
     local tokens, any = {}, false
     for i, expr in ipairs(outputs) do
-      local v = jmespath.search(expr, page)
+      local v = jmespath_search(expr, page)
       if v ~= nil and v ~= "" then
         any = true
         tokens[i] = v
       end
     end
-    if pag.more_results and not jmespath.search(pag.more_results, page) then
+    if pag.more_results and not jmespath_search(pag.more_results, page) then
       any = false
     end
     if not any then
@@ -560,7 +563,7 @@ local function acceptor_matches(a, result, err)
   if err or result == nil then
     return false
   end
-  local ok, v = pcall(jmespath.search, a.argument, result)
+  local ok, v = pcall(jmespath_search, a.argument, result)
   if not ok then
     return false -- length() of a member the answer lacks: not this acceptor
   end
