@@ -2,6 +2,7 @@
 #include "log.h"
 
 #include "buf.h"
+#include "json.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -347,24 +348,6 @@ static void put_escaped(struct buf *b, const char *s, int json)
     }
 }
 
-/* cjson writes '/' as "\/" (legal JSON, but URLs in log fields become hard to read and to grep):
- * copy JSON text with every "\/" escape turned back into '/'. Escapes are read in pairs, so the
- * "\\" of a backslash followed by "\/" ("\\\/", the text \/) keeps its backslash. */
-static void put_unslashed(struct buf *b, const char *s, size_t n)
-{
-    size_t start = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] != '\\' || i + 1 >= n)
-            continue;
-        if (s[i + 1] == '/') {
-            buf_append(b, s + start, i - start);
-            start = i + 1; /* the '/' itself starts the next run */
-        }
-        i++; /* skip the escaped character, whatever it is */
-    }
-    buf_append(b, s + start, n - start);
-}
-
 static void put_timestamp(struct buf *b)
 {
     struct timespec ts;
@@ -409,7 +392,10 @@ void log_line(enum log_level l, const char *fields_json, const char *fmt, ...)
         size_t flen = fields_json ? strlen(fields_json) : 0;
         if (flen > 2 && fields_json[0] == '{' && fields_json[flen - 1] == '}') {
             buf_putc(&line, ',');
-            put_unslashed(&line, fields_json + 1, flen - 2);
+            size_t at = line.len;
+            buf_append(&line, fields_json + 1, flen - 2);
+            if (line.p) /* cjson's "\/" back to '/': URLs stay readable and greppable */
+                line.len = at + strlen(json_unslash(line.p + at));
         }
         buf_puts(&line, "}\n");
     } else {
@@ -423,7 +409,9 @@ void log_line(enum log_level l, const char *fields_json, const char *fmt, ...)
         put_escaped(&line, msg.p, 0);
         if (fields_json && strcmp(fields_json, "{}") != 0 && strcmp(fields_json, "[]") != 0) {
             struct buf f = BUF_INIT(MAX_LINE * 2);
-            put_unslashed(&f, fields_json, strlen(fields_json));
+            buf_puts(&f, fields_json);
+            if (f.p) /* cjson's "\/" back to '/' */
+                f.len = strlen(json_unslash(f.p));
             buf_putc(&line, ' ');
             put_escaped(&line, f.p ? f.p : "{\"fields_error\":\"too long\"}", 0);
             buf_free(&f);
