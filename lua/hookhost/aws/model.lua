@@ -57,7 +57,9 @@ function M.dirs()
   return out
 end
 
-local function read_file(path)
+-- path opened for reading, positioned at its start, with its size; nil when it cannot be opened
+-- (a folder without that model); nil, message when it is too large to be a model.
+local function open_model_file(path)
   local f = io.open(path, "rb")
   if not f then
     return nil
@@ -68,6 +70,14 @@ local function read_file(path)
     return nil, path .. ": larger than " .. (MAX_MODEL_BYTES >> 20) .. " MiB"
   end
   f:seek("set")
+  return f, size
+end
+
+local function read_file(path)
+  local f, size = open_model_file(path)
+  if not f then
+    return nil, size
+  end
   local text = f:read("a")
   f:close()
   return text or ""
@@ -355,16 +365,10 @@ end
 
 -- path's service model: the lazy form, or any botocore-format JSON decoded whole.
 local function load_service(path)
-  local f = io.open(path, "rb")
+  local f, size = open_model_file(path)
   if not f then
-    return nil
+    return nil, size
   end
-  local size = f:seek("end")
-  if not size or size > MAX_MODEL_BYTES then
-    f:close()
-    return nil, path .. ": larger than " .. (MAX_MODEL_BYTES >> 20) .. " MiB"
-  end
-  f:seek("set")
   local head = f:read(#LAZY_PREFIX)
   if head == LAZY_PREFIX then
     local svc, err = load_lazy(f, path, size)
